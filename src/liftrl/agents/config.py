@@ -1,0 +1,57 @@
+"""Hyper-parameters of each agent, as frozen dataclasses.
+
+They live beside the agents (not in ``liftrl.config``) so an agent can be built and tested with
+nothing but its own config; ``liftrl.config`` composes them into a run's config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DrQV2Config:
+    """DrQ-v2 (Yarats et al. 2021) defaults for the 'medium' DMC setting, batch as the user ran it."""
+
+    name: str = "drqv2"
+    lr: float = 1e-4
+    feature_dim: int = 50
+    hidden_dim: int = 1024
+    encoder_channels: int = 32
+    encoder_layers: int = 4
+    critic_target_tau: float = 0.01
+    gamma: float = 0.99
+    n_step: int = 3
+    batch_size: int = 256
+    stddev_schedule: str = "linear(1.0,0.1,500000)"
+    stddev_clip: float = 0.3
+    augment_pad: int = 4
+    # Updates happen every `update_every_steps` env steps (counted over all envs) and run
+    # `updates_per_step` gradient steps each time.
+    update_every_steps: int = 2
+    updates_per_step: int = 1
+    # Concatenate the low-dimensional inputs (state, privileged) to the image features.
+    fuse_state: bool = True
+
+
+@dataclass(frozen=True)
+class SACConfig:
+    """SAC (Haarnoja et al. 2018) with learned temperature, for low-dimensional observations."""
+
+    name: str = "sac"
+    lr: float = 3e-4
+    hidden_dim: int = 256
+    hidden_layers: int = 2
+    critic_target_tau: float = 0.005
+    gamma: float = 0.99
+    n_step: int = 1
+    batch_size: int = 256
+    init_temperature: float = 0.1
+    # None -> -action_dim, the usual heuristic.
+    target_entropy: float | None = None
+    update_every_steps: int = 1
+    updates_per_step: int = 1
+    actor_update_every: int = 1
+
+
+AGENT_CONFIGS: dict[str, type] = {"drqv2": DrQV2Config, "sac": SACConfig}

@@ -1,0 +1,71 @@
+"""A scripted grasp-lift-hold policy that reads the simulator's step info.
+
+It exists to prove the task is physically solvable with this IK, gripper and friction before
+any learning is blamed, and to make demo videos. It uses privileged information (the cube's
+position), so it is a simulation tool, never a policy for the real arm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class ScriptedGrasp:
+    """Align above the cube, descend, close, lift to ``lift_to`` metres, hold."""
+
+    lift_to: float = 0.10
+    hover: float = 0.04  # tool height above the cube centre while aligning
+    # Only the moving jaw opens: the fixed pad's inner face sits 15 mm from the tool point, so
+    # centred on a 36 mm cube it would land on the cube's top. Aim so the fixed pad passes the
+    # cube's face with this clearance, and the moving jaw pushes the cube onto it when closing.
+    fixed_jaw_clearance: float = 0.003
+    pad_half_gap: float = 0.015
+    align_tol: float = 0.004
+    close_steps: int = 12
+    action_scale: float = 0.02
+    phase: str = "align"
+    _closing: int = field(default=0, repr=False)
+
+    def reset(self) -> None:
+        self.phase = "align"
+        self._closing = 0
+
+    def _move(self, target: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        return np.clip((goal - target) / self.action_scale, -1.0, 1.0)
+
+    def act(self, info: dict) -> np.ndarray:
+        cube = np.asarray(info["cube_pos"], dtype=float)
+        target = np.asarray(info["target"], dtype=float)
+        tool = np.asarray(info["tool_pos"], dtype=float)
+        grip = 1.0
+        jaw = np.asarray(info["moving_pad_pos"], dtype=float) - tool
+        jaw[2] = 0.0
+        jaw /= max(np.linalg.norm(jaw), 1e-9)
+        shift = max(0.0, float(info["cube_half_size"]) + self.fixed_jaw_clearance - self.pad_half_gap)
+        aim = cube[:2] - shift * jaw[:2]
+        if self.phase == "align":
+            goal = np.array([aim[0], aim[1], cube[2] + self.hover])
+            if info.get("is_grasping"):  # started with the cube in hand (curriculum stages 1, 2)
+                self.phase = "lift"
+            elif np.linalg.norm(tool[:2] - aim) < self.align_tol and abs(tool[2] - goal[2]) < 0.01:
+                self.phase = "descend"
+        if self.phase == "descend":
+            goal = np.array([aim[0], aim[1], cube[2]])
+            if abs(tool[2] - cube[2]) < 0.004:
+                self.phase = "close"
+        if self.phase == "close":
+            goal = target
+            grip = -1.0
+            self._closing += 1
+            if self._closing >= self.close_steps and info.get("is_grasping"):
+                self.phase = "lift"
+        if self.phase in ("lift", "hold"):
+            grip = -1.0
+            goal = np.array([target[0], target[1], self.lift_to])
+            if abs(tool[2] - self.lift_to) < 0.005:
+                self.phase = "hold"
+        move = self._move(target, goal)
+        return np.concatenate([move, [grip]]).astype(np.float32)

@@ -1,0 +1,363 @@
+"""``liftrl/LiftCube-v0``: grasp, lift and hold a cube with the SO-101, as a Gymnasium env.
+
+Composes the scene, per-env IK, the task rules, randomisation, the shared observation pipeline
+and a reward version chosen by name. Each instance owns its model, data, IK scratch data,
+renderer and generator, so any number of them (in one process or many) are independent.
+"""
+
+from __future__ import annotations
+
+import atexit
+import weakref
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+
+from liftrl.obs.pipeline import CameraSpec, FrameStack, preprocess_frame
+from liftrl.rewards import get_reward
+from liftrl.sim import randomize as domain_rand
+from liftrl.sim import scene, task
+from liftrl.sim.ik import WRIST_ROLL, TopDownIK, rotation_to_euler
+
+OBSERVATION_KEYS = ("pixels", "state", "privileged")
+STATE_DIM = 18
+PRIVILEGED_DIM = 3
+PHYSICS_STEPS_PER_CONTROL = 10  # 0.002 s x 10 = 50 Hz control
+SETTLE_STEPS = 60  # physics steps that let a gripped cube settle at reset (0.12 s)
+
+
+_LIVE_ENVS: "weakref.WeakSet[LiftCubeEnv]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_renderers() -> None:
+    """Free GL contexts before interpreter teardown unloads EGL (else noisy errors at exit)."""
+    for env in list(_LIVE_ENVS):
+        env.close()
+
+
+class LiftCubeEnv(gym.Env):
+    """Grasp, lift to ``lift_height`` and hold for ``hold_steps`` consecutive control steps."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
+
+    def __init__(
+        self,
+        curriculum_stage: int = 3,
+        hold_steps: int = 150,
+        lift_height: float = 0.08,
+        max_episode_steps: int = 200,
+        terminate_on_success: bool = True,
+        observations: tuple[str, ...] | list[str] = ("pixels", "state"),
+        image_size: int = 84,
+        frame_stack: int = 3,
+        randomize: bool = True,
+        reward: str = "v19",
+        camera: str = scene.WRIST_CAMERA,
+        mesh_quality: str | None = None,
+        render_mode: str | None = "rgb_array",
+        video_size: tuple[int, int] = (scene.VIDEO_WIDTH, scene.VIDEO_HEIGHT),
+    ):
+        super().__init__()
+        self.cfg = task.TaskConfig(
+            curriculum_stage=curriculum_stage, hold_steps=hold_steps, lift_height=lift_height,
+            max_episode_steps=max_episode_steps, terminate_on_success=terminate_on_success,
+        )
+        observations = tuple(observations)
+        unknown = [k for k in observations if k not in OBSERVATION_KEYS]
+        if unknown or not observations:
+            raise ValueError(
+                f"unknown observation key(s) {unknown or observations!r}; choose from {OBSERVATION_KEYS}"
+            )
+        if not (isinstance(image_size, (int, np.integer)) and 16 <= image_size <= 512):
+            raise ValueError(f"image_size must be an integer in 16..512, got {image_size!r}")
+        if not (isinstance(frame_stack, (int, np.integer)) and frame_stack >= 1):
+            raise ValueError(f"frame_stack must be an integer >= 1, got {frame_stack!r}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        if camera not in scene.CAMERAS:
+            raise ValueError(f"unknown camera {camera!r}; the scene has {scene.CAMERAS}")
+        self.camera = camera
+        self.observation_keys = observations
+        self.randomize = bool(randomize)
+        self.reward_version = get_reward(reward)
+        self.render_mode = render_mode
+        self.camera_spec = CameraSpec(size=int(image_size))
+        self.frame_stack = int(frame_stack)
+        self.video_size = video_size
+
+        self.model = scene.build_model(mesh_quality or scene.default_mesh_quality())
+        self.data = mujoco.MjData(self.model)
+        self.ids = scene.lookup_ids(self.model)
+        self.ik = TopDownIK(self.model, self.ids.arm_qpos, self.ids.arm_dof,
+                            self.model.jnt_range[self.ids.arm_joint], self.ids.tool_site, self.ids.ee_site)
+        self.nominal = domain_rand.Nominal.from_model(self.model, self.ids.cube_geom, self.ids.wrist_camera)
+        grip_act = self.ids.actuators[5]
+        self._grip_lo, self._grip_hi = self.model.actuator_ctrlrange[grip_act]
+        self._wrist_renderer: mujoco.Renderer | None = None
+        self._video_renderer: mujoco.Renderer | None = None
+        self._stack = FrameStack(self.frame_stack)
+        _LIVE_ENVS.add(self)
+
+        spaces: dict[str, gym.Space] = {}
+        if "pixels" in observations:
+            s = self.camera_spec.size
+            spaces["pixels"] = gym.spaces.Box(0, 255, (3 * self.frame_stack, s, s), np.uint8)
+        if "state" in observations:
+            spaces["state"] = gym.spaces.Box(-np.inf, np.inf, (STATE_DIM,), np.float32)
+        if "privileged" in observations:
+            spaces["privileged"] = gym.spaces.Box(-np.inf, np.inf, (PRIVILEGED_DIM,), np.float32)
+        self.observation_space = gym.spaces.Dict(spaces)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+
+        self._target = np.zeros(3)
+        self._q_cmd = np.zeros(6)
+        self._prev_action = np.zeros(4)
+        self._was_grasping = False
+        self._hold = 0
+        self._t = 0
+        self.draw: domain_rand.Randomization | None = None
+
+    # ------------------------------------------------------------------ measurements
+    def _touches(self) -> tuple[bool, bool]:
+        n = self.data.ncon
+        if n == 0:
+            return False, False
+        geoms = self.data.contact.geom[:n]
+        cube = self.ids.cube_geom
+        with_cube = (geoms[:, 0] == cube) | (geoms[:, 1] == cube)
+        other = np.where(geoms[:, 0] == cube, geoms[:, 1], geoms[:, 0])[with_cube]
+        fixed, moving = self.ids.pads
+        return bool(np.any(other == fixed)), bool(np.any(other == moving))
+
+    def tool_pos(self) -> np.ndarray:
+        return self.data.site_xpos[self.ids.tool_site].copy()
+
+    def cube_pos(self) -> np.ndarray:
+        return self.data.xpos[self.ids.cube_body].copy()
+
+    def _state(self) -> np.ndarray:
+        d, ids = self.data, self.ids
+        return np.concatenate([
+            d.qpos[ids.arm_qpos], d.qvel[ids.arm_dof], d.site_xpos[ids.tool_site],
+            rotation_to_euler(d.site_xmat[ids.ee_site]),
+        ]).astype(np.float32)
+
+    def render_wrist(self) -> np.ndarray:
+        """The policy camera's raw frame (HxWx3 RGB uint8), before the shared preprocessing."""
+        if self._wrist_renderer is None:
+            s = self.camera_spec.size
+            self._wrist_renderer = mujoco.Renderer(self.model, s, s)
+        self._wrist_renderer.update_scene(self.data, camera=self.camera)
+        return self._wrist_renderer.render()
+
+    def render(self) -> np.ndarray | None:
+        """Third-person view for videos."""
+        if self.render_mode is None:
+            return None
+        if self._video_renderer is None:
+            w, h = self.video_size
+            self._video_renderer = mujoco.Renderer(self.model, h, w)
+        self._video_renderer.update_scene(self.data, camera=self.ids.scene_camera)
+        return self._video_renderer.render()
+
+    def _observe(self, reset: bool) -> dict[str, np.ndarray]:
+        obs: dict[str, np.ndarray] = {}
+        if "pixels" in self.observation_keys:
+            frame = preprocess_frame(self.render_wrist(), self.camera_spec)
+            obs["pixels"] = self._stack.reset(frame) if reset else self._stack.push(frame)
+        if "state" in self.observation_keys:
+            obs["state"] = self._state()
+        if "privileged" in self.observation_keys:
+            obs["privileged"] = self.cube_pos().astype(np.float32)
+        return obs
+
+    def _info(self, action: np.ndarray, touch: tuple[bool, bool], grasping: bool, lifted: bool) -> dict[str, Any]:
+        d, ids = self.data, self.ids
+        gripper_q = float(d.qpos[ids.arm_qpos[5]])
+        return {
+            "cube_pos": self.cube_pos(),
+            "cube_half_size": float(self.model.geom_size[ids.cube_geom][0]),
+            "tool_pos": self.tool_pos(),
+            "moving_pad_pos": d.geom_xpos[ids.pads[1]].copy(),
+            "gripper_joint": gripper_q,
+            "gripper_closed": gripper_q < self.cfg.grasp_max_gripper,
+            "touch_fixed_pad": touch[0],
+            "touch_moving_pad": touch[1],
+            "is_grasping": grasping,
+            "was_grasping": self._was_grasping,
+            "grasp_lost": self._was_grasping and not grasping,
+            "is_lifted": lifted,
+            "hold_count": self._hold,
+            "is_success": task.is_success(self._hold, self.cfg.hold_steps),
+            "action": action.copy(),
+            "prev_action": self._prev_action.copy(),
+            "lift_height": self.cfg.lift_height,
+            "hold_steps": self.cfg.hold_steps,
+            "target": self._target.copy(),
+            "step": self._t,
+        }
+
+    # ------------------------------------------------------------------ reset
+    def _jaw_contact_angle(self, half: float) -> float:
+        """Jaw angle at which the pads' inner faces are a cube's width apart (bisection on FK)."""
+        m, d = self.model, self.ik.data
+        g = self.ids.arm_qpos[5]
+        fixed, moving = self.ids.pads
+
+        def gap(angle: float) -> float:
+            d.qpos[g] = angle
+            mujoco.mj_kinematics(m, d)
+            axis = d.site_xmat[self.ids.ee_site].reshape(3, 3)[:, 2]  # jaw axis
+            centre = axis @ (d.geom_xpos[moving] - d.geom_xpos[fixed])
+            return centre - m.geom_size[fixed][0] - m.geom_size[moving][0]
+
+        lo, hi = 0.0, 1.2
+        for _ in range(40):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if gap(mid) < 2 * half else (lo, mid)
+        return 0.5 * (lo + hi)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        stage = self.cfg.curriculum_stage
+        if options and "curriculum_stage" in options:
+            stage = options["curriculum_stage"]
+            if stage not in task.STAGES:
+                raise ValueError(f"unknown curriculum_stage {stage!r} in reset options; stages are {task.STAGES}")
+        m, d, ids = self.model, self.data, self.ids
+        self.draw = (domain_rand.sample(self.np_random, self.nominal) if self.randomize
+                     else domain_rand.nominal_draw(self.nominal))
+        domain_rand.apply(m, self.draw, self.nominal, ids.cube_geom, ids.wrist_camera)
+        half = self.draw.cube_half_size
+        start = task.sample_stage_start(stage, self.np_random, self.cfg, half, self.draw.cube_xy_spread)
+
+        mujoco.mj_resetData(m, d)
+        seed_q = np.array([0.0, 0.0, 0.0, np.pi / 2])
+        arm = self.ik.solve(seed_q, start.tool, iterations=200)
+        cube_z = start.tool[2] if start.held else half
+        if start.held:
+            # Centre the cube on the tool point, the pads just touching it.
+            gripper = self._jaw_contact_angle(half) - 0.01
+        else:
+            gripper = start.gripper
+        q = np.concatenate([arm, [WRIST_ROLL, gripper]])
+        d.qpos[ids.arm_qpos] = q
+        d.qpos[ids.cube_qpos:ids.cube_qpos + 7] = [start.cube_xy[0], start.cube_xy[1], cube_z, 1, 0, 0, 0]
+        mujoco.mj_forward(m, d)
+        if start.held:
+            tool = self.tool_pos()
+            d.qpos[ids.cube_qpos:ids.cube_qpos + 3] = tool
+            d.ctrl[ids.actuators] = np.concatenate([arm, [WRIST_ROLL, self._grip_lo]])
+            mujoco.mj_forward(m, d)
+            for _ in range(SETTLE_STEPS):
+                mujoco.mj_step(m, d)
+        else:
+            d.ctrl[ids.actuators] = q
+        self._q_cmd = np.concatenate([arm, [WRIST_ROLL, d.ctrl[ids.actuators[5]]]])
+        self._target = task.clamp_target(start.tool.copy(), self.cfg)
+        self._prev_action = np.zeros(4)
+        if start.held:
+            self._prev_action[3] = -1.0
+        touch = self._touches()
+        grasping = task.is_grasping(float(d.qpos[ids.arm_qpos[5]]), *touch, self.cfg.grasp_max_gripper)
+        self._was_grasping = grasping
+        self._hold = 0
+        self._t = 0
+        obs = self._observe(reset=True)
+        info = self._info(self._prev_action, touch, grasping, False)
+        info["randomization"] = self.draw.as_dict()
+        info["curriculum_stage"] = stage
+        return obs, info
+
+    # ------------------------------------------------------------------ step
+    def step(self, action):
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape != (4,):
+            raise ValueError(f"action must have shape (4,) = [dx, dy, dz, gripper], got shape {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"action contains NaN or inf: {a.tolist()}")
+        a = np.clip(a, -1.0, 1.0)
+        m, d, ids, cfg = self.model, self.data, self.ids, self.cfg
+
+        self._target = task.clamp_target(self._target + cfg.action_scale * a[:3], cfg)
+        arm = self.ik.solve(self._q_cmd[:4], self._target)
+        grip = task.gripper_command(a[3], self._grip_lo, self._grip_hi)
+        self._q_cmd = np.concatenate([arm, [WRIST_ROLL, grip]])
+        d.ctrl[ids.actuators] = self._q_cmd
+        mujoco.mj_step(m, d, nstep=PHYSICS_STEPS_PER_CONTROL)
+        self._t += 1
+
+        touch = self._touches()
+        cube_z = float(d.xpos[ids.cube_body][2])
+        grasping = task.is_grasping(float(d.qpos[ids.arm_qpos[5]]), *touch, cfg.grasp_max_gripper)
+        lifted = task.is_lifted(grasping, cube_z, cfg.lift_height)
+        self._hold = task.next_hold_count(lifted, self._hold)
+        info = self._info(a, touch, grasping, lifted)
+        result = self.reward_version.fn(info)
+        info["reward_terms"] = dict(result.terms)
+        self._was_grasping = grasping
+        self._prev_action = a
+
+        terminated = bool(info["is_success"] and cfg.terminate_on_success)
+        truncated = bool(self._t >= cfg.max_episode_steps and not terminated)
+        return self._observe(reset=False), float(result.total), terminated, truncated, info
+
+    # ------------------------------------------------------------------ exact resume
+    def get_state(self) -> dict[str, Any]:
+        """Everything needed to continue this episode bit for bit in a fresh env.
+
+        Training snapshots save it so a resumed run steps the same episodes the uninterrupted
+        run would have; plain numpy arrays and JSON-able values only (no pickled objects).
+        """
+        m, d = self.model, self.data
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        physics = np.empty(mujoco.mj_stateSize(m, spec))
+        mujoco.mj_getState(m, d, physics, spec)
+        state = {
+            "physics": physics,
+            "target": self._target.copy(),
+            "q_cmd": self._q_cmd.copy(),
+            "prev_action": self._prev_action.copy(),
+            "was_grasping": bool(self._was_grasping),
+            "hold": int(self._hold),
+            "t": int(self._t),
+            "draw": None if self.draw is None else self.draw.as_dict(),
+            "rng": self.np_random.bit_generator.state,
+        }
+        if "pixels" in self.observation_keys:
+            state["frames"] = self._stack.state()
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        m, d = self.model, self.data
+        if state["draw"] is not None:
+            draw = dict(state["draw"])
+            for key in ("cube_rgb", "light_scale", "camera_offset"):
+                draw[key] = tuple(draw[key])
+            self.draw = domain_rand.Randomization(**draw)
+            domain_rand.apply(m, self.draw, self.nominal, self.ids.cube_geom, self.ids.wrist_camera)
+        physics = np.asarray(state["physics"], dtype=np.float64)
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        if physics.shape != (mujoco.mj_stateSize(m, spec),):
+            raise ValueError(f"env state has {physics.shape} physics values, this model needs "
+                             f"{mujoco.mj_stateSize(m, spec)}: saved from another scene?")
+        mujoco.mj_setState(m, d, physics, spec)
+        mujoco.mj_forward(m, d)
+        self._target = np.array(state["target"], dtype=float)
+        self._q_cmd = np.array(state["q_cmd"], dtype=float)
+        self._prev_action = np.array(state["prev_action"], dtype=float)
+        self._was_grasping = bool(state["was_grasping"])
+        self._hold = int(state["hold"])
+        self._t = int(state["t"])
+        self.np_random.bit_generator.state = state["rng"]
+        if "pixels" in self.observation_keys:
+            self._stack.set_state(state["frames"])
+
+    def close(self):
+        for r in (self._wrist_renderer, self._video_renderer):
+            if r is not None:
+                r.close()
+        self._wrist_renderer = self._video_renderer = None

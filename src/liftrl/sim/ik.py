@@ -1,0 +1,104 @@
+"""Damped-least-squares IK for top-down grasps, computed per environment.
+
+The user's parallel training once applied the first environment's Jacobian to every
+environment. Here the solver is a pure function of (model, scratch data, joint seed, target):
+each environment owns its scratch ``MjData``, so nothing can leak between environments, and the
+simulation's own ``MjData`` is never touched by a solve.
+
+Task: the tool point reaches the target while the approach axis (``gripperframe`` x) points
+straight down. wrist_roll is held at pi/2 (jaws along world y at pan 0, as TASK.md's top-down
+grasp). wrist_flex joins the solve instead of being held at pi/2: with this model's
+calibration, holding it fixed tilts the approach by the sum of shoulder_lift and elbow_flex,
+which reaches 30+ degrees across the workspace and makes the jaws meet a cube edge first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+DOWN = np.array([0.0, 0.0, -1.0])
+WRIST_ROLL = np.pi / 2
+
+
+@dataclass(frozen=True)
+class IKConfig:
+    damping: float = 0.05
+    iterations: int = 12
+    # Metres of position error traded against one radian of approach tilt: small, so position
+    # wins where the wrist_flex limit makes a vertical approach impossible (x > 0.3 m or high up);
+    # there the gripper tilts instead of missing the target.
+    orientation_weight: float = 0.01
+    max_joint_step: float = 0.25  # rad per iteration, keeps DLS from jumping branches
+
+
+class TopDownIK:
+    """Holds one environment's scratch data; ``solve`` is otherwise a pure function."""
+
+    SOLVED = (0, 1, 2, 3)  # shoulder_pan, shoulder_lift, elbow_flex, wrist_flex
+
+    def __init__(self, model: mujoco.MjModel, arm_qpos: np.ndarray, arm_dof: np.ndarray,
+                 jnt_range: np.ndarray, tool_site: int, ee_site: int, cfg: IKConfig = IKConfig()):
+        self.model = model
+        self.data = mujoco.MjData(model)  # scratch: never the simulation's data
+        self.cfg = cfg
+        self.qadr = arm_qpos[list(self.SOLVED)]
+        self.dofadr = arm_dof[list(self.SOLVED)]
+        self.roll_adr = arm_qpos[4]
+        self.lo = jnt_range[list(self.SOLVED), 0]
+        self.hi = jnt_range[list(self.SOLVED), 1]
+        self.tool_site = tool_site
+        self.ee_site = ee_site
+        self.tool_body = int(model.site_bodyid[tool_site])
+        self._jacp = np.zeros((3, model.nv))
+        self._jacr = np.zeros((3, model.nv))
+
+    def forward(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Tool point and approach axis for the 4 solved joints (wrist_roll at pi/2)."""
+        d = self.data
+        d.qpos[self.qadr] = q
+        d.qpos[self.roll_adr] = WRIST_ROLL
+        mujoco.mj_kinematics(self.model, d)
+        return d.site_xpos[self.tool_site].copy(), d.site_xmat[self.ee_site].reshape(3, 3)[:, 0].copy()
+
+    def solve(self, q_seed: np.ndarray, target: np.ndarray, iterations: int | None = None) -> np.ndarray:
+        """Joint targets (4,) that put the tool point at ``target`` with the approach straight down."""
+        cfg = self.cfg
+        q = np.clip(np.asarray(q_seed, dtype=float).copy(), self.lo, self.hi)
+        w = cfg.orientation_weight
+        lam2 = cfg.damping**2
+        for _ in range(cfg.iterations if iterations is None else iterations):
+            pos, axis = self.forward(q)
+            mujoco.mj_comPos(self.model, self.data)
+            mujoco.mj_jac(self.model, self.data, self._jacp, self._jacr, pos, self.tool_body)
+            jp = self._jacp[:, self.dofadr]
+            jr = self._jacr[:2, self.dofadr]  # world x/y rotation: tilt only, yaw is free
+            err = np.concatenate([target - pos, w * np.cross(axis, DOWN)[:2]])
+            jac = np.vstack([jp, w * jr])
+            dq = jac.T @ np.linalg.solve(jac @ jac.T + lam2 * np.eye(5), err)
+            step = np.max(np.abs(dq))
+            if step > cfg.max_joint_step:
+                dq *= cfg.max_joint_step / step
+            q = np.clip(q + dq, self.lo, self.hi)
+            if np.linalg.norm(err) < 1e-5:
+                break
+        return q
+
+
+def rotation_to_euler(mat: np.ndarray) -> np.ndarray:
+    """Roll, pitch, yaw (x-y-z extrinsic) of a rotation matrix: the state's orientation triple.
+
+    Written out here (not taken from the simulator) because the real arm computes the same
+    triple from forward kinematics, and both must use one convention.
+    """
+    r = np.asarray(mat, dtype=float).reshape(3, 3)
+    pitch = np.arcsin(np.clip(-r[2, 0], -1.0, 1.0))
+    if abs(r[2, 0]) < 1.0 - 1e-9:
+        roll = np.arctan2(r[2, 1], r[2, 2])
+        yaw = np.arctan2(r[1, 0], r[0, 0])
+    else:  # gimbal lock: yaw absorbs the whole rotation about z
+        roll = 0.0
+        yaw = np.arctan2(-r[0, 1], r[1, 1])
+    return np.array([roll, pitch, yaw])

@@ -1,0 +1,124 @@
+"""The task's rules (grasp, lift, hold, success) and where each curriculum stage starts.
+
+Everything here is pure: rules are functions of measured quantities, and a stage start is
+sampled from the generator it is given, so the environment stays the only place that touches
+MuJoCo and a reset is reproducible from its seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+STAGES = (0, 1, 2, 3, 4)
+STAGE_NAMES = {
+    0: "home: arm at home, cube on the table",
+    1: "held high: cube in the closed gripper at lift height",
+    2: "held low: cube in the closed gripper on the table",
+    3: "pre-grasp: open gripper about 3 cm above the cube",
+    4: "near: open gripper 8-12 cm from the cube",
+}
+
+# Gripper joint angles of this model (rad). The user's numbers (grasp below 0.25, open at 0.3)
+# belong to another calibration of the jaw: in so101_new_calib a closed grip settles at 0.25 rad
+# on a 24 mm cube, 0.34 on 30 mm and 0.42 on 36 mm, so with 0.25 no cube of the randomised sizes
+# could ever count as grasped. The values below keep the user's meaning: "closed on a cube" for
+# every randomised size, and "open" wide enough to descend around a 36 mm cube.
+GRASP_MAX_GRIPPER = 0.45
+OPEN_GRIPPER = 0.8
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """The task as TASK.md states it, plus this model's gripper angles (see module constants)."""
+
+    curriculum_stage: int = 3
+    hold_steps: int = 150
+    lift_height: float = 0.08
+    max_episode_steps: int = 200
+    terminate_on_success: bool = True
+    action_scale: float = 0.02  # metres of target change per unit action per control step
+    workspace_low: tuple[float, float, float] = (0.1, -0.3, 0.01)
+    workspace_high: tuple[float, float, float] = (0.5, 0.3, 0.4)
+    grasp_max_gripper: float = GRASP_MAX_GRIPPER
+    open_gripper: float = OPEN_GRIPPER
+    home_tool: tuple[float, float, float] = (0.22, 0.0, 0.20)
+
+    def __post_init__(self):
+        if self.curriculum_stage not in STAGES:
+            raise ValueError(
+                f"unknown curriculum_stage {self.curriculum_stage!r}; stages are "
+                + "; ".join(f"{k}: {v}" for k, v in STAGE_NAMES.items())
+            )
+        if not (isinstance(self.hold_steps, (int, np.integer)) and self.hold_steps >= 1):
+            raise ValueError(f"hold_steps must be an integer >= 1, got {self.hold_steps!r}")
+        if not 0.02 < self.lift_height < 0.4:
+            raise ValueError(f"lift_height must be between 0.02 and 0.4 m, got {self.lift_height!r}")
+        if not (isinstance(self.max_episode_steps, (int, np.integer)) and self.max_episode_steps >= 1):
+            raise ValueError(f"max_episode_steps must be an integer >= 1, got {self.max_episode_steps!r}")
+
+
+def is_grasping(gripper_q: float, touch_fixed: bool, touch_moving: bool, grasp_max: float) -> bool:
+    """Closed jaw and the cube pressed by both pads: one pad alone is a push, not a grasp."""
+    return bool(gripper_q < grasp_max and touch_fixed and touch_moving)
+
+
+def is_lifted(grasping: bool, cube_z: float, lift_height: float) -> bool:
+    """Above the line while held: a cube thrown up or balanced on a jaw does not count."""
+    return bool(grasping and cube_z > lift_height)
+
+
+def next_hold_count(lifted: bool, hold_count: int) -> int:
+    """Consecutive lifted steps; any dip resets it, so success means an unbroken hold."""
+    return hold_count + 1 if lifted else 0
+
+
+def is_success(hold_count: int, hold_steps: int) -> bool:
+    return hold_count >= hold_steps
+
+
+def clamp_target(target: np.ndarray, cfg: TaskConfig) -> np.ndarray:
+    return np.clip(target, cfg.workspace_low, cfg.workspace_high)
+
+
+def gripper_command(action_g: float, ctrl_low: float, ctrl_high: float) -> float:
+    """Action -1 (closed) .. +1 (open) spread linearly over the actuator's control range."""
+    return float(ctrl_low + (np.clip(action_g, -1.0, 1.0) + 1.0) * 0.5 * (ctrl_high - ctrl_low))
+
+
+@dataclass(frozen=True)
+class StageStart:
+    """Where an episode begins: the environment realises it with IK and, if held, a settled grip."""
+
+    cube_xy: np.ndarray
+    tool: np.ndarray  # tool-point target (m)
+    gripper: float  # initial jaw angle (rad); ignored when ``held``
+    held: bool  # start with the cube closed in the gripper
+
+
+def sample_stage_start(stage: int, rng: np.random.Generator, cfg: TaskConfig,
+                       cube_half: float, xy_spread: float | None) -> StageStart:
+    """Sample a stage's start. ``xy_spread`` widens the cube's placement (randomisation) if given."""
+    if stage == 0:
+        spread = 0.03 if xy_spread is None else xy_spread
+        cube = np.array([0.40, -0.10]) + rng.uniform(-spread, spread, size=2)
+        return StageStart(cube, np.array(cfg.home_tool), cfg.open_gripper, held=False)
+    spread = 0.02 if xy_spread is None else xy_spread
+    cube = np.array([0.25, 0.0]) + rng.uniform(-spread, spread, size=2)
+    if stage == 1:
+        tool = np.array([cube[0], cube[1], cfg.lift_height + 0.005])
+        return StageStart(cube, tool, 0.0, held=True)
+    if stage == 2:
+        return StageStart(cube, np.array([cube[0], cube[1], cube_half]), 0.0, held=True)
+    if stage == 3:
+        return StageStart(cube, np.array([cube[0], cube[1], 2 * cube_half + 0.03]), cfg.open_gripper, held=False)
+    # stage 4: a point 8-12 cm from the cube, above it, inside the workspace
+    for _ in range(100):
+        direction = rng.normal(size=3)
+        direction[2] = abs(direction[2]) + 0.3
+        direction /= np.linalg.norm(direction)
+        tool = np.array([cube[0], cube[1], cube_half]) + rng.uniform(0.08, 0.12) * direction
+        if tool[2] >= 2 * cube_half + 0.02 and np.all(tool == clamp_target(tool, cfg)):
+            return StageStart(cube, tool, cfg.open_gripper, held=False)
+    raise RuntimeError("could not sample a stage-4 start inside the workspace")  # pragma: no cover

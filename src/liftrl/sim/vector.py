@@ -1,0 +1,242 @@
+"""N environments in a few worker processes, behind Gymnasium's ``VectorEnv`` API.
+
+Gymnasium's ``AsyncVectorEnv`` runs one process per environment; with 16 envs on a 2-core
+machine the processes mostly wait for each other and for the pipe. Here each worker owns a
+contiguous block of environments and steps them in a loop, so there are as many processes as
+cores and one message per worker per step. Every environment is still a complete
+``LiftCubeEnv`` with its own model, IK scratch data, renderer and seed.
+
+Workers start with ``spawn``: an EGL context does not survive ``fork``, and each worker creates
+its renderers itself. Episodes auto-reset in the same step (Gymnasium's ``SAME_STEP`` mode):
+the returned observation is the new episode's first, and the finished episode's last
+observation and info are in ``infos["final_obs"]`` / ``infos["final_info"]`` (masks with a
+leading underscore), which is what a replay buffer needs to store true next observations.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import traceback
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+DEFAULT_NUM_ENVS = 16
+
+
+def _stack(obs_list: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {k: np.stack([o[k] for o in obs_list]) for k in obs_list[0]}
+
+
+def _worker(conn, env_kwargs: dict, count: int) -> None:
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    try:
+        from liftrl.sim.env import LiftCubeEnv
+
+        envs = [LiftCubeEnv(**env_kwargs) for _ in range(count)]
+        conn.send(("ok", None))
+    except Exception:  # report construction errors to the parent instead of dying silently
+        conn.send(("error", traceback.format_exc()))
+        return
+    try:
+        while True:
+            cmd, arg = conn.recv()
+            if cmd == "reset":
+                seeds, options = arg
+                out = [env.reset(seed=s, options=options) for env, s in zip(envs, seeds)]
+                conn.send(("ok", (_stack([o for o, _ in out]), [i for _, i in out])))
+            elif cmd == "step":
+                obs_l, rew, term, trunc, infos, finals = [], [], [], [], [], []
+                for env, action in zip(envs, arg):
+                    obs, r, te, tr, info = env.step(action)
+                    final = None
+                    if te or tr:
+                        final = (obs, info)
+                        obs, _ = env.reset()
+                    obs_l.append(obs)
+                    rew.append(r)
+                    term.append(te)
+                    trunc.append(tr)
+                    infos.append(info)
+                    finals.append(final)
+                conn.send(("ok", (_stack(obs_l), np.array(rew), np.array(term), np.array(trunc), infos, finals)))
+            elif cmd == "call":
+                name, args, kwargs = arg
+                conn.send(("ok", [getattr(env, name)(*args, **kwargs) if callable(getattr(env, name))
+                                  else getattr(env, name) for env in envs]))
+            elif cmd == "call_each":
+                name, per_env = arg
+                conn.send(("ok", [getattr(env, name)(*a) for env, a in zip(envs, per_env)]))
+            elif cmd == "close":
+                for env in envs:
+                    env.close()
+                conn.send(("ok", None))
+                return
+            else:
+                conn.send(("error", f"unknown command {cmd!r}"))
+    except (EOFError, KeyboardInterrupt):
+        return
+    except Exception:
+        conn.send(("error", traceback.format_exc()))
+
+
+class WorkerError(RuntimeError):
+    pass
+
+
+class LiftCubeVectorEnv(VectorEnv):
+    """``num_envs`` independent LiftCube envs spread over ``num_workers`` spawn processes."""
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(self, num_envs: int = DEFAULT_NUM_ENVS, num_workers: int | None = None, **env_kwargs: Any):
+        if not (isinstance(num_envs, int) and num_envs >= 1):
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        workers = num_workers or min(num_envs, os.cpu_count() or 1)
+        if not (isinstance(workers, int) and 1 <= workers <= num_envs):
+            raise ValueError(f"num_workers must be in 1..num_envs ({num_envs}), got {num_workers!r}")
+        self.num_envs = num_envs
+        base, extra = divmod(num_envs, workers)
+        self._counts = [base + (1 if i < extra else 0) for i in range(workers)]
+        ctx = mp.get_context("spawn")
+        self._conns, self._procs = [], []
+        for count in self._counts:
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_worker, args=(child, env_kwargs, count), daemon=True)
+            proc.start()
+            child.close()
+            self._conns.append(parent)
+            self._procs.append(proc)
+        self._closed = False
+        for conn in self._conns:
+            self._receive(conn)
+
+        from liftrl.sim.env import LiftCubeEnv  # spaces only; this env never steps in the parent
+
+        probe = LiftCubeEnv(**env_kwargs)
+        self.single_observation_space = probe.observation_space
+        self.single_action_space = probe.action_space
+        probe.close()
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self._np_random_seed = None
+
+    def _receive(self, conn):
+        status, payload = conn.recv()
+        if status != "ok":
+            self.close(terminate=True)
+            raise WorkerError(f"environment worker failed:\n{payload}")
+        return payload
+
+    def _split(self, items):
+        out, start = [], 0
+        for count in self._counts:
+            out.append(items[start:start + count])
+            start += count
+        return out
+
+    def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
+        if seed is None:
+            seeds = [None] * self.num_envs
+        elif isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} environments")
+        for conn, part in zip(self._conns, self._split(seeds)):
+            conn.send(("reset", (part, options)))
+        obs_parts, infos = [], {}
+        index = 0
+        for conn in self._conns:
+            obs, info_list = self._receive(conn)
+            obs_parts.append(obs)
+            for info in info_list:
+                infos = self._add_info(infos, info, index)
+                index += 1
+        return self._concat(obs_parts), infos
+
+    def step(self, actions):
+        actions = np.asarray(actions)
+        if actions.shape != (self.num_envs,) + self.single_action_space.shape:
+            raise ValueError(
+                f"actions must have shape {(self.num_envs,) + self.single_action_space.shape}, got {actions.shape}"
+            )
+        for conn, part in zip(self._conns, self._split(actions)):
+            conn.send(("step", part))
+        obs_parts, rews, terms, truncs = [], [], [], []
+        infos: dict[str, Any] = {}
+        index = 0
+        for conn in self._conns:
+            obs, rew, term, trunc, info_list, finals = self._receive(conn)
+            obs_parts.append(obs)
+            rews.append(rew)
+            terms.append(term)
+            truncs.append(trunc)
+            for info, final in zip(info_list, finals):
+                infos = self._add_info(infos, info, index)
+                if final is not None:
+                    final_obs, final_info = final
+                    infos = self._add_info(infos, {"final_obs": final_obs, "final_info": final_info}, index)
+                index += 1
+        return (self._concat(obs_parts), np.concatenate(rews), np.concatenate(terms),
+                np.concatenate(truncs), infos)
+
+    def call(self, name: str, *args, **kwargs) -> tuple:
+        for conn in self._conns:
+            conn.send(("call", (name, args, kwargs)))
+        out: list = []
+        for conn in self._conns:
+            out.extend(self._receive(conn))
+        return tuple(out)
+
+    def call_each(self, name: str, per_env_args: list[tuple]) -> tuple:
+        """Call ``name`` on every env with its own arguments (e.g. ``set_state`` on resume)."""
+        if len(per_env_args) != self.num_envs:
+            raise ValueError(f"got {len(per_env_args)} argument tuples for {self.num_envs} environments")
+        for conn, part in zip(self._conns, self._split(list(per_env_args))):
+            conn.send(("call_each", (name, part)))
+        out: list = []
+        for conn in self._conns:
+            out.extend(self._receive(conn))
+        return tuple(out)
+
+    def get_attr(self, name: str) -> tuple:
+        return self.call(name)
+
+    @staticmethod
+    def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def close(self, terminate: bool = False, **kwargs):
+        if getattr(self, "_closed", True):
+            return
+        self._closed = True
+        for conn, proc in zip(self._conns, self._procs):
+            try:
+                if not terminate and proc.is_alive():
+                    conn.send(("close", None))
+                    conn.recv()
+            except (BrokenPipeError, EOFError, OSError):
+                pass
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+            conn.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def make_vector_env(num_envs: int = DEFAULT_NUM_ENVS, num_workers: int | None = None, **env_kwargs) -> VectorEnv:
+    return LiftCubeVectorEnv(num_envs=num_envs, num_workers=num_workers, **env_kwargs)
+
+
+__all__ = ["LiftCubeVectorEnv", "make_vector_env", "WorkerError", "DEFAULT_NUM_ENVS", "gym"]

@@ -1,0 +1,377 @@
+"""The train loop: config in, run folder out. It never knows which agent it runs.
+
+Data flows one way: vector env -> replay -> agent.update -> metrics / snapshots. Everything a
+resumed run needs to continue exactly (weights, optimisers, counters, every RNG, and each
+environment's mid-episode state) goes into the snapshot, so "resume" means "continue", not
+"start again from similar weights".
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from liftrl.agents import make_agent
+from liftrl.config import Config, config_to_dict, load_config, save_config
+from liftrl.replay.buffer import ReplayBuffer
+from liftrl.rewards import check_fingerprint, fingerprint
+from liftrl.sim.vector import make_vector_env
+from liftrl.train import evaluate
+from liftrl.train.checkpoint import load_snapshot, save_snapshot
+from liftrl.train.metrics import MetricsLogger
+
+SNAPSHOT_FORMAT = "liftrl.run-snapshot"
+REPLAY_FILE = "replay.npz"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={name!r} asked for CUDA but torch sees no GPU; use device=cpu or auto")
+    return device
+
+
+def env_kwargs(cfg: Config) -> dict[str, Any]:
+    e = cfg.env
+    return dict(
+        curriculum_stage=e.curriculum_stage, hold_steps=e.hold_steps, lift_height=e.lift_height,
+        max_episode_steps=e.max_episode_steps, terminate_on_success=e.terminate_on_success,
+        observations=tuple(e.observations), image_size=e.image_size, frame_stack=e.frame_stack,
+        randomize=e.randomize, reward=e.reward,
+    )
+
+
+def new_run_dir(cfg: Config, root: str | os.PathLike | None = None) -> Path:
+    base = Path(root or cfg.train.run_dir) / cfg.agent.name
+    stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
+    path = base / stamp
+    n = 1
+    while path.exists():  # two runs started in the same second
+        path = base / f"{stamp}_{n}"
+        n += 1
+    (path / "snapshots").mkdir(parents=True)
+    return path
+
+
+@dataclass
+class EpisodeTracker:
+    """Running sums of the episodes in flight, one slot per env."""
+
+    num_envs: int
+    ret: np.ndarray = field(init=False)
+    length: np.ndarray = field(init=False)
+    max_z: np.ndarray = field(init=False)
+    terms: dict[str, np.ndarray] = field(init=False)
+
+    def __post_init__(self):
+        self.ret = np.zeros(self.num_envs)
+        self.length = np.zeros(self.num_envs, dtype=np.int64)
+        self.max_z = np.zeros(self.num_envs)
+        self.terms = {}
+
+    def state(self) -> dict:
+        return {"ret": self.ret.tolist(), "length": self.length.tolist(), "max_z": self.max_z.tolist(),
+                "terms": {k: v.tolist() for k, v in self.terms.items()}}
+
+    def load(self, state: dict) -> None:
+        self.ret = np.array(state["ret"], dtype=float)
+        self.length = np.array(state["length"], dtype=np.int64)
+        self.max_z = np.array(state["max_z"], dtype=float)
+        self.terms = {k: np.array(v, dtype=float) for k, v in state["terms"].items()}
+
+
+class Trainer:
+    def __init__(self, cfg: Config, run_dir: Path, resume: bool = False):
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.device = resolve_device(cfg.train.device)
+        t = cfg.train
+        torch.manual_seed(t.seed)
+        self.rng = np.random.default_rng(t.seed)
+        self.num_envs = cfg.env.num_envs
+        self.env = make_vector_env(self.num_envs, **env_kwargs(cfg))
+        self.eval_env = None
+        space = self.env.single_observation_space
+        self.obs_keys = tuple(sorted(set(cfg.obs.actor) | set(cfg.obs.critic)))
+        obs_shapes = {k: space[k].shape for k in self.obs_keys}
+        self.action_dim = int(self.env.single_action_space.shape[0])
+        self.agent = make_agent(cfg.agent, obs_shapes, self.action_dim, tuple(cfg.obs.actor), tuple(cfg.obs.critic),
+                                self.device, seed=t.seed, amp=t.amp)
+        self.replay = ReplayBuffer(
+            capacity=cfg.replay.capacity, num_envs=self.num_envs,
+            obs_shapes={k: (space[k].shape, space[k].dtype) for k in self.obs_keys},
+            action_dim=self.action_dim, n_step=cfg.agent.n_step, gamma=cfg.agent.gamma,
+            frame_stack=cfg.env.frame_stack, seed=t.seed,
+        )
+        self.env_steps = 0
+        self.updates = 0
+        self.episodes = 0
+        self.update_credit = 0.0
+        self.best: dict | None = None
+        self.tracker = EpisodeTracker(self.num_envs)
+        self._pending_episodes: list[dict] = []
+        self._pending_updates: list[dict] = []
+        self.logger = MetricsLogger(self.run_dir)
+        if resume:
+            self._restore()
+        else:
+            self.obs, _ = self.env.reset(seed=t.seed * 10_000)
+
+    # ------------------------------------------------------------------ snapshots
+    def _state(self) -> dict:
+        return {
+            "agent": self.agent.state_dict(),
+            "counters": {"env_steps": self.env_steps, "updates": self.updates, "episodes": self.episodes,
+                         "update_credit": self.update_credit},
+            "rng": {"numpy": self.rng.bit_generator.state, "torch": torch.get_rng_state(),
+                    "replay": self.replay.rng_state()},
+            "envs": list(self.env.call("get_state")),
+            "obs": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.obs.items()},
+            "tracker": self.tracker.state(),
+            "best": self.best,
+        }
+
+    def _metadata(self, kind: str) -> dict:
+        return {
+            "format": SNAPSHOT_FORMAT, "kind": kind, "env_steps": self.env_steps, "agent": self.cfg.agent.name,
+            "reward": {"name": self.cfg.env.reward, "fingerprint": fingerprint(self.cfg.env.reward)},
+            "observations": {"actor": list(self.cfg.obs.actor), "critic": list(self.cfg.obs.critic),
+                             "shapes": {k: list(self.env.single_observation_space[k].shape) for k in self.obs_keys}},
+            "action_dim": self.action_dim, "config": config_to_dict(self.cfg),
+            "saved_at": datetime.now().isoformat(timespec="seconds"),
+        }
+
+    def save(self, best: bool = False) -> Path:
+        snaps = self.run_dir / "snapshots"
+        path = snaps / f"step_{self.env_steps:09d}.pt"
+        save_snapshot(path, self._state(), self._metadata("periodic"))
+        _link_atomic(path, snaps / "latest.pt")
+        if self.cfg.replay.save_with_snapshot:
+            self.replay.save(snaps / REPLAY_FILE)
+        if best:
+            _link_atomic(path, snaps / "best.pt")
+        return path
+
+    def _restore(self) -> None:
+        state, meta = load_snapshot(self.run_dir / "snapshots" / "latest.pt", map_location=self.device)
+        if meta.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(f"{self.run_dir}/snapshots/latest.pt is not a liftrl run snapshot")
+        check_fingerprint(meta["reward"]["name"], meta["reward"]["fingerprint"])
+        self.agent.load_state_dict(state["agent"])
+        c = state["counters"]
+        self.env_steps, self.updates, self.episodes = int(c["env_steps"]), int(c["updates"]), int(c["episodes"])
+        self.update_credit = float(c["update_credit"])
+        self.rng.bit_generator.state = state["rng"]["numpy"]
+        torch.set_rng_state(state["rng"]["torch"])
+        replay_path = self.run_dir / "snapshots" / REPLAY_FILE
+        if self.cfg.replay.save_with_snapshot and replay_path.is_file():
+            self.replay.load(replay_path)
+        self.replay.set_rng_state(state["rng"]["replay"])
+        self.env.reset(seed=0)
+        self.env.call_each("set_state", [(s,) for s in state["envs"]])
+        self.obs = {k: v.cpu().numpy() for k, v in state["obs"].items()}
+        self.tracker.load(state["tracker"])
+        self.best = state["best"]
+        self.logger.truncate_after(self.env_steps)
+
+    # ------------------------------------------------------------------ one step of everything
+    def _act(self) -> np.ndarray:
+        if self.env_steps < self.cfg.train.seed_steps:
+            return self.rng.uniform(-1.0, 1.0, size=(self.num_envs, self.action_dim)).astype(np.float32)
+        actor_obs = {k: self.obs[k] for k in self.cfg.obs.actor}
+        return np.asarray(self.agent.act(actor_obs, self.env_steps, eval_mode=False), dtype=np.float32)
+
+    def _record_episodes(self, rewards, done, infos) -> None:
+        tr = self.tracker
+        tr.ret += rewards
+        tr.length += 1
+        final_mask = infos.get("_final_info", np.zeros(self.num_envs, dtype=bool))
+        for i in range(self.num_envs):
+            info = evaluate._row(infos["final_info"], i) if done[i] and final_mask[i] else evaluate._row(infos, i)
+            tr.max_z[i] = max(tr.max_z[i], float(info["cube_pos"][2]))
+            for k, v in info["reward_terms"].items():
+                tr.terms.setdefault(k, np.zeros(self.num_envs))[i] += v
+            if done[i]:
+                self._pending_episodes.append({
+                    "episode/return": float(tr.ret[i]), "episode/length": int(tr.length[i]),
+                    "episode/success": float(info["is_success"]), "episode/max_cube_z": float(tr.max_z[i]),
+                    **{f"reward_terms/{k}": float(v[i]) for k, v in tr.terms.items()},
+                })
+                self.episodes += 1
+                tr.ret[i] = 0.0
+                tr.length[i] = 0
+                tr.max_z[i] = 0.0
+                for v in tr.terms.values():
+                    v[i] = 0.0
+
+    def _update(self) -> int:
+        a = self.cfg.agent
+        self.update_credit += self.num_envs / a.update_every_steps
+        rounds = int(self.update_credit)
+        self.update_credit -= rounds
+        if self.env_steps < self.cfg.train.seed_steps or len(self.replay) < a.batch_size:
+            return 0
+        n = rounds * a.updates_per_step
+        for _ in range(n):
+            batch = self.replay.sample(a.batch_size)
+            self._pending_updates.append(self.agent.update(batch, self.env_steps))
+            self.updates += 1
+        return n
+
+    def step(self) -> int:
+        actions = self._act()
+        next_obs, rewards, term, trunc, infos = self.env.step(actions)
+        done = term | trunc
+        true_next = {k: v.copy() for k, v in next_obs.items()}
+        for i in np.flatnonzero(done):
+            for k in true_next:
+                true_next[k][i] = infos["final_obs"][i][k]
+        self.replay.add({k: self.obs[k] for k in self.obs_keys}, actions, rewards,
+                        {k: true_next[k] for k in self.obs_keys}, term, trunc)
+        self._record_episodes(rewards, done, infos)
+        self.obs = next_obs
+        self.env_steps += self.num_envs
+        return self._update()
+
+    # ------------------------------------------------------------------ logging and evaluation
+    def log_train(self, elapsed: float, steps_done: int, updates_done: int) -> None:
+        row: dict[str, float] = {}
+        if self._pending_updates:
+            for key in self._pending_updates[0]:
+                row[f"train/{key}"] = float(np.mean([u[key] for u in self._pending_updates]))
+        if self._pending_episodes:
+            for key in self._pending_episodes[0]:
+                row[key] = float(np.mean([e[key] for e in self._pending_episodes]))
+            row["episode/count"] = len(self._pending_episodes)
+        row["progress/updates"] = self.updates
+        row["progress/episodes"] = self.episodes
+        row["progress/replay_size"] = len(self.replay)
+        row["time/env_steps_per_s"] = steps_done / max(elapsed, 1e-9)
+        row["time/updates_per_s"] = updates_done / max(elapsed, 1e-9)
+        self.logger.log(self.env_steps, "train", row)
+        self._pending_updates.clear()
+        self._pending_episodes.clear()
+
+    def _policy(self, obs):
+        return np.asarray(self.agent.act({k: obs[k] for k in self.cfg.obs.actor}, self.env_steps, eval_mode=True),
+                          dtype=np.float32)
+
+    def evaluate(self) -> evaluate.EvalSummary:
+        t = self.cfg.train
+        if self.eval_env is None:
+            self.eval_env = make_vector_env(min(t.eval_episodes, self.num_envs), **env_kwargs(self.cfg))
+        rows = evaluate.run_episodes(self.eval_env, self._policy, evaluate.eval_seeds(t.eval_episodes))
+        summary = evaluate.summarize(rows)
+        self.logger.log(self.env_steps, "eval", {f"eval/{k}": v for k, v in summary.as_dict().items()})
+        return summary
+
+    def close(self) -> None:
+        self.logger.close()
+        self.env.close()
+        if self.eval_env is not None:
+            self.eval_env.close()
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> Path:
+        t = self.cfg.train
+        progress = None
+        if t.progress:
+            from tqdm import tqdm
+
+            progress = tqdm(total=t.total_env_steps, initial=self.env_steps, unit="step", dynamic_ncols=True)
+        last_log = time.perf_counter()
+        steps_since, updates_since = 0, 0
+        last_eval = "-"
+        try:
+            while self.env_steps < t.total_env_steps:
+                before = self.env_steps
+                updates_since += self.step()
+                steps_since += self.env_steps - before
+                if progress is not None:
+                    progress.update(self.env_steps - before)
+                if _crossed(before, self.env_steps, t.log_every):
+                    now = time.perf_counter()
+                    self.log_train(now - last_log, steps_since, updates_since)
+                    if progress is not None:
+                        progress.set_postfix_str(f"{steps_since / max(now - last_log, 1e-9):.0f} steps/s eval {last_eval}")
+                    last_log, steps_since, updates_since = now, 0, 0
+                is_eval = _crossed(before, self.env_steps, t.eval_every) or self.env_steps >= t.total_env_steps
+                improved = False
+                if is_eval:
+                    summary = self.evaluate()
+                    last_eval = f"{summary.successes}/{summary.episodes} R={summary.reward_mean:.0f}"
+                    if evaluate.is_better(summary, None if self.best is None else _summary(self.best)):
+                        self.best = {**summary.as_dict(), "env_steps": self.env_steps}
+                        improved = True
+                if _crossed(before, self.env_steps, t.snapshot_every) or improved or self.env_steps >= t.total_env_steps:
+                    self.save(best=improved)
+        finally:
+            if progress is not None:
+                progress.close()
+        return self.run_dir
+
+
+def _crossed(before: int, after: int, every: int) -> bool:
+    return every > 0 and after // every > before // every
+
+
+def _summary(d: dict) -> evaluate.EvalSummary:
+    return evaluate.EvalSummary(**{k: d[k] for k in evaluate.EvalSummary.__dataclass_fields__})
+
+
+def _link_atomic(src: Path, dst: Path) -> None:
+    """Point ``dst`` at ``src``'s bytes atomically (hard link, or a copy where links fail)."""
+    tmp = dst.with_name(dst.name + ".tmp")
+    if tmp.exists():
+        tmp.unlink()
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def train(config_path: str | None, overrides: list[str], run_root: str | None = None) -> Path:
+    """Start a new run: resolve the config, save it, train, and leave a complete run folder."""
+    cfg = load_config(config_path, overrides)
+    run_dir = new_run_dir(cfg, run_root)
+    save_config(cfg, run_dir / "config.yaml")
+    trainer = Trainer(cfg, run_dir)
+    try:
+        trainer.run()
+    finally:
+        trainer.close()
+    return run_dir
+
+
+def resume(run_dir: str | os.PathLike, overrides: list[str] | None = None) -> Path:
+    """Continue a run from ``snapshots/latest.pt`` (only ``train.total_env_steps`` may change)."""
+    run_dir = Path(run_dir)
+    config_file = run_dir / "config.yaml"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{run_dir} has no config.yaml: not a liftrl run folder")
+    if not (run_dir / "snapshots" / "latest.pt").is_file():
+        raise FileNotFoundError(f"{run_dir} has no snapshots/latest.pt to resume from")
+    overrides = list(overrides or [])
+    bad = [o for o in overrides if not o.startswith("train.total_env_steps=")]
+    if bad:
+        raise ValueError(f"on resume only train.total_env_steps may be overridden, got {bad}")
+    cfg = load_config(str(config_file), overrides)
+    if overrides:
+        save_config(cfg, config_file)
+    trainer = Trainer(cfg, run_dir, resume=True)
+    try:
+        trainer.run()
+    finally:
+        trainer.close()
+    return run_dir
