@@ -1,0 +1,190 @@
+"""SAC (Haarnoja et al. 2018) with a learned temperature, from low-dimensional observations only.
+
+- actor: tanh-squashed Gaussian on the actor's keys (sorted, concatenated); critic: twin Q MLPs on
+  the critic's keys, which may include privileged ones the actor never receives;
+- critic target = reward + discount * (min(Q1', Q2')(next_obs, a') - alpha * log pi(a'|next_obs)),
+  with ``reward`` the n-step return and ``discount`` gamma**k or 0 straight from the replay batch;
+- the actor and the temperature update every ``cfg.actor_update_every`` updates (diagnostics then
+  repeat their last values); alpha = exp(log_alpha), target entropy -action_dim unless configured;
+- soft target update by ``critic_target_tau`` after every critic step.
+
+All randomness comes from the agent's own ``torch.Generator`` (seeded by ``seed``), which
+``state_dict`` carries together with the update counter, so a resumed run continues bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from liftrl.agents.config import SACConfig
+from liftrl.agents.networks import PIXELS, GaussianActor, TwinQ, as_tensors, concat_low_dim, grad_norm, soft_update
+
+DIAGNOSTICS = (
+    "critic_loss", "actor_loss", "q1_mean", "q_min", "q_max", "target_q_mean", "target_q_max",
+    "reward_mean", "actor_stddev", "actor_grad_norm", "critic_grad_norm", "saturated_action_frac",
+    "alpha", "alpha_loss", "entropy",
+)
+_STATE_KEYS = ("actor", "critic", "critic_target", "log_alpha", "actor_opt", "critic_opt", "alpha_opt",
+               "generator", "updates")
+
+
+class SACAgent:
+    def __init__(self, cfg: SACConfig, obs_shapes: Mapping[str, Sequence[int]], action_dim: int,
+                 actor_keys: Sequence[str], critic_keys: Sequence[str], device: str | torch.device,
+                 seed: int = 0):
+        self.cfg = cfg
+        self.actor_keys = tuple(actor_keys)
+        self.critic_keys = tuple(critic_keys)
+        for role, keys in (("actor_keys", self.actor_keys), ("critic_keys", self.critic_keys)):
+            if not keys:
+                raise ValueError(f"SAC needs at least one observation key in {role}")
+            images = [k for k in keys if k == PIXELS or len(obs_shapes.get(k, ())) > 1]
+            if images:
+                raise ValueError(f"SAC learns from low-dimensional keys only; {role} has image keys {images} "
+                                 f"(use the drqv2 agent for pixels)")
+            missing = [k for k in keys if k not in obs_shapes]
+            if missing:
+                raise ValueError(f"{role} {missing} not in obs_shapes (has {sorted(obs_shapes)})")
+        self.actor_in = tuple(sorted(self.actor_keys))
+        self.critic_in = tuple(sorted(self.critic_keys))
+        self.device = torch.device(device)
+        self.action_dim = int(action_dim)
+        self.target_entropy = float(-self.action_dim if cfg.target_entropy is None else cfg.target_entropy)
+
+        actor_dim = sum(math.prod(obs_shapes[k]) for k in self.actor_in)
+        critic_dim = sum(math.prod(obs_shapes[k]) for k in self.critic_in)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.actor = GaussianActor(actor_dim, self.action_dim, cfg.hidden_dim, cfg.hidden_layers)
+            self.critic = TwinQ(critic_dim, self.action_dim, cfg.hidden_dim, cfg.hidden_layers)
+            self.critic_target = TwinQ(critic_dim, self.action_dim, cfg.hidden_dim, cfg.hidden_layers)
+        for net in (self.actor, self.critic, self.critic_target):
+            net.to(self.device)
+        self.critic_target.load_state_dict(self.critic.state_dict())
+        self.critic_target.requires_grad_(False)
+        self.log_alpha = torch.tensor(math.log(cfg.init_temperature), device=self.device, requires_grad=True)
+
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.lr)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed)
+        self.updates = 0
+        self._actor_diag: dict[str, torch.Tensor] = {}
+
+    # ------------------------------------------------------------------ acting
+    def _flat(self, obs: Mapping[str, Any], keys: Sequence[str]) -> torch.Tensor:
+        return concat_low_dim(as_tensors(obs, keys, self.device), keys)
+
+    @torch.no_grad()
+    def act(self, obs: Mapping[str, np.ndarray], step: int, eval_mode: bool) -> np.ndarray:
+        """(B, action_dim) float32 actions in [-1, 1]: tanh(mean) in eval mode, a policy sample otherwise."""
+        x = self._flat(obs, self.actor_in)
+        if eval_mode:
+            action = torch.tanh(self.actor(x)[0])
+        else:
+            action = self.actor.sample(x, self.generator)[0]
+        return action.cpu().numpy().astype(np.float32)
+
+    @torch.no_grad()
+    def critic_q(self, obs: Mapping[str, np.ndarray], action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(Q1, Q2), each (B,), of the online critic; for inspection."""
+        a = torch.as_tensor(action, device=self.device, dtype=torch.float32)
+        q1, q2 = self.critic(self._flat(obs, self.critic_in), a)
+        return q1.squeeze(-1).cpu().numpy(), q2.squeeze(-1).cpu().numpy()
+
+    # ------------------------------------------------------------------ learning
+    def update(self, batch: Mapping[str, Any], step: int) -> dict[str, float]:
+        cfg = self.cfg
+        obs_a, obs_c = self._flat(batch["obs"], self.actor_in), self._flat(batch["obs"], self.critic_in)
+        next_a, next_c = self._flat(batch["next_obs"], self.actor_in), self._flat(batch["next_obs"], self.critic_in)
+        action = torch.as_tensor(batch["action"], device=self.device, dtype=torch.float32)
+        reward = torch.as_tensor(batch["reward"], device=self.device, dtype=torch.float32).reshape(-1, 1)
+        discount = torch.as_tensor(batch["discount"], device=self.device, dtype=torch.float32).reshape(-1, 1)
+        alpha = self.log_alpha.detach().exp()
+
+        # Critic: soft clipped-double-Q n-step target.
+        with torch.no_grad():
+            next_action, next_logp, _, _ = self.actor.sample(next_a, self.generator)
+            tq1, tq2 = self.critic_target(next_c, next_action)
+            target_q = reward + discount * (torch.min(tq1, tq2) - alpha * next_logp.unsqueeze(-1))
+        q1, q2 = self.critic(obs_c, action)
+        critic_loss = F.mse_loss(q1, target_q) + F.mse_loss(q2, target_q)
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        critic_gn = grad_norm(self.critic.parameters())
+        self.critic_opt.step()
+
+        # Actor and temperature.
+        if self.updates % cfg.actor_update_every == 0:
+            pi, logp, mean, log_std = self.actor.sample(obs_a, self.generator)
+            aq1, aq2 = self.critic(obs_c, pi)
+            actor_loss = (alpha * logp - torch.min(aq1, aq2).squeeze(-1)).mean()
+            self.actor_opt.zero_grad(set_to_none=True)
+            actor_loss.backward()
+            actor_gn = grad_norm(self.actor.parameters())
+            self.actor_opt.step()
+
+            alpha_loss = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
+            self.alpha_opt.zero_grad(set_to_none=True)
+            alpha_loss.backward()
+            self.alpha_opt.step()
+            self._actor_diag = {
+                "actor_loss": actor_loss.detach(), "actor_stddev": log_std.detach().exp().mean(),
+                "actor_grad_norm": actor_gn,
+                "saturated_action_frac": (torch.tanh(mean.detach()).abs() > 0.99).float().mean(),
+                "alpha_loss": alpha_loss.detach(), "entropy": -logp.detach().mean(),
+            }
+
+        soft_update(self.critic, self.critic_target, cfg.critic_target_tau)
+        self.updates += 1
+
+        q = torch.cat([q1, q2]).detach()
+        values = {
+            "critic_loss": critic_loss.detach(), "q1_mean": q1.detach().mean(), "q_min": q.min(), "q_max": q.max(),
+            "target_q_mean": target_q.mean(), "target_q_max": target_q.max(), "reward_mean": reward.mean(),
+            "critic_grad_norm": critic_gn, "alpha": self.log_alpha.detach().exp(), **self._actor_diag,
+        }
+        stacked = torch.stack([values[k].float().reshape(()) for k in DIAGNOSTICS]).cpu().tolist()
+        return dict(zip(DIAGNOSTICS, stacked))
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors and plain containers only (``torch.load(weights_only=True)`` reads it back).
+
+        Like ``nn.Module.state_dict`` it holds references to live tensors: save or copy it before
+        the next ``update``.
+        """
+        return {
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "critic_target": self.critic_target.state_dict(),
+            "log_alpha": self.log_alpha.detach(),
+            "actor_opt": self.actor_opt.state_dict(),
+            "critic_opt": self.critic_opt.state_dict(),
+            "alpha_opt": self.alpha_opt.state_dict(),
+            "generator": self.generator.get_state(),
+            "updates": self.updates,
+            "actor_diagnostics": {k: v.detach() for k, v in self._actor_diag.items()},
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        missing = [k for k in _STATE_KEYS if k not in state]
+        if missing:
+            raise ValueError(f"not a SAC agent state: missing {missing}")
+        self.actor.load_state_dict(state["actor"])
+        self.critic.load_state_dict(state["critic"])
+        self.critic_target.load_state_dict(state["critic_target"])
+        with torch.no_grad():
+            self.log_alpha.copy_(state["log_alpha"])
+        self.actor_opt.load_state_dict(state["actor_opt"])
+        self.critic_opt.load_state_dict(state["critic_opt"])
+        self.alpha_opt.load_state_dict(state["alpha_opt"])
+        self.generator.set_state(state["generator"].cpu())
+        self.updates = int(state["updates"])
+        self._actor_diag = {k: v.to(self.device).clone() for k, v in state.get("actor_diagnostics", {}).items()}
