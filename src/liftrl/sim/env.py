@@ -29,13 +29,25 @@ SETTLE_STEPS = 60  # physics steps that let a gripped cube settle at reset (0.12
 
 
 _LIVE_ENVS: "weakref.WeakSet[LiftCubeEnv]" = weakref.WeakSet()
+_EXIT_HOOK = False
 
 
-@atexit.register
 def _close_renderers() -> None:
-    """Free GL contexts before interpreter teardown unloads EGL (else noisy errors at exit)."""
+    """Free GL contexts before MuJoCo's own exit hook terminates the EGL display."""
     for env in list(_LIVE_ENVS):
-        env.close()
+        try:
+            env.close()
+        except Exception:
+            pass
+
+
+def _new_renderer(model: mujoco.MjModel, height: int, width: int) -> mujoco.Renderer:
+    global _EXIT_HOOK
+    renderer = mujoco.Renderer(model, height, width)
+    if not _EXIT_HOOK:  # registered after MuJoCo's EGL hook, so it runs before it (LIFO)
+        atexit.register(_close_renderers)
+        _EXIT_HOOK = True
+    return renderer
 
 
 class LiftCubeEnv(gym.Env):
@@ -149,7 +161,7 @@ class LiftCubeEnv(gym.Env):
         """The policy camera's raw frame (HxWx3 RGB uint8), before the shared preprocessing."""
         if self._wrist_renderer is None:
             s = self.camera_spec.size
-            self._wrist_renderer = mujoco.Renderer(self.model, s, s)
+            self._wrist_renderer = _new_renderer(self.model, s, s)
         self._wrist_renderer.update_scene(self.data, camera=self.camera)
         return self._wrist_renderer.render()
 
@@ -159,7 +171,7 @@ class LiftCubeEnv(gym.Env):
             return None
         if self._video_renderer is None:
             w, h = self.video_size
-            self._video_renderer = mujoco.Renderer(self.model, h, w)
+            self._video_renderer = _new_renderer(self.model, h, w)
         self._video_renderer.update_scene(self.data, camera=self.ids.scene_camera)
         return self._video_renderer.render()
 

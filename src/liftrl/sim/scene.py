@@ -227,10 +227,12 @@ def _add_tool_and_wrist_camera(spec: mujoco.MjSpec) -> None:
 
     gripper = spec.body("gripper")
     gripper.add_site(name=TOOL_SITE, pos=list(tool), size=[0.004, 0, 0], group=4, rgba=[0, 1, 0, 1])
-    # The real SO-101 wrist camera sits on the gripper's back, looking along the jaws: here 9 cm
-    # behind the tool point and 4.5 cm to the side, aimed 3 cm past the jaw tips.
-    cam_pos = tool - 0.09 * approach + 0.045 * side
-    target = tool + 0.03 * approach
+    # The real SO-101 wrist camera sits on the gripper's back, looking along the jaws: here 7 cm
+    # behind the tool point and 6 cm to the side (out of the opening jaw's plane), aimed 2 cm past
+    # the jaw tips. Chosen by measurement over 30 randomised resets (camera jitter included):
+    # the cube is in view at every stage-3 and stage-0 start and 28 of 30 stage-4 starts.
+    cam_pos = tool - 0.07 * approach + 0.06 * side
+    target = tool + 0.02 * approach
     x, y = _look_at_axes(target - cam_pos, side)
     cam = gripper.add_camera(name=WRIST_CAMERA, pos=list(cam_pos), fovy=70.0)
     cam.alt.type = mujoco.mjtOrientation.mjORIENTATION_XYAXES
