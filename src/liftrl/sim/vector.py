@@ -34,6 +34,10 @@ def _stack(obs_list: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 def _worker(conn, env_kwargs: dict, count: int) -> None:
     os.environ.setdefault("MUJOCO_GL", "egl")
+    # One render thread per worker: there are as many workers as cores, and Mesa's llvmpipe would
+    # otherwise start a thread per core in every worker to split an 84x84 frame, oversubscribing
+    # the machine (16 envs ran no faster than 1 on 2 cores).
+    os.environ.setdefault("LP_NUM_THREADS", "1")
     try:
         from liftrl.sim.env import LiftCubeEnv
 
