@@ -130,7 +130,16 @@ class LiftCubeVectorEnv(VectorEnv):
         self._np_random_seed = None
 
     def _receive(self, conn):
-        status, payload = conn.recv()
+        try:
+            status, payload = conn.recv()
+        except (EOFError, ConnectionResetError):
+            proc = self._procs[self._conns.index(conn)]
+            proc.join(timeout=1)
+            self.close(terminate=True)
+            raise WorkerError(
+                f"environment worker exited without replying (exit code {proc.exitcode}); with the 'spawn' "
+                "start method a script that builds a vector env must guard it with `if __name__ == '__main__':`"
+            ) from None
         if status != "ok":
             self.close(terminate=True)
             raise WorkerError(f"environment worker failed:\n{payload}")
