@@ -54,10 +54,18 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings meant for the person at the terminal (e.g. resuming without the replay buffer), as one line."""
+    print(f"liftrl: warning: {message}", file=sys.stderr)
+
+
 def _train(args: argparse.Namespace) -> int:
     """Train from a config (or resume a run) and leave a complete run folder."""
+    import warnings
+
     from liftrl.train.loop import resume, train
 
+    warnings.showwarning = _show_warning
     if args.config and "=" in args.config and not Path(args.config).exists():
         args.overrides.insert(0, args.config)  # `liftrl train key=value ...` with no YAML
         args.config = None
@@ -77,7 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="liftrl", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    tr = sub.add_parser("train", help="train a policy from a YAML config with dotted overrides")
+    tr = sub.add_parser(
+        "train", help="train a policy from a YAML config with dotted overrides",
+        description="Train from a YAML config (sections env, obs, agent, replay, train) with dotted "
+                    "overrides, writing runs/<agent>/<YYYYMMDD_HHMMSS>/; or continue a run with --resume.",
+        epilog="examples: liftrl train configs/quickstart.yaml | liftrl train configs/drqv2_v19.yaml "
+               "agent.batch_size=128 env.hold_steps=50 train.device=cuda | liftrl train --resume "
+               "runs/drqv2/20250101_120000 train.total_env_steps=3000000",
+    )
     tr.add_argument("config", nargs="?", help="YAML config, e.g. configs/drqv2_v19.yaml (default: built-in defaults)")
     tr.add_argument("overrides", nargs="*", help="dotted overrides such as agent.batch_size=128 env.hold_steps=50")
     tr.add_argument("--resume", metavar="RUN", help="continue RUN from its latest snapshot")
@@ -93,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-randomize", action="store_true")
     demo.add_argument("--out", default="runs/demo")
     demo.set_defaults(func=_demo)
+
+    from liftrl.report.cli_commands import add_compare_parser, add_eval_parser, add_report_parser
+
+    add_eval_parser(sub)
+    add_compare_parser(sub)
+    add_report_parser(sub)
     return parser
 
 

@@ -42,6 +42,9 @@ from liftrl.agents.networks import (
     low_dim_size,
     soft_update,
 )
+# The one schedule parser; a pure, dependency-free module, so importing it keeps agents free of the
+# simulator and of the train loop (liftrl.train's package init imports nothing).
+from liftrl.train.schedules import parse_schedule
 
 DIAGNOSTICS = (
     "critic_loss", "actor_loss", "q1_mean", "q_min", "q_max", "target_q_mean", "target_q_max",
@@ -50,13 +53,6 @@ DIAGNOSTICS = (
 )
 _STATE_KEYS = ("encoder", "actor", "critic", "critic_target", "encoder_opt", "actor_opt", "critic_opt",
                "generator")
-
-
-def parse_stddev_schedule(text: str):
-    # Imported here, not at module level: liftrl.train imports the agents, not the other way round.
-    from liftrl.train.schedules import parse_schedule
-
-    return parse_schedule(text)
 
 
 def noisy_action(mu: torch.Tensor, std: float, clip: float | None, generator: torch.Generator) -> torch.Tensor:
@@ -93,7 +89,7 @@ class DrQV2Agent:
         # Low-dimensional keys each role reads (sorted); none at all without state fusion.
         self.actor_low = low_dim_keys(self.actor_keys) if cfg.fuse_state else ()
         self.critic_low = low_dim_keys(self.critic_keys) if cfg.fuse_state else ()
-        self.stddev_schedule = parse_stddev_schedule(cfg.stddev_schedule)
+        self.stddev_schedule = parse_schedule(cfg.stddev_schedule)
 
         # Networks are initialised from `seed` without touching the caller's global RNG.
         with torch.random.fork_rng(devices=[]):

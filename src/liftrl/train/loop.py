@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +30,6 @@ from liftrl.train.checkpoint import load_snapshot, save_snapshot
 from liftrl.train.metrics import MetricsLogger
 
 SNAPSHOT_FORMAT = "liftrl.run-snapshot"
-REPLAY_FILE = "replay.npz"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -39,6 +39,13 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={name!r} asked for CUDA but torch sees no GPU; use device=cpu or auto")
     return device
+
+
+def auto_threads(cfg: Config) -> int:
+    """Torch threads that leave one core per env worker process (the vector env's own default)."""
+    cores = os.cpu_count() or 1
+    workers = _workers(cfg, cfg.env.num_envs) or min(cfg.env.num_envs, cores)
+    return max(1, cores - workers)
 
 
 def env_kwargs(cfg: Config) -> dict[str, Any]:
@@ -96,11 +103,21 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.device = resolve_device(cfg.train.device)
         t = cfg.train
+        torch.set_num_threads(t.torch_threads or auto_threads(cfg))
         torch.manual_seed(t.seed)
         self.rng = np.random.default_rng(t.seed)
         self.num_envs = cfg.env.num_envs
-        self.env = make_vector_env(self.num_envs, **env_kwargs(cfg))
+        self.env = make_vector_env(self.num_envs, num_workers=_workers(cfg, self.num_envs), **env_kwargs(cfg))
         self.eval_env = None
+        self.logger = None
+        try:
+            self._build(resume)
+        except BaseException:
+            self.close()  # no orphaned worker processes when a run cannot start
+            raise
+
+    def _build(self, resume: bool) -> None:
+        cfg, t = self.cfg, self.cfg.train
         space = self.env.single_observation_space
         self.obs_keys = tuple(sorted(set(cfg.obs.actor) | set(cfg.obs.critic)))
         obs_shapes = {k: space[k].shape for k in self.obs_keys}
@@ -113,6 +130,7 @@ class Trainer:
             action_dim=self.action_dim, n_step=cfg.agent.n_step, gamma=cfg.agent.gamma,
             frame_stack=cfg.env.frame_stack, seed=t.seed,
         )
+        self._started = time.perf_counter()
         self.env_steps = 0
         self.updates = 0
         self.episodes = 0
@@ -139,6 +157,8 @@ class Trainer:
             "obs": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.obs.items()},
             "tracker": self.tracker.state(),
             "best": self.best,
+            # Rows gathered since the last log line: a snapshot between two log lines must not lose them.
+            "pending": {"updates": list(self._pending_updates), "episodes": list(self._pending_episodes)},
         }
 
     def _metadata(self, kind: str) -> dict:
@@ -152,14 +172,27 @@ class Trainer:
         }
 
     def save(self, best: bool = False) -> Path:
+        """Snapshot now: ``step_*.pt``, then ``latest.pt`` (and ``best.pt``) pointed at it.
+
+        With ``replay.save_with_snapshot`` the buffer goes to ``replay_<step>.npz`` *before* the
+        snapshot that names it, and older replay files are removed only after ``latest`` moved on,
+        so a crash at any point leaves ``latest`` with the buffer it was saved with.
+        """
         snaps = self.run_dir / "snapshots"
         path = snaps / f"step_{self.env_steps:09d}.pt"
-        save_snapshot(path, self._state(), self._metadata("periodic"))
-        _link_atomic(path, snaps / "latest.pt")
+        replay_name = None
         if self.cfg.replay.save_with_snapshot:
-            self.replay.save(snaps / REPLAY_FILE)
+            replay_name = f"replay_{self.env_steps:09d}.npz"
+            self.replay.save(snaps / replay_name)
+        state = self._state()
+        state["replay_file"] = replay_name
+        save_snapshot(path, state, self._metadata("best" if best else "periodic"))
+        _link_atomic(path, snaps / "latest.pt")
         if best:
             _link_atomic(path, snaps / "best.pt")
+        for old in snaps.glob("replay_*.npz"):
+            if old.name != replay_name:
+                old.unlink()
         return path
 
     def _restore(self) -> None:
@@ -173,15 +206,23 @@ class Trainer:
         self.update_credit = float(c["update_credit"])
         self.rng.bit_generator.state = state["rng"]["numpy"]
         torch.set_rng_state(state["rng"]["torch"])
-        replay_path = self.run_dir / "snapshots" / REPLAY_FILE
-        if self.cfg.replay.save_with_snapshot and replay_path.is_file():
-            self.replay.load(replay_path)
+        replay_name = state.get("replay_file")
+        if replay_name and (self.run_dir / "snapshots" / replay_name).is_file():
+            self.replay.load(self.run_dir / "snapshots" / replay_name)
+        else:
+            # Documented behaviour: everything else continues exactly; the buffer refills from the
+            # current policy (no second random-action phase) and updates wait for a batch's worth.
+            why = (f"{replay_name} is missing" if replay_name
+                   else "the run was saved without its replay buffer (replay.save_with_snapshot=false)")
+            warnings.warn(f"resuming {self.run_dir} with an empty replay buffer: {why}", stacklevel=2)
         self.replay.set_rng_state(state["rng"]["replay"])
         self.env.reset(seed=0)
         self.env.call_each("set_state", [(s,) for s in state["envs"]])
         self.obs = {k: v.cpu().numpy() for k, v in state["obs"].items()}
         self.tracker.load(state["tracker"])
         self.best = state["best"]
+        self._pending_updates = list(state["pending"]["updates"])
+        self._pending_episodes = list(state["pending"]["episodes"])
         self.logger.truncate_after(self.env_steps)
 
     # ------------------------------------------------------------------ one step of everything
@@ -258,6 +299,7 @@ class Trainer:
         row["progress/replay_size"] = len(self.replay)
         row["time/env_steps_per_s"] = steps_done / max(elapsed, 1e-9)
         row["time/updates_per_s"] = updates_done / max(elapsed, 1e-9)
+        row["time/elapsed_s"] = time.perf_counter() - self._started  # of this process (resets on resume)
         self.logger.log(self.env_steps, "train", row)
         self._pending_updates.clear()
         self._pending_episodes.clear()
@@ -269,14 +311,34 @@ class Trainer:
     def evaluate(self) -> evaluate.EvalSummary:
         t = self.cfg.train
         if self.eval_env is None:
-            self.eval_env = make_vector_env(min(t.eval_episodes, self.num_envs), **env_kwargs(self.cfg))
+            n = min(t.eval_episodes, self.num_envs)
+            self.eval_env = make_vector_env(n, num_workers=_workers(self.cfg, n), **env_kwargs(self.cfg))
         rows = evaluate.run_episodes(self.eval_env, self._policy, evaluate.eval_seeds(t.eval_episodes))
         summary = evaluate.summarize(rows)
         self.logger.log(self.env_steps, "eval", {f"eval/{k}": v for k, v in summary.as_dict().items()})
         return summary
 
+    def write_eval_video(self, episodes: int = 1) -> list[Path]:
+        """MP4s of deterministic episodes on evaluation seeds, filmed as ``liftrl eval`` films them."""
+        from liftrl.report.rollout import run_episode
+        from liftrl.sim.env import LiftCubeEnv
+
+        out = self.run_dir / "eval_final"
+        out.mkdir(exist_ok=True)
+        env = LiftCubeEnv(**env_kwargs(self.cfg), render_mode="rgb_array")
+        paths = []
+        try:
+            for seed in evaluate.eval_seeds(episodes):
+                path = out / f"step_{self.env_steps:09d}_seed_{seed}.mp4"
+                run_episode(env, self._policy, seed, video_path=path, label=f"step {self.env_steps} (end of training)")
+                paths.append(path)
+        finally:
+            env.close()
+        return paths
+
     def close(self) -> None:
-        self.logger.close()
+        if self.logger is not None:
+            self.logger.close()
         self.env.close()
         if self.eval_env is not None:
             self.eval_env.close()
@@ -292,8 +354,10 @@ class Trainer:
         last_log = time.perf_counter()
         steps_since, updates_since = 0, 0
         last_eval = "-"
+        deadline = time.perf_counter() + 60 * t.max_minutes if t.max_minutes > 0 else float("inf")
         try:
-            while self.env_steps < t.total_env_steps:
+            final = self.env_steps >= t.total_env_steps
+            while not final:
                 before = self.env_steps
                 updates_since += self.step()
                 steps_since += self.env_steps - before
@@ -305,7 +369,11 @@ class Trainer:
                     if progress is not None:
                         progress.set_postfix_str(f"{steps_since / max(now - last_log, 1e-9):.0f} steps/s eval {last_eval}")
                     last_log, steps_since, updates_since = now, 0, 0
-                is_eval = _crossed(before, self.env_steps, t.eval_every) or self.env_steps >= t.total_env_steps
+                final = self.env_steps >= t.total_env_steps or time.perf_counter() >= deadline
+                if final and self.env_steps < t.total_env_steps:
+                    print(f"liftrl: train.max_minutes={t.max_minutes} reached at {self.env_steps} env steps; "
+                          "evaluating, saving and stopping (resume continues)", flush=True)
+                is_eval = _crossed(before, self.env_steps, t.eval_every) or final
                 improved = False
                 if is_eval:
                     summary = self.evaluate()
@@ -313,12 +381,19 @@ class Trainer:
                     if evaluate.is_better(summary, None if self.best is None else _summary(self.best)):
                         self.best = {**summary.as_dict(), "env_steps": self.env_steps}
                         improved = True
-                if _crossed(before, self.env_steps, t.snapshot_every) or improved or self.env_steps >= t.total_env_steps:
+                if _crossed(before, self.env_steps, t.snapshot_every) or improved or final:
                     self.save(best=improved)
         finally:
             if progress is not None:
                 progress.close()
+        if t.video_episodes:
+            self.write_eval_video(t.video_episodes)
         return self.run_dir
+
+
+def _workers(cfg: Config, num_envs: int) -> int | None:
+    w = cfg.env.num_workers
+    return None if w is None else min(w, num_envs)
 
 
 def _crossed(before: int, after: int, every: int) -> bool:
@@ -346,7 +421,11 @@ def train(config_path: str | None, overrides: list[str], run_root: str | None = 
     cfg = load_config(config_path, overrides)
     run_dir = new_run_dir(cfg, run_root)
     save_config(cfg, run_dir / "config.yaml")
-    trainer = Trainer(cfg, run_dir)
+    try:
+        trainer = Trainer(cfg, run_dir)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)  # nothing ran: leave no half-made run folder behind
+        raise
     try:
         trainer.run()
     finally:

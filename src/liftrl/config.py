@@ -1,0 +1,413 @@
+"""A run's configuration: typed frozen dataclasses, read from YAML plus dotted command-line overrides.
+
+Why so strict: a misspelt key that is silently ignored trains the wrong thing for hours, and a
+pixel policy that quietly reads the cube position in simulation cannot work on the real arm (the
+user shipped one once). So an unknown key is an error naming the closest valid key, a value of
+the wrong type is an error naming the key and both types, and an actor given ``privileged`` is
+refused unless the config opts out by name (``obs.allow_privileged_actor: true``).
+
+The agent section is the agent's own config dataclass (``liftrl.agents.config``), picked by
+``agent.name``. The resolved config (every default filled in) is saved in each run folder, and
+loading that file gives back an equal ``Config``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Union
+
+import yaml
+
+from liftrl.agents.config import AGENT_CONFIGS, DrQV2Config, SACConfig
+from liftrl.rewards import known_versions
+from liftrl.train.schedules import parse_schedule
+
+# What each observation key is. The real arm provides the first two; `privileged` (the cube
+# position) exists only in simulation.
+OBSERVATION_KEYS = ("pixels", "state", "privileged")
+REAL_ARM_KEYS = ("pixels", "state")
+PRIVILEGED_KEYS = ("privileged",)
+
+
+class ConfigError(ValueError):
+    """A config that cannot be run as written; the message names the key and what was expected."""
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """The simulated task and how many copies of it run in parallel (see ``liftrl.sim.env``)."""
+
+    num_envs: int = 16
+    # Worker processes stepping the envs; None -> one per CPU core (at most num_envs).
+    num_workers: int | None = None
+    curriculum_stage: int = 3
+    hold_steps: int = 150
+    lift_height: float = 0.08
+    max_episode_steps: int = 200
+    terminate_on_success: bool = True
+    # What the env computes; empty -> the union of obs.actor and obs.critic.
+    observations: tuple[str, ...] = ()
+    image_size: int = 84
+    frame_stack: int = 3
+    randomize: bool = True
+    reward: str = "v19"
+
+
+@dataclass(frozen=True)
+class ObsConfig:
+    """Observation roles: what the actor reads and what the critic reads."""
+
+    actor: tuple[str, ...] = ("pixels", "state")
+    critic: tuple[str, ...] = ("pixels", "state", "privileged")
+    # The opt-out, by name, for an actor that reads simulation-only keys: such a policy cannot run
+    # on the real arm. Meant for simulation-only studies.
+    allow_privileged_actor: bool = False
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    capacity: int = 500_000
+    # Save the whole buffer next to each snapshot (large: ~21 KB per 84x84x3 transition) so a
+    # resume continues exactly; without it a resumed run refills the buffer from scratch.
+    save_with_snapshot: bool = False
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 0
+    # auto -> cuda when torch sees a GPU, else cpu; or cpu, cuda, cuda:N.
+    device: str = "auto"
+    # bfloat16 autocast for DrQ-v2 on CUDA; ignored (with a warning) elsewhere.
+    amp: bool = False
+    # Torch CPU threads; 0 -> auto: the cores the env worker processes leave free (at least 1),
+    # because on a small CPU torch's threads and the simulator processes otherwise fight.
+    torch_threads: int = 0
+    run_dir: str = "runs"
+    # Uniform random actions before learning starts (counted over all envs).
+    seed_steps: int = 4000
+    total_env_steps: int = 1_000_000
+    log_every: int = 1000
+    eval_every: int = 20_000
+    snapshot_every: int = 50_000
+    eval_episodes: int = 20
+    # Deterministic evaluation episodes written as MP4 at the end of training (0: none).
+    video_episodes: int = 1
+    progress: bool = True
+    # Wall-clock budget in minutes (0: none). When it runs out the run evaluates, snapshots and
+    # stops as if it had reached total_env_steps; `--resume` continues it later.
+    max_minutes: float = 0.0
+
+
+AgentConfig = Union[DrQV2Config, SACConfig]
+
+
+@dataclass(frozen=True)
+class Config:
+    env: EnvConfig = field(default_factory=EnvConfig)
+    obs: ObsConfig = field(default_factory=ObsConfig)
+    agent: AgentConfig = field(default_factory=DrQV2Config)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+SECTIONS: dict[str, type] = {"env": EnvConfig, "obs": ObsConfig, "replay": ReplayConfig, "train": TrainConfig}
+SECTION_ORDER = ("env", "obs", "agent", "replay", "train")
+DEFAULT_AGENT = "drqv2"
+
+
+# ---------------------------------------------------------------------------------------------- types
+def _type_name(tp: Any) -> str:
+    if tp is type(None):
+        return "null"
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is tuple:
+        return f"list of {_type_name(typing.get_args(tp)[0])}"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _given_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    if isinstance(value, dict):
+        return "mapping"
+    return type(value).__name__
+
+
+_NO = object()
+
+
+def _coerce(value: Any, tp: Any) -> Any:
+    """``value`` as type ``tp``, or ``_NO``. Only lossless conversions: int -> float, number -> str,
+    list -> tuple, integral float -> int."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            out = _coerce(value, arg)
+            if out is not _NO:
+                return out
+        return _NO
+    if tp is type(None):
+        return None if value is None else _NO
+    if tp is bool:
+        return value if isinstance(value, bool) else _NO
+    if tp is int:
+        if isinstance(value, bool):
+            return _NO
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return _NO
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return _NO
+        return float(value)
+    if tp is str:
+        # A number where text is expected keeps its spelling as text (e.g. stddev_schedule=0.2).
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        return value if isinstance(value, str) else _NO
+    if origin is tuple:
+        (item,) = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        if not isinstance(value, (list, tuple)):
+            return _NO
+        items = [_coerce(v, item) for v in value]
+        return _NO if any(v is _NO for v in items) else tuple(items)
+    raise TypeError(f"config field type {tp!r} is not supported")  # a programming error, not user input
+
+
+def _fields(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _all_keys(agent_name: str | None = None) -> list[str]:
+    keys = [f"{s}.{k}" for s, cls in SECTIONS.items() for k in _fields(cls)]
+    names = [agent_name] if agent_name in AGENT_CONFIGS else list(AGENT_CONFIGS)
+    for name in names:
+        keys += [f"agent.{k}" for k in _fields(AGENT_CONFIGS[name]) if f"agent.{k}" not in keys]
+    return keys
+
+
+def _unknown(key: str, valid: list[str], where: str = "") -> ConfigError:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    if not close:  # a misspelt last part under the right section still deserves a hint
+        tail = key.rsplit(".", 1)[-1]
+        by_tail = {v.rsplit(".", 1)[-1]: v for v in valid}
+        close = [by_tail[m] for m in difflib.get_close_matches(tail, list(by_tail), n=1, cutoff=0.6)]
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return ConfigError(f"unknown config key {key!r}{where}{hint}")
+
+
+def _build(cls: type, raw: Mapping[str, Any], section: str, agent_name: str | None = None) -> Any:
+    fields = _fields(cls)
+    values = {}
+    for key, value in raw.items():
+        dotted = f"{section}.{key}"
+        if key not in fields:
+            raise _unknown(dotted, _all_keys(agent_name))
+        out = _coerce(value, fields[key])
+        if out is _NO:
+            raise ConfigError(f"config key {dotted!r} expects {_type_name(fields[key])}, "
+                              f"got {_given_name(value)} {value!r}")
+        values[key] = out
+    return cls(**values)
+
+
+# ---------------------------------------------------------------------------------------------- checks
+_POSITIVE_INTS = {
+    "env": ("num_envs", "max_episode_steps", "image_size", "frame_stack", "hold_steps"),
+    "replay": ("capacity",),
+    "train": ("log_every", "eval_every", "snapshot_every", "eval_episodes"),
+    "agent": ("batch_size", "n_step", "update_every_steps", "updates_per_step", "hidden_dim"),
+}
+# Training env seeds are seed * 10_000 + i; evaluation seeds start at 1e9 (liftrl.train.evaluate).
+MAX_TRAIN_SEED = 100_000
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def _check(cfg: Config) -> Config:
+    """Rules that span fields; returns ``cfg`` with ``env.observations`` filled in."""
+    for section, names in _POSITIVE_INTS.items():
+        part = getattr(cfg, section)
+        for name in names:
+            if hasattr(part, name) and getattr(part, name) < 1:
+                raise ConfigError(f"config key '{section}.{name}' must be >= 1, got {getattr(part, name)}")
+    if not cfg.train.max_minutes >= 0:
+        raise ConfigError(f"config key 'train.max_minutes' must be >= 0 (0: no budget), got {cfg.train.max_minutes}")
+    for name in ("seed", "seed_steps", "total_env_steps", "video_episodes", "torch_threads"):
+        if getattr(cfg.train, name) < 0:
+            raise ConfigError(f"config key 'train.{name}' must be >= 0, got {getattr(cfg.train, name)}")
+    if cfg.train.seed >= MAX_TRAIN_SEED:
+        raise ConfigError(f"config key 'train.seed' must be < {MAX_TRAIN_SEED}, got {cfg.train.seed}: training envs "
+                          f"are seeded from seed * 10000 upward and must stay below the evaluation seeds")
+    if not 0.0 < cfg.agent.gamma <= 1.0:
+        raise ConfigError(f"config key 'agent.gamma' must be in (0, 1], got {cfg.agent.gamma}")
+    if not _DEVICE_RE.match(cfg.train.device):
+        raise ConfigError(f"config key 'train.device' must be auto, cpu, cuda or cuda:N, got {cfg.train.device!r}")
+    if cfg.env.reward not in known_versions():
+        raise _unknown_value("env.reward", cfg.env.reward, known_versions())
+    if cfg.agent.name == "drqv2":
+        try:
+            parse_schedule(cfg.agent.stddev_schedule)
+        except ValueError as exc:
+            raise ConfigError(f"config key 'agent.stddev_schedule': {exc}") from None
+
+    for role in ("actor", "critic", "observations"):
+        keys = getattr(cfg.obs, role, None) if role != "observations" else cfg.env.observations
+        where = f"obs.{role}" if role != "observations" else "env.observations"
+        for key in keys:
+            if key not in OBSERVATION_KEYS:
+                raise _unknown_value(where, key, list(OBSERVATION_KEYS))
+        if len(set(keys)) != len(keys):
+            raise ConfigError(f"config key {where!r} lists a key twice: {list(keys)}")
+    for role in ("actor", "critic"):
+        if not getattr(cfg.obs, role):
+            raise ConfigError(f"config key 'obs.{role}' is empty: the {role} must read at least one observation")
+    leaked = [k for k in cfg.obs.actor if k in PRIVILEGED_KEYS]
+    if leaked and not cfg.obs.allow_privileged_actor:
+        raise ConfigError(
+            f"obs.actor reads {leaked} (privileged: known only in simulation), so the policy could never run on "
+            f"the real arm, which provides only {list(REAL_ARM_KEYS)}; give the privileged keys to obs.critic, "
+            f"or set obs.allow_privileged_actor=true for a simulation-only study"
+        )
+    if cfg.agent.name == "drqv2":
+        for role in ("actor", "critic"):
+            if "pixels" not in getattr(cfg.obs, role):
+                raise ConfigError(f"the drqv2 agent learns from pixels: obs.{role} must include 'pixels', "
+                                  f"got {list(getattr(cfg.obs, role))}")
+    if cfg.agent.name == "sac":
+        for role in ("actor", "critic"):
+            if "pixels" in getattr(cfg.obs, role):
+                raise ConfigError(f"the sac agent learns from low-dimensional keys only: remove 'pixels' from "
+                                  f"obs.{role} or use agent.name=drqv2")
+
+    needed = [k for k in OBSERVATION_KEYS if k in cfg.obs.actor or k in cfg.obs.critic]
+    if not cfg.env.observations:
+        cfg = dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, observations=tuple(needed)))
+    else:
+        missing = [k for k in needed if k not in cfg.env.observations]
+        if missing:
+            raise ConfigError(f"obs.actor/obs.critic read {missing}, which env.observations "
+                              f"{list(cfg.env.observations)} does not provide (leave env.observations empty "
+                              f"to use the union of the two roles)")
+    return cfg
+
+
+def _unknown_value(key: str, value: str, choices: list[str]) -> ConfigError:
+    close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return ConfigError(f"config key {key!r}: unknown value {value!r}, choose from {choices}{hint}")
+
+
+# ---------------------------------------------------------------------------------------------- building
+def config_from_dict(raw: Mapping[str, Any]) -> Config:
+    """A checked ``Config`` from nested plain values (as read from YAML)."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"a config is a mapping of sections {list(SECTION_ORDER)}, got {_given_name(raw)}")
+    agent_raw = raw.get("agent") or {}
+    if not isinstance(agent_raw, Mapping):
+        raise ConfigError(f"config section 'agent' must be a mapping, got {_given_name(agent_raw)}")
+    agent_name = agent_raw.get("name", DEFAULT_AGENT)
+    if agent_name not in AGENT_CONFIGS:
+        raise _unknown_value("agent.name", agent_name, sorted(AGENT_CONFIGS))
+    parts: dict[str, Any] = {}
+    for section, value in raw.items():
+        if section not in SECTION_ORDER:
+            close = difflib.get_close_matches(str(section), SECTION_ORDER, n=1, cutoff=0.4)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown config section {section!r}{hint} (sections: {list(SECTION_ORDER)})")
+        if value is None:
+            value = {}
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"config section {section!r} must be a mapping of keys, got {_given_name(value)}")
+        cls = AGENT_CONFIGS[agent_name] if section == "agent" else SECTIONS[section]
+        parts[section] = _build(cls, value, section, agent_name)
+    if "agent" not in parts:
+        parts["agent"] = AGENT_CONFIGS[agent_name]()
+    return _check(Config(**parts))
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"a.b=value"`` -> (["a", "b"], value parsed as a YAML scalar or flow list)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not of the form section.key=value")
+    key, _, value_text = text.partition("=")
+    path = key.strip().split(".")
+    if len(path) != 2 or not all(path):
+        raise ConfigError(f"override {text!r}: the key must be section.key (e.g. agent.batch_size), got {key!r}")
+    try:
+        value = yaml.safe_load(value_text) if value_text.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {text!r}: the value is not valid YAML ({exc.problem})") from None
+    return path, value
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: list[str]) -> dict[str, Any]:
+    out = {k: dict(v or {}) if isinstance(v, Mapping) else v for k, v in (raw or {}).items()}
+    for text in overrides:
+        (section, key), value = parse_override(text)
+        if section not in SECTION_ORDER:
+            agent_name = (out.get("agent") or {}).get("name", DEFAULT_AGENT)
+            raise _unknown(f"{section}.{key}", _all_keys(agent_name))
+        part = out.setdefault(section, {})
+        if not isinstance(part, dict):
+            raise ConfigError(f"config section {section!r} must be a mapping of keys, got {_given_name(part)}")
+        part[key] = value
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """The config in ``path`` (YAML; None -> built-in defaults) with ``overrides`` applied, checked."""
+    raw: Any = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{path}: a config is a mapping of sections {list(SECTION_ORDER)}, "
+                              f"got {_given_name(raw)}")
+    try:
+        return config_from_dict(apply_overrides(raw, list(overrides or [])))
+    except ConfigError as exc:
+        where = f" (in {path})" if path is not None else ""
+        raise ConfigError(f"{exc}{where}") from None
+
+
+def config_to_dict(cfg: Config) -> dict[str, Any]:
+    """Nested plain values (lists, not tuples) in section order: YAML- and JSON-ready."""
+    def plain(value):
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        return value
+
+    return {section: {k: plain(v) for k, v in dataclasses.asdict(getattr(cfg, section)).items()}
+            for section in SECTION_ORDER}
+
+
+def save_config(cfg: Config, path: str | Path) -> Path:
+    """Write the resolved config (every default filled in) as YAML that ``load_config`` reads back."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "# Resolved liftrl config: every key, defaults filled in. Load it with liftrl.config.load_config.\n"
+    text += yaml.safe_dump(config_to_dict(cfg), sort_keys=False, default_flow_style=False)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
