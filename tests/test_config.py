@@ -191,3 +191,10 @@ def test_missing_file_and_non_mapping_yaml(tmp_path):
         load_config(write(tmp_path, "- just\n- a list\n"))
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(write(tmp_path, "env: [unclosed\n"))
+
+
+@pytest.mark.parametrize("override, message", [("env.control_hz=0", "control_hz"), ("env.control_hz=60", "control_hz"),
+                                               ("env.latency_ms=-5", "latency_ms"), ("train.max_minutes=-1", "max_minutes")])
+def test_rate_latency_and_budget_are_checked(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])

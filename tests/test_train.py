@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -154,3 +155,25 @@ def test_privileged_actor_refused_by_name(tmp_path):
 
     with pytest.raises(ConfigError, match="privileged"):
         train(str(CONFIGS / "tiny_drqv2.yaml"), ["obs.actor=[pixels,state,privileged]"], run_root=str(tmp_path))
+
+
+def test_training_at_the_real_arms_rate_and_latency(tmp_path):
+    """env.control_hz / env.latency_ms reach the training envs: one agent step spans 3-4 env ticks."""
+    from liftrl.sim.vector import make_vector_env
+
+    run = train(str(CONFIGS / "tiny_sac.yaml"), ["train.progress=false", "train.total_env_steps=60",
+                                                 "train.eval_every=60", "train.video_episodes=0",
+                                                 "env.control_hz=15", "env.latency_ms=100"],
+                run_root=str(tmp_path))
+    _, meta = load_snapshot(run / "snapshots" / "latest.pt")
+    assert meta["config"]["env"]["control_hz"] == 15 and meta["config"]["env"]["latency_ms"] == 100
+    venv = make_vector_env(2, curriculum_stage=3, observations=("state",), control_hz=15, latency_ms=100)
+    try:
+        venv.reset(seed=0)
+        ticks = []
+        for _ in range(3):
+            *_, infos = venv.step(np.zeros((2, 4), np.float32))
+            ticks.append(int(infos["control_ticks"][0]))
+        assert ticks == [3, 6, 10]  # 15 Hz on the 50 Hz env: periods of 3, 3, 4 ticks
+    finally:
+        venv.close()

@@ -114,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parser(sub)
     add_compare_parser(sub)
     add_report_parser(sub)
+
+    from liftrl.deploy.cli_commands import add_deploy_parser, add_export_parser
+
+    add_export_parser(sub)
+    add_deploy_parser(sub)
     return parser
 
 

@@ -57,6 +57,10 @@ class EnvConfig:
     frame_stack: int = 3
     randomize: bool = True
     reward: str = "v19"
+    # Train (and evaluate) at the real arm's control rate and latency (liftrl.sim.latency): the
+    # user's real loop ran at 10-20 Hz with ~100 ms latency. 50 Hz / 0 ms is the plain env.
+    control_hz: float = 50.0
+    latency_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -243,6 +247,11 @@ def _check(cfg: Config) -> Config:
         for name in names:
             if hasattr(part, name) and getattr(part, name) < 1:
                 raise ConfigError(f"config key '{section}.{name}' must be >= 1, got {getattr(part, name)}")
+    if not 0.0 < cfg.env.control_hz <= 50.0:
+        raise ConfigError(f"config key 'env.control_hz' must be in (0, 50] (the simulator's control rate), "
+                          f"got {cfg.env.control_hz}")
+    if not cfg.env.latency_ms >= 0.0:
+        raise ConfigError(f"config key 'env.latency_ms' must be >= 0, got {cfg.env.latency_ms}")
     if not cfg.train.max_minutes >= 0:
         raise ConfigError(f"config key 'train.max_minutes' must be >= 0 (0: no budget), got {cfg.train.max_minutes}")
     for name in ("seed", "seed_steps", "total_env_steps", "video_episodes", "torch_threads"):

@@ -152,14 +152,14 @@ _WORKER: dict[str, Any] = {}
 
 def _init_worker(snapshot: str | LoadedPolicy, env_kwargs: dict, video: bool, threads: int | None) -> None:
     os.environ.setdefault("MUJOCO_GL", "egl")
-    from liftrl.sim.env import LiftCubeEnv
+    from liftrl.sim.latency import make_env
 
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
     _WORKER["policy"] = snapshot if isinstance(snapshot, LoadedPolicy) else load_policy(snapshot, "cpu")
-    _WORKER["env"] = LiftCubeEnv(**env_kwargs, render_mode="rgb_array" if video else None)
+    _WORKER["env"] = make_env(**env_kwargs, render_mode="rgb_array" if video else None)
 
 
 def _run_one(seed: int, video_path: str | None, label: str) -> evaluate.EpisodeResult:
@@ -216,7 +216,7 @@ def evaluate_checkpoint(run: Run, checkpoint: Checkpoint, episodes: int = 10, vi
                         ) -> tuple[EvalRecord, Path]:
     """Evaluate one snapshot and write its table files (and videos) under ``RUN/eval_<step>/``."""
     from liftrl.rewards import check_fingerprint
-    from liftrl.sim.env import LiftCubeEnv
+    from liftrl.sim.latency import make_env
     from liftrl.train.loop import env_kwargs as make_env_kwargs
 
     if not (isinstance(episodes, int) and episodes >= 1):
@@ -225,7 +225,7 @@ def evaluate_checkpoint(run: Run, checkpoint: Checkpoint, episodes: int = 10, vi
     policy = load_policy(checkpoint.path, "cpu")  # refuses a foreign or damaged snapshot before any work
     meta = policy.meta
     kwargs = make_env_kwargs(cfg)
-    probe = LiftCubeEnv(**kwargs, render_mode=None)
+    probe = make_env(**kwargs, render_mode=None)
     try:
         check_compatible(meta, probe.observation_space, probe.action_space)
     finally:

@@ -34,7 +34,7 @@ def frame_lines(info: Mapping, reward: float, total: float, label: str = "") -> 
 def _wrist_view(env, obs: Mapping[str, np.ndarray]) -> np.ndarray:
     from liftrl.report.video import newest_frame
 
-    return newest_frame(obs["pixels"]) if "pixels" in obs else env.render_wrist()
+    return newest_frame(obs["pixels"]) if "pixels" in obs else env.unwrapped.render_wrist()
 
 
 def run_episode(env, policy: Policy, seed: int, video_path: str | Path | None = None, label: str = "",

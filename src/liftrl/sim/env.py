@@ -19,10 +19,10 @@ from liftrl.obs.pipeline import CameraSpec, FrameStack, preprocess_frame
 from liftrl.rewards import get_reward
 from liftrl.sim import randomize as domain_rand
 from liftrl.sim import scene, task
-from liftrl.sim.ik import WRIST_ROLL, TopDownIK, rotation_to_euler
+from liftrl.sim.ik import WRIST_ROLL, TopDownIK
+from liftrl.sim.kinematics import STATE_DIM, ArmKinematics, action_to_joint_targets
 
 OBSERVATION_KEYS = ("pixels", "state", "privileged")
-STATE_DIM = 18
 PRIVILEGED_DIM = 3
 PHYSICS_STEPS_PER_CONTROL = 10  # 0.002 s x 10 = 50 Hz control
 SETTLE_STEPS = 60  # physics steps that let a gripped cube settle at reset (0.12 s)
@@ -105,6 +105,7 @@ class LiftCubeEnv(gym.Env):
         self.ids = scene.lookup_ids(self.model)
         self.ik = TopDownIK(self.model, self.ids.arm_qpos, self.ids.arm_dof,
                             self.model.jnt_range[self.ids.arm_joint], self.ids.tool_site, self.ids.ee_site)
+        self.kin = ArmKinematics(self.model, self.ids)  # the same FK the real arm's state uses
         self.nominal = domain_rand.Nominal.from_model(self.model, self.ids.cube_geom, self.ids.wrist_camera)
         grip_act = self.ids.actuators[5]
         self._grip_lo, self._grip_hi = self.model.actuator_ctrlrange[grip_act]
@@ -133,7 +134,8 @@ class LiftCubeEnv(gym.Env):
         self.draw: domain_rand.Randomization | None = None
 
     # ------------------------------------------------------------------ measurements
-    def _touches(self) -> tuple[bool, bool]:
+    def touches(self) -> tuple[bool, bool]:
+        """(cube touches the fixed pad, cube touches the moving pad): the contact half of the grasp test."""
         n = self.data.ncon
         if n == 0:
             return False, False
@@ -151,11 +153,8 @@ class LiftCubeEnv(gym.Env):
         return self.data.xpos[self.ids.cube_body].copy()
 
     def _state(self) -> np.ndarray:
-        d, ids = self.data, self.ids
-        return np.concatenate([
-            d.qpos[ids.arm_qpos], d.qvel[ids.arm_dof], d.site_xpos[ids.tool_site],
-            rotation_to_euler(d.site_xmat[ids.ee_site]),
-        ]).astype(np.float32)
+        """From the joints alone, by the forward kinematics the deploy loop runs on measured joints."""
+        return self.kin.state(self.data.qpos[self.ids.arm_qpos], self.data.qvel[self.ids.arm_dof])
 
     def render_wrist(self) -> np.ndarray:
         """The policy camera's raw frame (HxWx3 RGB uint8), before the shared preprocessing."""
@@ -273,7 +272,7 @@ class LiftCubeEnv(gym.Env):
         self._prev_action = np.zeros(4)
         if start.held:
             self._prev_action[3] = -1.0
-        touch = self._touches()
+        touch = self.touches()
         grasping = task.is_grasping(float(d.qpos[ids.arm_qpos[5]]), *touch, self.cfg.grasp_max_gripper)
         self._was_grasping = grasping
         self._hold = 0
@@ -294,15 +293,13 @@ class LiftCubeEnv(gym.Env):
         a = np.clip(a, -1.0, 1.0)
         m, d, ids, cfg = self.model, self.data, self.ids, self.cfg
 
-        self._target = task.clamp_target(self._target + cfg.action_scale * a[:3], cfg)
-        arm = self.ik.solve(self._q_cmd[:4], self._target)
-        grip = task.gripper_command(a[3], self._grip_lo, self._grip_hi)
-        self._q_cmd = np.concatenate([arm, [WRIST_ROLL, grip]])
+        self._target, self._q_cmd = action_to_joint_targets(
+            a, self._target, self._q_cmd[:4], self.ik, cfg, self._grip_lo, self._grip_hi)
         d.ctrl[ids.actuators] = self._q_cmd
         mujoco.mj_step(m, d, nstep=PHYSICS_STEPS_PER_CONTROL)
         self._t += 1
 
-        touch = self._touches()
+        touch = self.touches()
         cube_z = float(d.xpos[ids.cube_body][2])
         grasping = task.is_grasping(float(d.qpos[ids.arm_qpos[5]]), *touch, cfg.grasp_max_gripper)
         lifted = task.is_lifted(grasping, cube_z, cfg.lift_height)

@@ -39,9 +39,9 @@ def _worker(conn, env_kwargs: dict, count: int) -> None:
     # the machine (16 envs ran no faster than 1 on 2 cores).
     os.environ.setdefault("LP_NUM_THREADS", "1")
     try:
-        from liftrl.sim.env import LiftCubeEnv
+        from liftrl.sim.latency import make_env
 
-        envs = [LiftCubeEnv(**env_kwargs) for _ in range(count)]
+        envs = [make_env(**env_kwargs) for _ in range(count)]
         conn.send(("ok", None))
     except Exception:  # report construction errors to the parent instead of dying silently
         conn.send(("error", traceback.format_exc()))
@@ -93,7 +93,11 @@ class WorkerError(RuntimeError):
 
 
 class LiftCubeVectorEnv(VectorEnv):
-    """``num_envs`` independent LiftCube envs spread over ``num_workers`` spawn processes."""
+    """``num_envs`` independent LiftCube envs spread over ``num_workers`` spawn processes.
+
+    ``env_kwargs`` go to ``liftrl.sim.latency.make_env``: the env's own options plus
+    ``control_hz`` / ``latency_ms`` to step at the real arm's rate and latency.
+    """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
 
@@ -119,9 +123,9 @@ class LiftCubeVectorEnv(VectorEnv):
         for conn in self._conns:
             self._receive(conn)
 
-        from liftrl.sim.env import LiftCubeEnv  # spaces only; this env never steps in the parent
+        from liftrl.sim.latency import make_env  # spaces only; this env never steps in the parent
 
-        probe = LiftCubeEnv(**env_kwargs)
+        probe = make_env(**env_kwargs)
         self.single_observation_space = probe.observation_space
         self.single_action_space = probe.action_space
         probe.close()

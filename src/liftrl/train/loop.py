@@ -49,12 +49,13 @@ def auto_threads(cfg: Config) -> int:
 
 
 def env_kwargs(cfg: Config) -> dict[str, Any]:
+    """Keyword arguments of ``liftrl.sim.latency.make_env``: the env plus its control rate and latency."""
     e = cfg.env
     return dict(
         curriculum_stage=e.curriculum_stage, hold_steps=e.hold_steps, lift_height=e.lift_height,
         max_episode_steps=e.max_episode_steps, terminate_on_success=e.terminate_on_success,
         observations=tuple(e.observations), image_size=e.image_size, frame_stack=e.frame_stack,
-        randomize=e.randomize, reward=e.reward,
+        randomize=e.randomize, reward=e.reward, control_hz=e.control_hz, latency_ms=e.latency_ms,
     )
 
 
@@ -321,11 +322,11 @@ class Trainer:
     def write_eval_video(self, episodes: int = 1) -> list[Path]:
         """MP4s of deterministic episodes on evaluation seeds, filmed as ``liftrl eval`` films them."""
         from liftrl.report.rollout import run_episode
-        from liftrl.sim.env import LiftCubeEnv
+        from liftrl.sim.latency import make_env
 
         out = self.run_dir / "eval_final"
         out.mkdir(exist_ok=True)
-        env = LiftCubeEnv(**env_kwargs(self.cfg), render_mode="rgb_array")
+        env = make_env(**env_kwargs(self.cfg), render_mode="rgb_array")
         paths = []
         try:
             for seed in evaluate.eval_seeds(episodes):

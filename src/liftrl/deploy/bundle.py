@@ -1,0 +1,302 @@
+"""A policy bundle: everything the arm needs from a training run, and nothing that can run code.
+
+Layout of a bundle folder::
+
+    bundle.json   format, observation / action / control / task specs, actor architecture, source run
+    actor.pt      flat {name: tensor} actor weights (read with torch.load(weights_only=True))
+    golden.npz    a few inputs and the actions the run's own agent produced for them
+
+Export runs the training-side agent once to record the golden actions; loading rebuilds the actor
+from the architecture record alone and refuses the bundle unless it reproduces those actions, so
+a changed weight, a changed network definition or a damaged file is caught before the arm moves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from liftrl.deploy.policy import BundlePolicy, PolicyError, actor_arch, actor_weights, input_keys
+from liftrl.deploy.spec import (
+    SIM_ONLY_KEYS, TRAINED_HZ_DEFAULT, ActionSpec, ControlSpec, ObservationSpec, SpecError, TaskSpec,
+)
+from liftrl.obs.pipeline import CameraSpec
+from liftrl.sim import task
+
+FORMAT = "liftrl.policy-bundle"
+VERSION = 1
+SPEC_FILE = "bundle.json"
+WEIGHTS_FILE = "actor.pt"
+GOLDEN_FILE = "golden.npz"
+GOLDEN_COUNT = 4
+GOLDEN_ATOL = 1e-4  # float32 on another CPU/BLAS differs by ~1e-6; a changed weight by far more
+CHECKPOINTS = ("best", "latest")
+
+
+class BundleError(ValueError):
+    """A bundle that cannot be used as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    observation: ObservationSpec
+    action: ActionSpec
+    control: ControlSpec
+    task: TaskSpec
+    reward: str
+    agent: str
+    source: dict
+    policy: BundlePolicy
+
+    @property
+    def sim_only_inputs(self) -> tuple[str, ...]:
+        return tuple(k for k in self.policy.keys if k in SIM_ONLY_KEYS)
+
+    def check_real_arm(self) -> None:
+        """Refuse a policy whose actor reads what only the simulator knows."""
+        if self.sim_only_inputs:
+            raise BundleError(
+                f"{self.path}: the actor reads {list(self.sim_only_inputs)} (the cube position), which only the "
+                f"simulated robot can supply; a policy for the real arm may read only pixels and state. "
+                f"Retrain with obs.actor=[pixels, state] (the critic may keep privileged)")
+
+
+# ---------------------------------------------------------------------------------------------- export
+def _golden_inputs(keys: tuple[str, ...], shapes: Mapping[str, tuple[int, ...]], n: int) -> dict[str, np.ndarray]:
+    """Seeded inputs covering each key's range: any fixed inputs do, the actions are what is checked."""
+    rng = np.random.default_rng(20260101)
+    out: dict[str, np.ndarray] = {}
+    for k in keys:
+        shape = (n, *shapes[k])
+        if k == "pixels":
+            out[k] = rng.integers(0, 256, size=shape, dtype=np.uint8)
+        elif k == "privileged":
+            out[k] = rng.uniform([0.1, -0.3, 0.0], [0.5, 0.3, 0.2], size=shape).astype(np.float32)
+        else:
+            out[k] = rng.normal(0.0, 0.5, size=shape).astype(np.float32)
+    return out
+
+
+def _run_agent_actions(agent_name: str, agent_cfg: Mapping[str, Any], agent_state: Mapping[str, Any],
+                       meta_obs: Mapping[str, Any], action_dim: int, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Evaluation actions of the run's own agent (the training code) on the golden inputs."""
+    import dataclasses
+
+    from liftrl.agents import AGENT_CONFIGS, make_agent
+
+    if agent_name not in AGENT_CONFIGS:
+        raise BundleError(f"snapshot agent {agent_name!r} is unknown; known agents: {sorted(AGENT_CONFIGS)}")
+    cls = AGENT_CONFIGS[agent_name]
+    known = {f.name for f in dataclasses.fields(cls)}
+    cfg = cls(**{k: v for k, v in agent_cfg.items() if k in known})
+    shapes = {k: tuple(v) for k, v in meta_obs["shapes"].items()}
+    agent = make_agent(cfg, shapes, action_dim, tuple(meta_obs["actor"]), tuple(meta_obs["critic"]), "cpu")
+    agent.load_state_dict(agent_state)
+    return np.asarray(agent.act(inputs, step=0, eval_mode=True), dtype=np.float32)
+
+
+def export_snapshot(state: Mapping[str, Any], meta: Mapping[str, Any], out_dir: str | os.PathLike,
+                    source: Mapping[str, Any] | None = None) -> Path:
+    """Write the bundle of a snapshot's ``(state, metadata)`` (as ``load_snapshot`` returns them) to ``out_dir``."""
+    from liftrl.sim.ik import WRIST_ROLL  # export reads the model; loading never does
+    from liftrl.sim.kinematics import STATE_LAYOUT
+
+    for key in ("agent", "observations", "action_dim", "config"):
+        if key not in meta:
+            raise BundleError(f"snapshot metadata has no {key!r}: not a liftrl run snapshot")
+    if "agent" not in state:
+        raise BundleError("snapshot state has no 'agent' weights")
+    name = meta["agent"]
+    cfg = meta["config"]
+    env_cfg, agent_cfg = cfg.get("env", {}), cfg.get("agent", {})
+    meta_obs = meta["observations"]
+    actor_keys = tuple(meta_obs["actor"])
+    shapes = {k: tuple(int(n) for n in v) for k, v in meta_obs["shapes"].items()}
+    action_dim = int(meta["action_dim"])
+    try:
+        arch = actor_arch(name, agent_cfg, actor_keys, shapes, action_dim)
+        weights = actor_weights(name, state["agent"])
+        reads = input_keys(arch)
+        policy = BundlePolicy(arch, weights)
+    except (PolicyError, KeyError) as exc:
+        raise BundleError(f"cannot export the {name} actor: {exc}") from None
+
+    inputs = _golden_inputs(reads, shapes, GOLDEN_COUNT)
+    expected = _run_agent_actions(name, agent_cfg, state["agent"], meta_obs, action_dim, inputs)
+    rebuilt = policy(inputs)
+    if not np.allclose(rebuilt, expected, atol=GOLDEN_ATOL):  # the rebuild must be the agent's own actor
+        gap = float(np.max(np.abs(rebuilt - expected)))
+        raise BundleError(f"the rebuilt actor differs from the {name} agent by {gap:.3g}; "
+                          "liftrl.deploy.policy no longer matches liftrl.agents")
+
+    defaults = task.TaskConfig()
+    image_size = int(env_cfg.get("image_size", 84))
+    observation = ObservationSpec(
+        keys=reads, shapes={k: shapes[k] for k in reads}, camera=CameraSpec(size=image_size),
+        frame_stack=int(env_cfg.get("frame_stack", 3)), state_layout=STATE_LAYOUT,
+    )
+    spec = {
+        "format": FORMAT, "version": VERSION, "agent": name,
+        "observation": observation.to_json(),
+        "action": ActionSpec(dim=action_dim, scale=defaults.action_scale, workspace_low=defaults.workspace_low,
+                             workspace_high=defaults.workspace_high, gripper_ctrl=_gripper_ctrl(),
+                             wrist_roll=float(WRIST_ROLL)).to_json(),
+        "control": {"hz": float(env_cfg.get("control_hz") or TRAINED_HZ_DEFAULT),
+                    "latency_ms": float(env_cfg.get("latency_ms") or 0.0)},
+        "task": {"curriculum_stage": int(env_cfg.get("curriculum_stage", defaults.curriculum_stage)),
+                 "hold_steps": int(env_cfg.get("hold_steps", defaults.hold_steps)),
+                 "lift_height": float(env_cfg.get("lift_height", defaults.lift_height)),
+                 "max_episode_steps": int(env_cfg.get("max_episode_steps", defaults.max_episode_steps))},
+        "reward": _reward_name(meta, env_cfg),
+        "actor": arch,
+        "source": {"env_steps": meta.get("env_steps"), "saved_at": meta.get("saved_at"), **dict(source or {})},
+    }
+
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        torch.save(weights, tmp / WEIGHTS_FILE)
+        np.savez(tmp / GOLDEN_FILE, action=expected, **{f"input.{k}": v for k, v in inputs.items()})
+        (tmp / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _reward_name(meta: Mapping[str, Any], env_cfg: Mapping[str, Any]) -> str | None:
+    reward = meta.get("reward")
+    return reward.get("name") if isinstance(reward, dict) else env_cfg.get("reward")
+
+
+def _gripper_ctrl() -> tuple[float, float]:
+    """The gripper actuator's control range (rad) from the pinned model itself."""
+    from liftrl.sim import scene
+
+    model = scene.build_model(scene.default_mesh_quality())
+    ids = scene.lookup_ids(model)
+    lo, hi = model.actuator_ctrlrange[ids.actuators[5]]
+    return float(lo), float(hi)
+
+
+def snapshot_path(run_dir: str | os.PathLike, checkpoint: str = "best") -> Path:
+    """``best``, ``latest``, a step number, or a snapshot file inside the run's ``snapshots`` folder."""
+    run = Path(run_dir)
+    snaps = run / "snapshots"
+    if not snaps.is_dir():
+        raise FileNotFoundError(f"{run} has no snapshots/ folder: not a liftrl run folder")
+    if checkpoint in CHECKPOINTS:
+        path = snaps / f"{checkpoint}.pt"
+    elif str(checkpoint).isdigit():
+        path = snaps / f"step_{int(checkpoint):09d}.pt"
+    else:
+        path = snaps / checkpoint
+    if not path.is_file():
+        have = sorted(p.name for p in snaps.glob("*.pt"))
+        raise FileNotFoundError(f"{path} does not exist; the run has {have}. Use --checkpoint best, latest, "
+                                f"or a step number")
+    return path
+
+
+def export_run(run_dir: str | os.PathLike, checkpoint: str = "best", out_dir: str | os.PathLike | None = None) -> Path:
+    """Bundle a run's snapshot; the default folder is ``RUN/bundle_<checkpoint>``."""
+    from liftrl.train.checkpoint import load_snapshot
+
+    path = snapshot_path(run_dir, checkpoint)
+    state, meta = load_snapshot(path, map_location="cpu")
+    out = Path(out_dir) if out_dir else Path(run_dir) / f"bundle_{checkpoint}"
+    return export_snapshot(state, meta, out, source={"run": str(Path(run_dir)), "checkpoint": str(checkpoint),
+                                                     "snapshot": path.name})
+
+
+# ---------------------------------------------------------------------------------------------- load
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        weights = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise BundleError(f"{path}: refused, the file holds Python objects other than tensors (loading it could "
+                          f"run code): {str(exc).splitlines()[0]}") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+        raise BundleError(f"{path}: not a readable weights file ({type(exc).__name__})") from None
+    if not isinstance(weights, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                for k, v in weights.items()):
+        raise BundleError(f"{path}: expected a flat {{name: tensor}} dict of actor weights")
+    return weights
+
+
+def check_golden(policy: BundlePolicy, golden: Mapping[str, np.ndarray], atol: float = GOLDEN_ATOL,
+                 where: str = "bundle") -> float:
+    """Max |action - recorded| over the golden pairs; refuses, naming the worst pair, beyond ``atol``."""
+    inputs = {k[len("input."):]: golden[k] for k in golden if k.startswith("input.")}
+    expected = np.asarray(golden["action"], dtype=np.float32)
+    got = policy(inputs)
+    if got.shape != expected.shape:
+        raise BundleError(f"{where}: actor returns actions of shape {got.shape}, golden actions have {expected.shape}")
+    diff = np.abs(got - expected)
+    worst = float(diff.max()) if diff.size else 0.0
+    if not worst <= atol:
+        i, j = np.unravel_index(int(np.argmax(diff)), diff.shape)
+        raise BundleError(
+            f"{where}: golden check failed, largest difference {worst:.4g} at pair {i} action[{j}] "
+            f"(actor gives {got[i, j]:.6f}, the exported run gave {expected[i, j]:.6f}; tolerance {atol:g}). "
+            f"The weights or the network code changed since export: re-export from the run")
+    return worst
+
+
+def load_bundle(path: str | os.PathLike, real_arm: bool = False, atol: float = GOLDEN_ATOL) -> Bundle:
+    """Read a bundle, rebuild its actor and verify the golden pairs; ``real_arm`` also refuses sim-only inputs."""
+    root = Path(path)
+    spec_file = root / SPEC_FILE
+    if not spec_file.is_file():
+        raise FileNotFoundError(f"{root} has no {SPEC_FILE}: not a policy bundle (make one with `liftrl export RUN`)")
+    try:
+        spec = json.loads(spec_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{spec_file}: not valid JSON ({exc})") from None
+    if spec.get("format") != FORMAT:
+        raise BundleError(f"{spec_file}: format {spec.get('format')!r} is not {FORMAT!r}")
+    if spec.get("version") != VERSION:
+        raise BundleError(f"{spec_file}: bundle version {spec.get('version')!r}; this liftrl reads version {VERSION}")
+    try:
+        observation = ObservationSpec.from_json(spec["observation"])
+        action = ActionSpec.from_json(spec["action"])
+        control = ControlSpec.from_json(spec["control"])
+        task_spec = TaskSpec.from_json(spec["task"])
+        arch = spec["actor"]
+    except KeyError as exc:
+        raise BundleError(f"{spec_file}: missing section {exc}") from None
+    except SpecError as exc:
+        raise BundleError(str(exc)) from None
+    try:
+        policy = BundlePolicy(arch, _read_weights(root / WEIGHTS_FILE))
+    except PolicyError as exc:
+        raise BundleError(f"{root}: {exc}") from None
+    if set(policy.keys) != set(observation.keys):
+        raise BundleError(f"{spec_file}: observation keys {list(observation.keys)} do not match what the actor reads "
+                          f"{list(policy.keys)}")
+    golden_file = root / GOLDEN_FILE
+    if not golden_file.is_file():
+        raise BundleError(f"{root} has no {GOLDEN_FILE}: cannot verify the actor, refusing it")
+    with np.load(golden_file, allow_pickle=False) as golden:
+        check_golden(policy, dict(golden), atol, where=str(root))
+    bundle = Bundle(path=root, observation=observation, action=action, control=control, task=task_spec,
+                    reward=str(spec.get("reward")), agent=str(spec.get("agent")), source=dict(spec.get("source", {})),
+                    policy=policy)
+    if real_arm:
+        bundle.check_real_arm()
+    return bundle

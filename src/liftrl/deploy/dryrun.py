@@ -1,0 +1,129 @@
+"""Predict the sim-to-real gap before the arm moves: the same policy, the same episodes, three ways.
+
+1. ``env``: the policy in the training env at the rate it was trained at (the number training reports);
+2. ``deploy``: the full deploy loop (SimRobot, finite-difference velocities, safety limits) at the
+   trained rate with no latency: what the deploy pipeline itself costs;
+3. ``deploy``: the same loop at the real arm's rate and latency (and camera noise): the gap to expect.
+
+Episodes use the same seeds in every row (same cube, randomisation and start), and success is
+scored by the env's rules in physical time, so the rows differ only in how the policy is run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from liftrl.deploy.bundle import Bundle
+from liftrl.deploy.episode_log import EpisodeLog
+from liftrl.deploy.pipeline import ArmModel, CommandMapper, ObservationBuilder
+from liftrl.deploy.runner import LoopConfig, run_episode
+from liftrl.deploy.safety import SafetyLimits, Watchdog
+from liftrl.deploy.sim_robot import CameraNoise, SimRobot
+from liftrl.rewards import known_versions
+from liftrl.sim.env import LiftCubeEnv
+from liftrl.sim.latency import make_env
+
+DRY_RUN_SEED = 900_000  # away from training (seed * 10_000) and evaluation seeds
+
+
+@dataclass(frozen=True)
+class DryRunRow:
+    label: str
+    rate_hz: float
+    latency_ms: float
+    camera_noise: float
+    episodes: int
+    successes: int
+    safety_stops: int = 0
+
+    @property
+    def success_rate(self) -> float:
+        return self.successes / self.episodes if self.episodes else 0.0
+
+
+def _env_kwargs(bundle: Bundle) -> dict:
+    t = bundle.task
+    reward = bundle.reward if bundle.reward in known_versions() else "sparse"  # reward does not affect success
+    return dict(curriculum_stage=t.curriculum_stage, hold_steps=t.hold_steps, lift_height=t.lift_height,
+                max_episode_steps=t.max_episode_steps, observations=tuple(sorted(set(bundle.observation.keys))),
+                image_size=bundle.observation.camera.size, frame_stack=bundle.observation.frame_stack,
+                randomize=True, reward=reward)
+
+
+def seeds(episodes: int, start: int = DRY_RUN_SEED) -> list[int]:
+    return [start + i for i in range(episodes)]
+
+
+def run_env(bundle: Bundle, episode_seeds: list[int]) -> DryRunRow:
+    """The policy in the env at the rate and latency it was trained at (wrapped if not 50 Hz / 0 ms)."""
+    env = make_env(control_hz=bundle.control.hz, latency_ms=bundle.control.latency_ms, **_env_kwargs(bundle))
+    successes = 0
+    try:
+        for seed in episode_seeds:
+            obs, info = env.reset(seed=seed)
+            done = False
+            while not done:
+                action = bundle.policy({k: obs[k][None] for k in bundle.observation.keys})[0]
+                obs, _, term, trunc, info = env.step(action)
+                done = term or trunc
+            successes += bool(info["is_success"])
+    finally:
+        env.close()
+    return DryRunRow("env (training loop)", bundle.control.hz, bundle.control.latency_ms, 0.0,
+                     len(episode_seeds), successes)
+
+
+def run_deploy(bundle: Bundle, episode_seeds: list[int], rate_hz: float, latency_ms: float,
+               camera_noise: CameraNoise = CameraNoise(), log_dir: str | Path | None = None,
+               arm: ArmModel | None = None) -> DryRunRow:
+    """The deploy loop on the simulated robot, at ``rate_hz`` with ``latency_ms`` command latency."""
+    env = LiftCubeEnv(**_env_kwargs(bundle))
+    robot = SimRobot(env, latency_s=latency_ms / 1000.0, camera_noise=camera_noise,
+                     render="pixels" in bundle.observation.keys)
+    arm = arm or ArmModel.build()
+    limits = SafetyLimits.for_arm(arm.joint_range, bundle.action.gripper_ctrl, bundle.action.workspace_low,
+                                  bundle.action.workspace_high)
+    tick_s = env.model.opt.timestep * 10
+    loop = LoopConfig(rate_hz=rate_hz, max_steps=int(math.ceil(bundle.task.max_episode_steps * tick_s * rate_hz)) + 2)
+    successes = stops = 0
+    try:
+        for seed in episode_seeds:
+            robot.reset(seed)
+            episode_log = EpisodeLog(log_frames=log_dir is not None)
+            result = run_episode(robot, robot, bundle.policy, ObservationBuilder(bundle.observation, arm.kinematics),
+                                 CommandMapper(bundle.action, bundle.task, arm), limits, Watchdog(), loop, episode_log,
+                                 done=robot.episode_over)
+            successes += bool(robot.success)
+            stops += result.safety_stop
+            if log_dir is not None:
+                episode_log.meta.update({"robot": "sim", "seed": seed, "latency_ms": latency_ms,
+                                         "success": bool(robot.success), "bundle": str(bundle.path)})
+                episode_log.save(Path(log_dir) / f"sim_{rate_hz:g}hz_{latency_ms:g}ms_seed{seed}.npz")
+    finally:
+        env.close()
+    return DryRunRow("deploy loop on SimRobot", rate_hz, latency_ms, camera_noise.std, len(episode_seeds),
+                     successes, stops)
+
+
+def dry_run(bundle: Bundle, rate_hz: float, latency_ms: float, episodes: int, camera_noise: CameraNoise = CameraNoise(),
+            log_dir: str | Path | None = None, seed: int = DRY_RUN_SEED) -> list[DryRunRow]:
+    s = seeds(episodes, seed)
+    arm = ArmModel.build()
+    rows = [run_env(bundle, s),
+            run_deploy(bundle, s, bundle.control.hz, bundle.control.latency_ms, arm=arm)]
+    if (rate_hz, latency_ms, camera_noise) != (bundle.control.hz, bundle.control.latency_ms, CameraNoise()):
+        rows.append(run_deploy(bundle, s, rate_hz, latency_ms, camera_noise, log_dir, arm=arm))
+    return rows
+
+
+def format_rows(rows: list[DryRunRow]) -> str:
+    lines = ["| run | rate (Hz) | latency (ms) | camera noise | success | safety stops |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        lines.append(f"| {r.label} | {r.rate_hz:g} | {r.latency_ms:g} | {r.camera_noise:g} | "
+                     f"{r.successes}/{r.episodes} ({100 * r.success_rate:.0f}%) | {r.safety_stops} |")
+    return "\n".join(lines)

@@ -1,0 +1,115 @@
+"""Robot readings -> the actor's observation, and the actor's action -> joint targets.
+
+Both directions call the code the env calls: pixels through ``obs.pipeline`` (crop, resize, channel
+order, frame stack), state through ``sim.kinematics`` (forward kinematics of the same model), and
+actions through ``sim.kinematics.action_to_joint_targets`` (workspace clamp, the same IK, the
+gripper mapping). Nothing here re-implements any of it, so sim and real cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from liftrl.deploy.robot import RobotReading
+from liftrl.deploy.spec import ActionSpec, ObservationSpec, TaskSpec
+from liftrl.obs.pipeline import FrameStack, preprocess_frame
+from liftrl.sim import scene, task
+from liftrl.sim.ik import TopDownIK
+from liftrl.sim.kinematics import ArmKinematics, action_to_joint_targets, finite_difference_velocity
+
+
+@dataclass(frozen=True)
+class ArmModel:
+    """The model's kinematics and IK, built once per loop (scratch data only)."""
+
+    model: mujoco.MjModel
+    ids: scene.SceneIds
+    kinematics: ArmKinematics
+    ik: TopDownIK
+
+    @classmethod
+    def build(cls, model: mujoco.MjModel | None = None) -> "ArmModel":
+        model = scene.build_model(scene.default_mesh_quality()) if model is None else model
+        ids = scene.lookup_ids(model)
+        ik = TopDownIK(model, ids.arm_qpos, ids.arm_dof, model.jnt_range[ids.arm_joint], ids.tool_site, ids.ee_site)
+        return cls(model=model, ids=ids, kinematics=ArmKinematics(model, ids), ik=ik)
+
+    @property
+    def joint_range(self) -> np.ndarray:
+        return self.model.jnt_range[self.ids.arm_joint].copy()
+
+
+class ObservationBuilder:
+    """Builds the observation dict the bundle's actor reads from successive robot readings."""
+
+    def __init__(self, spec: ObservationSpec, kinematics: ArmKinematics):
+        self.spec = spec
+        self.kinematics = kinematics
+        self._stack = FrameStack(spec.frame_stack)
+        self._prev: RobotReading | None = None
+
+    def _state(self, reading: RobotReading) -> np.ndarray:
+        if reading.velocities is not None:  # only the simulator measures velocity
+            qd = np.asarray(reading.velocities, dtype=float)
+        else:
+            prev = self._prev
+            qd = finite_difference_velocity(reading.joints, None if prev is None else prev.joints,
+                                            0.0 if prev is None else reading.timestamp - prev.timestamp)
+        return self.kinematics.state(reading.joints, qd)
+
+    def _build(self, reading: RobotReading, first: bool) -> dict[str, np.ndarray]:
+        obs: dict[str, np.ndarray] = {}
+        for key in self.spec.keys:
+            if key == "pixels":
+                frame = preprocess_frame(reading.frame, self.spec.camera)
+                obs[key] = self._stack.reset(frame) if first else self._stack.push(frame)
+            elif key == "state":
+                obs[key] = self._state(reading)
+            elif key == "privileged":
+                if reading.privileged is None:
+                    raise ValueError("the actor reads 'privileged' but this robot cannot supply it (simulation only)")
+                obs[key] = np.asarray(reading.privileged, dtype=np.float32)
+            else:
+                raise ValueError(f"unknown observation key {key!r} in the bundle")
+            if obs[key].shape != tuple(self.spec.shapes[key]):
+                raise ValueError(f"observation {key!r} has shape {obs[key].shape}, the bundle's actor needs "
+                                 f"{tuple(self.spec.shapes[key])}")
+        self._prev = reading
+        return obs
+
+    def reset(self, reading: RobotReading) -> dict[str, np.ndarray]:
+        """First observation of an episode: the frame stack is filled with the first frame (as the env)."""
+        self._prev = None
+        return self._build(reading, first=True)
+
+    def push(self, reading: RobotReading) -> dict[str, np.ndarray]:
+        return self._build(reading, first=False)
+
+
+class CommandMapper:
+    """Keeps the tool target and last command between steps, as the env does, and maps actions."""
+
+    def __init__(self, action: ActionSpec, task_spec: TaskSpec, arm: ArmModel):
+        if action.dim != 4:
+            raise ValueError(f"the deploy loop drives 4-D [dx, dy, dz, gripper] actions, the bundle has {action.dim}")
+        self.cfg = action.task_config(task_spec)
+        self.grip_low, self.grip_high = action.gripper_ctrl
+        self.arm = arm
+        self.target = np.zeros(3)
+        self.q_cmd = np.zeros(6)
+
+    def reset(self, target: np.ndarray, q_cmd: np.ndarray) -> None:
+        self.target = task.clamp_target(np.asarray(target, dtype=float), self.cfg)
+        self.q_cmd = np.asarray(q_cmd, dtype=float).copy()
+
+    def reset_from_joints(self, q: np.ndarray) -> None:
+        """Start from where the arm is: target = its tool point (clamped), last command = its joints."""
+        self.reset(self.arm.kinematics.tool_point(q), q)
+
+    def step(self, action: np.ndarray) -> np.ndarray:
+        self.target, self.q_cmd = action_to_joint_targets(action, self.target, self.q_cmd[:4], self.arm.ik, self.cfg,
+                                                          self.grip_low, self.grip_high)
+        return self.q_cmd.copy()

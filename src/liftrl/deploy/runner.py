@@ -1,0 +1,108 @@
+"""The control loop: read, observe, act, map, limit, command; at a fixed rate, until done or stopped.
+
+Every way out of an episode ends in ``robot.stop()`` (the arm holds where it is): the episode's
+natural end, a safety stop (stale frame, NaN, failed read or write) and Ctrl-C alike. The episode
+is logged whatever happened, so the reason for a stop can be read afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import numpy as np
+
+from liftrl.deploy.episode_log import EpisodeLog
+from liftrl.deploy.pipeline import CommandMapper, ObservationBuilder
+from liftrl.deploy.robot import Clock, Robot
+from liftrl.deploy.safety import SafetyLimits, SafetyStop, Watchdog, limit_command
+
+log = logging.getLogger(__name__)
+
+Policy = Callable[[Mapping[str, np.ndarray]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    rate_hz: float
+    max_steps: int
+
+    def __post_init__(self):
+        if not (self.rate_hz > 0 and np.isfinite(self.rate_hz)):
+            raise ValueError(f"control rate must be a positive number of Hz, got {self.rate_hz!r}")
+        if self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, got {self.max_steps!r}")
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    steps: int
+    stop_reason: str  # "done", "max_steps", "interrupted", or a SafetyStop reason
+    message: str
+
+    @property
+    def safety_stop(self) -> bool:
+        return self.stop_reason not in ("done", "max_steps", "interrupted")
+
+
+def run_episode(robot: Robot, clock: Clock, policy: Policy, builder: ObservationBuilder, mapper: CommandMapper,
+                limits: SafetyLimits, watchdog: Watchdog, cfg: LoopConfig, episode_log: EpisodeLog,
+                done: Callable[[], bool] | None = None) -> EpisodeResult:
+    """One episode from the arm's current pose; ``done()`` (if given) is asked at each tick before reading."""
+    period = 1.0 / cfg.rate_hz
+    tool_point = mapper.arm.kinematics.tool_point
+    t0 = clock.now()
+    q_sent: np.ndarray | None = None
+    steps, reason, message = 0, "max_steps", f"ran {cfg.max_steps} steps"
+    try:
+        for k in range(cfg.max_steps):
+            tick = t0 + k * period
+            clock.sleep_until(tick)
+            if done is not None and done():
+                reason, message = "done", f"episode ended after {steps} steps"
+                break
+            t_start = clock.now()
+            try:
+                reading = robot.read()
+            except Exception as exc:
+                raise SafetyStop("read_failed", f"robot read failed: {type(exc).__name__}: {exc}") from exc
+            t_read = clock.now()
+            watchdog.check_reading(reading, t_read)
+            if k == 0:
+                obs = builder.reset(reading)
+                mapper.reset_from_joints(reading.joints)
+                q_sent = np.asarray(reading.joints, dtype=float)
+            else:
+                obs = builder.push(reading)
+            action = np.asarray(policy({key: v[None] for key, v in obs.items()}), dtype=np.float32)[0]
+            watchdog.check_action(action)
+            requested = mapper.step(action)
+            q_safe, events = limit_command(requested, q_sent, limits, tool_point)
+            t_policy = clock.now()
+            try:
+                robot.command(q_safe)
+            except Exception as exc:
+                raise SafetyStop("write_failed", f"robot command failed: {type(exc).__name__}: {exc}") from exc
+            t_cmd = clock.now()
+            q_sent = q_safe
+            steps = k + 1
+            episode_log.append(
+                frame=reading.frame, obs=obs, action=action, requested=requested, sent=q_safe, joints=reading.joints,
+                target=mapper.target, timestamp=reading.timestamp, frame_timestamp=reading.frame_timestamp,
+                events=events, timings={"lateness_ms": 1e3 * (t_start - tick), "read_ms": 1e3 * (t_read - t_start),
+                                        "policy_ms": 1e3 * (t_policy - t_read), "command_ms": 1e3 * (t_cmd - t_policy),
+                                        "loop_ms": 1e3 * (t_cmd - t_start)})
+    except SafetyStop as stop:
+        reason, message = stop.reason, str(stop)
+        log.warning("safety stop after %d steps: %s", steps, stop)
+    except KeyboardInterrupt:
+        reason, message = "interrupted", f"Ctrl-C after {steps} steps"
+    finally:
+        try:
+            robot.stop()
+        except Exception as exc:  # the arm may be unreachable; say so, do not mask the first error
+            log.error("robot.stop() failed: %s", exc)
+            message += f"; robot.stop() failed: {exc}"
+    episode_log.meta.update({"stop_reason": reason, "message": message, "rate_hz": cfg.rate_hz})
+    return EpisodeResult(steps=steps, stop_reason=reason, message=message)

@@ -1,0 +1,141 @@
+"""The MuJoCo scene behind the Robot interface: the deploy loop's dry run before the arm moves.
+
+It wraps a ``LiftCubeEnv`` (its model, data, wrist renderer, curriculum resets and task rules)
+but is driven the way the real arm is: joint targets in, joints and frames out, at whatever rate
+the loop runs. It is its own clock: ``sleep_until`` advances physics in 2 ms steps, and a command
+takes effect ``latency_s`` after it is sent (queued, so latency longer than a control period works).
+
+The task is scored as the env scores it: grasp / lift / hold rules every 10 physics steps (20 ms),
+success after ``hold_steps`` such ticks in a row, time limit ``max_episode_steps`` ticks. So a
+success rate here and one from the env at 50 Hz measure the same thing in the same physical time.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from liftrl.deploy.robot import RobotReading
+from liftrl.sim import task
+from liftrl.sim.env import PHYSICS_STEPS_PER_CONTROL, LiftCubeEnv
+
+
+@dataclass(frozen=True)
+class CameraNoise:
+    """Per-pixel Gaussian noise (std in 0-255 units) and a per-episode brightness gain of 1 +- ``gain``."""
+
+    std: float = 0.0
+    gain: float = 0.0
+
+    def __post_init__(self):
+        if self.std < 0 or not 0 <= self.gain < 1:
+            raise ValueError(f"camera noise needs std >= 0 and 0 <= gain < 1, got std={self.std} gain={self.gain}")
+
+    @property
+    def active(self) -> bool:
+        return self.std > 0 or self.gain > 0
+
+    def apply(self, frame: np.ndarray, gain: float, rng: np.random.Generator) -> np.ndarray:
+        if not self.active:
+            return frame
+        x = frame.astype(np.float32) * gain
+        if self.std > 0:
+            x += rng.normal(0.0, self.std, size=frame.shape).astype(np.float32)
+        return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+class SimRobot:
+    def __init__(self, env: LiftCubeEnv, latency_s: float = 0.0, camera_noise: CameraNoise = CameraNoise(),
+                 measure_velocity: bool = False, render: bool = True):
+        """``measure_velocity`` hands the simulator's joint velocities to the loop; the real arm cannot, so
+        dry runs leave it off and the loop differentiates positions exactly as on the arm. ``render=False``
+        (for policies that read no pixels) returns a 1x1 black frame instead of rendering the wrist camera."""
+        if latency_s < 0:
+            raise ValueError(f"latency must be >= 0 s, got {latency_s}")
+        self.env = env
+        self.latency_s = float(latency_s)
+        self.camera_noise = camera_noise
+        self.measure_velocity = measure_velocity
+        self.render = render
+        self.dt = float(env.model.opt.timestep)
+        self._pending: deque[tuple[float, np.ndarray]] = deque()
+        self._substeps = 0
+        self._ticks = 0
+        self._hold = 0
+        self.success = False
+        self._rng = np.random.default_rng(0)
+        self._gain = 1.0
+
+    # ------------------------------------------------------------------ episodes and scoring
+    def reset(self, seed: int) -> dict:
+        """Start an episode from the env's curriculum start for ``seed``; returns the env's reset info."""
+        _, info = self.env.reset(seed=seed)
+        self._pending.clear()
+        self._substeps = self._ticks = self._hold = 0
+        self.success = False
+        self._rng = np.random.default_rng(seed)
+        self._gain = 1.0 + self._rng.uniform(-self.camera_noise.gain, self.camera_noise.gain)
+        return info
+
+    def _score(self) -> None:
+        env, d, ids, cfg = self.env, self.env.data, self.env.ids, self.env.cfg
+        touch = env.touches()  # the env's own contact test (pads vs cube)
+        grasping = task.is_grasping(float(d.qpos[ids.arm_qpos[5]]), *touch, cfg.grasp_max_gripper)
+        lifted = task.is_lifted(grasping, float(d.xpos[ids.cube_body][2]), cfg.lift_height)
+        self._hold = task.next_hold_count(lifted, self._hold)
+        self._ticks += 1
+        self.success = self.success or task.is_success(self._hold, cfg.hold_steps)
+
+    def episode_over(self) -> bool:
+        cfg = self.env.cfg
+        return (self.success and cfg.terminate_on_success) or self._ticks >= cfg.max_episode_steps
+
+    @property
+    def hold_count(self) -> int:
+        return self._hold
+
+    # ------------------------------------------------------------------ clock
+    def now(self) -> float:
+        return self._substeps * self.dt
+
+    def sleep_until(self, t: float) -> None:
+        while (self._substeps + 1) * self.dt <= t + 1e-9:
+            self._physics_step()
+
+    def _physics_step(self) -> None:
+        d, ids = self.env.data, self.env.ids
+        now = self.now()
+        while self._pending and self._pending[0][0] <= now + 1e-9:
+            d.ctrl[ids.actuators] = self._pending.popleft()[1]
+        mujoco.mj_step(self.env.model, d)
+        self._substeps += 1
+        if self._substeps % PHYSICS_STEPS_PER_CONTROL == 0:
+            self._score()
+
+    # ------------------------------------------------------------------ Robot
+    def read(self) -> RobotReading:
+        d, ids = self.env.data, self.env.ids
+        if self.render:
+            frame = self.camera_noise.apply(self.env.render_wrist(), self._gain, self._rng)
+        else:
+            frame = np.zeros((1, 1, 3), np.uint8)
+        t = self.now()
+        return RobotReading(
+            joints=d.qpos[ids.arm_qpos].copy(), frame=frame, timestamp=t, frame_timestamp=t,
+            velocities=d.qvel[ids.arm_dof].copy() if self.measure_velocity else None,
+            privileged=self.env.cube_pos().astype(np.float32),
+        )
+
+    def command(self, joint_targets: np.ndarray) -> None:
+        q = np.asarray(joint_targets, dtype=float)
+        if q.shape != (6,) or not np.all(np.isfinite(q)):
+            raise ValueError(f"joint targets must be 6 finite values, got {q.tolist()}")
+        self._pending.append((self.now() + self.latency_s, q.copy()))
+
+    def stop(self) -> None:
+        d, ids = self.env.data, self.env.ids
+        self._pending.clear()
+        d.ctrl[ids.actuators] = d.qpos[ids.arm_qpos]

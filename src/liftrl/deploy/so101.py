@@ -1,0 +1,112 @@
+"""The real SO-101 through LeRobot's ``so101_follower`` (install with ``pip install 'liftrl[real]'``).
+
+LeRobot owns the bus (Feetech, 1 Mbps, motor ids 1-6), the per-arm calibration file and the USB
+camera; this adapter only converts units (``JointMapping``) and keys. LeRobot is imported when a
+real arm is built, never at module import, so liftrl installs and tests without it.
+
+The arm is created with ``use_degrees=True``: LeRobot's default reports body joints on a -100..100
+scale, which this mapping does not speak. The wrist camera is read through LeRobot's OpenCV camera
+(RGB, 640x480 by default); cropping and resizing happen in ``obs.pipeline`` as in simulation.
+Positions only: velocities come from finite differences in the loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any, Protocol
+
+import numpy as np
+
+from liftrl.deploy.mapping import MOTORS, JointMapping
+from liftrl.deploy.robot import RobotReading
+
+
+class LeRobotArm(Protocol):
+    """The part of LeRobot's ``Robot`` interface this adapter uses."""
+
+    def connect(self) -> None: ...
+
+    def disconnect(self) -> None: ...
+
+    def get_observation(self) -> dict[str, Any]: ...
+
+    def send_action(self, action: dict[str, Any]) -> dict[str, Any]: ...
+
+
+def make_lerobot_follower(port: str, robot_id: str, camera_key: str = "wrist", camera: int | str = 0,
+                          width: int = 640, height: int = 480, fps: int = 30,
+                          calibration_dir: str | None = None) -> LeRobotArm:
+    """LeRobot's SO-101 follower with its wrist camera, in degrees (LeRobot imported here only)."""
+    try:
+        from lerobot.cameras.opencv.configuration_opencv import OpenCVCameraConfig
+    except ImportError as exc:
+        raise ImportError(f"the real SO-101 needs LeRobot: pip install 'liftrl[real]' ({exc})") from None
+    try:  # LeRobot 0.4.4 merged the SO-100/101 followers into `so_follower`; earlier 0.4.x had `so101_follower`
+        from lerobot.robots.so_follower import SO101Follower, SO101FollowerConfig
+    except ImportError:
+        from lerobot.robots.so101_follower import SO101Follower, SO101FollowerConfig
+    from pathlib import Path
+
+    cam = OpenCVCameraConfig(index_or_path=camera, fps=fps, width=width, height=height)
+    kwargs: dict[str, Any] = {"port": port, "id": robot_id, "use_degrees": True, "cameras": {camera_key: cam}}
+    if calibration_dir:
+        kwargs["calibration_dir"] = Path(calibration_dir)
+    return SO101Follower(SO101FollowerConfig(**kwargs))
+
+
+class So101Robot:
+    """``Robot`` for the real arm, over any object with LeRobot's follower interface."""
+
+    def __init__(self, arm: LeRobotArm, mapping: JointMapping, camera_key: str = "wrist",
+                 clock=time.monotonic):
+        self.arm = arm
+        self.mapping = mapping
+        self.camera_key = camera_key
+        self.clock = clock
+        self._last_digest: bytes | None = None
+        self._frame_time = 0.0
+        self._last_joints: np.ndarray | None = None
+
+    def connect(self) -> None:
+        self.arm.connect()
+
+    def disconnect(self) -> None:
+        self.arm.disconnect()
+
+    def read(self) -> RobotReading:
+        obs = self.arm.get_observation()
+        now = self.clock()
+        joints = self.mapping.from_observation(obs)
+        if self.camera_key not in obs:
+            raise KeyError(f"LeRobot observation has no camera {self.camera_key!r} (has {sorted(obs)}); "
+                           f"pass --camera-key with the name the robot config gives the wrist camera")
+        frame = np.asarray(obs[self.camera_key])
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise ValueError(f"camera {self.camera_key!r} returned {frame.shape} {frame.dtype}, expected HxWx3 uint8")
+        # A hung USB camera hands back its last frame forever: a real sensor never repeats a frame
+        # bit for bit, so an identical frame keeps its first capture time and the watchdog sees it age.
+        digest = hashlib.blake2b(frame.tobytes(), digest_size=16).digest()
+        if digest != self._last_digest:
+            self._last_digest = digest
+            self._frame_time = now
+        self._last_joints = joints
+        return RobotReading(joints=joints, frame=frame, timestamp=now, frame_timestamp=self._frame_time)
+
+    def command(self, joint_targets: np.ndarray) -> None:
+        q = np.asarray(joint_targets, dtype=float)
+        if q.shape != (6,) or not np.all(np.isfinite(q)):
+            raise ValueError(f"joint targets must be 6 finite values, got {q.tolist()}")
+        self.arm.send_action(self.mapping.to_action(q))
+
+    def stop(self) -> None:
+        """Hold the pose the arm is in now (torque stays on: a limp arm would drop onto the table)."""
+        try:
+            q = self.mapping.from_observation(self.arm.get_observation())
+        except Exception:
+            q = self._last_joints
+        if q is not None:
+            self.arm.send_action(self.mapping.to_action(q))
+
+
+__all__ = ["MOTORS", "LeRobotArm", "So101Robot", "make_lerobot_follower"]

@@ -1,0 +1,134 @@
+"""What a policy bundle promises about its inputs and outputs: the contract between sim and arm.
+
+Each spec is a frozen dataclass that round-trips through JSON (``bundle.json``), so a bundle
+describes itself completely: a reader needs no training config to know how to feed the actor
+or what its 4-D action means.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from liftrl.obs.pipeline import CameraSpec
+from liftrl.sim import task
+
+REAL_ARM_KEYS = ("pixels", "state")
+SIM_ONLY_KEYS = ("privileged",)
+TRAINED_HZ_DEFAULT = 50.0  # 0.002 s timestep x 10 physics steps per control step
+
+
+class SpecError(ValueError):
+    """A bundle field that is missing or malformed; the message names the field."""
+
+
+def _need(raw: Mapping[str, Any], key: str, where: str) -> Any:
+    if not isinstance(raw, Mapping) or key not in raw:
+        raise SpecError(f"bundle.json: {where} has no field {key!r}")
+    return raw[key]
+
+
+@dataclass(frozen=True)
+class ObservationSpec:
+    """The keys the actor reads (in the order it reads them), their shapes, and how pixels are made."""
+
+    keys: tuple[str, ...]
+    shapes: dict[str, tuple[int, ...]]
+    camera: CameraSpec
+    frame_stack: int
+    state_layout: tuple[str, ...]
+
+    def to_json(self) -> dict:
+        return {"keys": list(self.keys), "shapes": {k: list(v) for k, v in self.shapes.items()},
+                "camera": dataclasses.asdict(self.camera), "frame_stack": self.frame_stack,
+                "state_layout": list(self.state_layout)}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> "ObservationSpec":
+        w = "observation"
+        try:
+            camera = CameraSpec(**_need(raw, "camera", w))
+        except TypeError as exc:
+            raise SpecError(f"bundle.json: observation.camera does not match this liftrl's CameraSpec "
+                            f"({exc})") from None
+        keys = tuple(_need(raw, "keys", w))
+        shapes = {k: tuple(int(n) for n in v) for k, v in _need(raw, "shapes", w).items()}
+        missing = [k for k in keys if k not in shapes]
+        if missing:
+            raise SpecError(f"bundle.json: observation.shapes lacks {missing}")
+        frame_stack = int(_need(raw, "frame_stack", w))
+        if "pixels" in shapes and shapes["pixels"] != (3 * frame_stack, camera.size, camera.size):
+            raise SpecError(f"bundle.json: observation.shapes.pixels {list(shapes['pixels'])} does not match "
+                            f"{frame_stack} stacked RGB frames of {camera.size}x{camera.size}")
+        return cls(keys=keys, shapes=shapes, camera=camera, frame_stack=frame_stack,
+                   state_layout=tuple(_need(raw, "state_layout", w)))
+
+    @property
+    def sim_only_keys(self) -> tuple[str, ...]:
+        return tuple(k for k in self.keys if k in SIM_ONLY_KEYS)
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """``[dx, dy, dz, gripper]`` in [-1, 1]: xyz moves the tool target by ``scale`` m per control step
+    inside the workspace box; gripper -1 (closed) .. +1 (open) spreads linearly over ``gripper_ctrl``
+    (the gripper actuator's range, rad); wrist_roll is held at ``wrist_roll`` (rad)."""
+
+    dim: int
+    scale: float
+    workspace_low: tuple[float, float, float]
+    workspace_high: tuple[float, float, float]
+    gripper_ctrl: tuple[float, float]
+    wrist_roll: float
+
+    def to_json(self) -> dict:
+        return {**dataclasses.asdict(self), "meaning": "[dx, dy, dz, gripper]; xyz: tool-target change of scale m "
+                "per control step, clamped to the workspace box (m); gripper: -1 closed .. +1 open, linear over "
+                "gripper_ctrl (rad)"}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> "ActionSpec":
+        w = "action"
+        return cls(dim=int(_need(raw, "dim", w)), scale=float(_need(raw, "scale", w)),
+                   workspace_low=tuple(float(x) for x in _need(raw, "workspace_low", w)),
+                   workspace_high=tuple(float(x) for x in _need(raw, "workspace_high", w)),
+                   gripper_ctrl=tuple(float(x) for x in _need(raw, "gripper_ctrl", w)),
+                   wrist_roll=float(_need(raw, "wrist_roll", w)))
+
+    def task_config(self, task_spec: "TaskSpec") -> task.TaskConfig:
+        """The TaskConfig whose clamp and scale the IK path uses (the env builds the same one)."""
+        return task.TaskConfig(
+            curriculum_stage=task_spec.curriculum_stage, hold_steps=task_spec.hold_steps,
+            lift_height=task_spec.lift_height, max_episode_steps=task_spec.max_episode_steps,
+            action_scale=self.scale, workspace_low=self.workspace_low, workspace_high=self.workspace_high,
+        )
+
+
+@dataclass(frozen=True)
+class ControlSpec:
+    """The control rate (Hz) and the command latency (ms) the policy was trained at."""
+
+    hz: float = TRAINED_HZ_DEFAULT
+    latency_ms: float = 0.0
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> "ControlSpec":
+        return cls(hz=float(_need(raw, "hz", "control")), latency_ms=float(_need(raw, "latency_ms", "control")))
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """The task the policy was trained on, so a dry run scores it by the same rules."""
+
+    curriculum_stage: int
+    hold_steps: int
+    lift_height: float
+    max_episode_steps: int
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> "TaskSpec":
+        w = "task"
+        return cls(curriculum_stage=int(_need(raw, "curriculum_stage", w)), hold_steps=int(_need(raw, "hold_steps", w)),
+                   lift_height=float(_need(raw, "lift_height", w)),
+                   max_episode_steps=int(_need(raw, "max_episode_steps", w)))

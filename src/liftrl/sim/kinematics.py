@@ -1,0 +1,91 @@
+"""What the arm's state vector is and how an action becomes joint targets, written once.
+
+The simulator and the real arm must compute these identically or a policy trained in one sees a
+different world in the other (the user's sim and real pipelines drifted). Both paths therefore
+call these functions: the env with its simulated joints, the deploy loop with the joints it
+measured. Forward kinematics runs on scratch ``MjData`` of the same model, so it needs only the
+six joint angles the real arm reports, never the simulator's own state.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from liftrl.sim import task
+from liftrl.sim.ik import WRIST_ROLL, TopDownIK, rotation_to_euler
+from liftrl.sim.scene import SceneIds
+
+STATE_DIM = 18
+# The 18 values of ``state``, in order: what each slot means on the real arm too.
+STATE_LAYOUT = (
+    *(f"q.{j}" for j in ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")),
+    *(f"qd.{j}" for j in ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")),
+    "tool.x", "tool.y", "tool.z", "ee.roll", "ee.pitch", "ee.yaw",
+)
+
+
+def state_vector(q: np.ndarray, qd: np.ndarray, tool_pos: np.ndarray, ee_xmat: np.ndarray) -> np.ndarray:
+    """Joint positions (6, rad), velocities (6, rad/s), tool point (3, m), end-effector euler (3, rad)."""
+    return np.concatenate([
+        np.asarray(q, dtype=float).reshape(6), np.asarray(qd, dtype=float).reshape(6),
+        np.asarray(tool_pos, dtype=float).reshape(3), rotation_to_euler(ee_xmat),
+    ]).astype(np.float32)
+
+
+def finite_difference_velocity(q: np.ndarray, q_prev: np.ndarray | None, dt: float) -> np.ndarray:
+    """Joint velocity from two position readings ``dt`` seconds apart; zero for the first reading.
+
+    The SO-101's servos report positions only, so this is the only velocity the real arm has.
+    """
+    q = np.asarray(q, dtype=float)
+    if q_prev is None:
+        return np.zeros_like(q)
+    if not dt > 0.0:
+        raise ValueError(f"readings must be strictly later than the previous one, got dt={dt!r} s")
+    return (q - np.asarray(q_prev, dtype=float)) / dt
+
+
+class ArmKinematics:
+    """Forward kinematics of the six arm joints on scratch data of the env's own model."""
+
+    def __init__(self, model: mujoco.MjModel, ids: SceneIds):
+        self.model = model
+        self.ids = ids
+        self.data = mujoco.MjData(model)  # scratch: never the simulation's data
+
+    def end_effector(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(tool point (3,), end-effector rotation matrix (9,)) for joint angles ``q`` (6, rad)."""
+        q = np.asarray(q, dtype=float).reshape(6)
+        self.data.qpos[self.ids.arm_qpos] = q
+        mujoco.mj_kinematics(self.model, self.data)
+        return (self.data.site_xpos[self.ids.tool_site].copy(),
+                self.data.site_xmat[self.ids.ee_site].copy())
+
+    def tool_point(self, q: np.ndarray) -> np.ndarray:
+        return self.end_effector(q)[0]
+
+    def state(self, q: np.ndarray, qd: np.ndarray) -> np.ndarray:
+        """The 18-value ``state`` observation from measured joint positions and velocities."""
+        pos, mat = self.end_effector(q)
+        return state_vector(q, qd, pos, mat)
+
+
+def action_to_joint_targets(action: np.ndarray, target: np.ndarray, q_arm_seed: np.ndarray, ik: TopDownIK,
+                            cfg: task.TaskConfig, grip_low: float, grip_high: float
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """One control step's ``(new tool target (3,), joint targets (6,))`` for a 4-D action.
+
+    xyz moves the remembered tool target by ``cfg.action_scale`` metres per unit, clamped to the
+    workspace box; the IK (seeded with the last command's four solved joints) turns it into joint
+    targets; wrist_roll is held for top-down grasps; the gripper action spreads over the
+    actuator's range. The env's ``step`` and the deploy loop both call this.
+    """
+    a = np.asarray(action, dtype=float).reshape(4)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"action contains NaN or inf: {a.tolist()}")
+    a = np.clip(a, -1.0, 1.0)
+    new_target = task.clamp_target(np.asarray(target, dtype=float) + cfg.action_scale * a[:3], cfg)
+    arm = ik.solve(np.asarray(q_arm_seed, dtype=float), new_target)
+    grip = task.gripper_command(a[3], grip_low, grip_high)
+    return new_target, np.concatenate([arm, [WRIST_ROLL, grip]])

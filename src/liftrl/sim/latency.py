@@ -1,0 +1,117 @@
+"""Train at the real arm's control rate and latency: a wrapper over the 50 Hz env, in 20 ms ticks.
+
+The user's real loop ran at 10-20 Hz with ~100 ms between seeing a frame and the arm acting on
+it, while the policy was trained at 50 Hz with none. This wrapper makes one agent step a control
+period of ``control_hz`` and applies each action ``latency_ms`` after the observation it answers,
+as the deploy loop does on the arm (``liftrl.deploy``):
+
+- a control period spans ``floor((k+1) * 50 / hz) - floor(k * 50 / hz)`` env ticks of 20 ms, so
+  15 Hz alternates 3, 3, 4 ticks and averages 66.7 ms;
+- the action's xyz moves the target once (same scale per control step as the deploy loop), in
+  the tick where its latency has elapsed; every other tick holds the target and the last
+  effective gripper command (xyz 0); actions queue when the latency exceeds a period;
+- ``pixels`` are re-stacked per control period (the newest frame of each period), so the frame
+  stack spans the same time as on the arm; rewards are summed over the period's ticks; success,
+  hold counts and the time limit stay in env ticks, i.e. physical time.
+
+Latency and rate are rounded to whole 20 ms ticks; ``liftrl deploy --robot sim`` emulates them
+at 2 ms physics resolution instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from liftrl.obs.pipeline import FrameStack
+from liftrl.sim.env import PHYSICS_STEPS_PER_CONTROL, LiftCubeEnv
+
+
+def env_tick_hz(env: LiftCubeEnv) -> float:
+    return 1.0 / (float(env.model.opt.timestep) * PHYSICS_STEPS_PER_CONTROL)
+
+
+class ControlRateWrapper(gym.Wrapper):
+    def __init__(self, env: LiftCubeEnv, control_hz: float = 50.0, latency_ms: float = 0.0):
+        super().__init__(env)
+        base = env_tick_hz(env.unwrapped)
+        if not (isinstance(control_hz, (int, float)) and 0 < control_hz <= base):
+            raise ValueError(f"control_hz must be in (0, {base:g}] (the env ticks at {base:g} Hz), got {control_hz!r}")
+        if not (isinstance(latency_ms, (int, float)) and latency_ms >= 0):
+            raise ValueError(f"latency_ms must be >= 0, got {latency_ms!r}")
+        self.control_hz = float(control_hz)
+        self.latency_ms = float(latency_ms)
+        self.base_hz = base
+        self.latency_ticks = int(round(latency_ms / 1000.0 * base))
+        self._pixels = "pixels" in env.unwrapped.observation_keys
+        self._stack = FrameStack(env.unwrapped.frame_stack)
+        self._k = 0
+        self._tick = 0
+        self._pending: deque[tuple[int, np.ndarray]] = deque()
+        self._hold = np.zeros(4)
+
+    def ticks_in_period(self, k: int) -> int:
+        r = self.base_hz / self.control_hz
+        return int(math.floor((k + 1) * r + 1e-9) - math.floor(k * r + 1e-9))
+
+    def _restack(self, obs: dict, first: bool) -> dict:
+        if self._pixels:
+            newest = obs["pixels"][-3:]
+            obs = {**obs, "pixels": self._stack.reset(newest) if first else self._stack.push(newest)}
+        return obs
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._k = self._tick = 0
+        self._pending.clear()
+        self._hold = np.array([0.0, 0.0, 0.0, float(np.asarray(info["action"])[3])])
+        return self._restack(obs, first=True), info
+
+    def step(self, action):
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape != (4,):
+            raise ValueError(f"action must have shape (4,) = [dx, dy, dz, gripper], got shape {a.shape}")
+        self._pending.append((self._tick + self.latency_ticks, a.copy()))
+        total = 0.0
+        obs, info, term, trunc = None, {}, False, False
+        for _ in range(self.ticks_in_period(self._k)):
+            send = self._hold
+            if self._pending and self._pending[0][0] <= self._tick:
+                send = self._pending.popleft()[1]
+                self._hold = np.array([0.0, 0.0, 0.0, send[3]])
+            obs, r, term, trunc, info = self.env.step(send)
+            total += float(r)
+            self._tick += 1
+            if term or trunc:
+                break
+        self._k += 1
+        info = {**info, "control_ticks": self._tick}
+        return self._restack(obs, first=False), total, term, trunc, info
+
+    # exact resume, as the env itself offers it
+    def get_state(self) -> dict[str, Any]:
+        state = {"env": self.env.unwrapped.get_state(), "k": self._k, "tick": self._tick,
+                 "pending": [[t, a.tolist()] for t, a in self._pending], "hold": self._hold.tolist()}
+        if self._pixels:
+            state["frames"] = self._stack.state()
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.env.unwrapped.set_state(state["env"])
+        self._k, self._tick = int(state["k"]), int(state["tick"])
+        self._pending = deque((int(t), np.array(a, dtype=float)) for t, a in state["pending"])
+        self._hold = np.array(state["hold"], dtype=float)
+        if self._pixels:
+            self._stack.set_state(state["frames"])
+
+
+def make_env(control_hz: float = 50.0, latency_ms: float = 0.0, **env_kwargs) -> gym.Env:
+    """A LiftCubeEnv, wrapped only when the rate or latency differ from the env's own 50 Hz, 0 ms."""
+    env = LiftCubeEnv(**env_kwargs)
+    if control_hz == env_tick_hz(env) and latency_ms == 0:
+        return env
+    return ControlRateWrapper(env, control_hz=control_hz, latency_ms=latency_ms)

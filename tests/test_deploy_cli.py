@@ -1,0 +1,97 @@
+"""``liftrl export`` and ``liftrl deploy --robot sim`` end to end on a tiny run folder."""
+
+import argparse
+import dataclasses
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from liftrl.agents import SACConfig, make_agent
+from liftrl.deploy.cli_commands import add_deploy_parser, add_export_parser
+from liftrl.deploy.episode_log import load_log
+from liftrl.train.checkpoint import save_snapshot
+
+torch.set_num_threads(1)
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="liftrl")
+    sub = p.add_subparsers(dest="command", required=True)
+    add_export_parser(sub)
+    add_deploy_parser(sub)
+    return p
+
+
+def tiny_run(tmp_path, actor=("state",)):
+    cfg = SACConfig(hidden_dim=16, hidden_layers=2)
+    shapes = {"state": (18,), "privileged": (3,)}
+    agent = make_agent(cfg, shapes, 4, actor, ("state", "privileged"), "cpu", seed=0)
+    meta = {"agent": "sac", "env_steps": 10, "reward": {"name": "v11", "fingerprint": "x"},
+            "observations": {"actor": list(actor), "critic": ["state", "privileged"],
+                             "shapes": {k: list(v) for k, v in shapes.items()}},
+            "action_dim": 4,
+            "config": {"env": {"curriculum_stage": 3, "hold_steps": 5, "lift_height": 0.08, "max_episode_steps": 10,
+                               "image_size": 32, "frame_stack": 2, "reward": "v11"},
+                       "agent": dataclasses.asdict(cfg)}}
+    run = tmp_path / "run"
+    save_snapshot(run / "snapshots" / "latest.pt", {"agent": agent.state_dict()}, meta)
+    return run
+
+
+def call(argv):
+    args = parser().parse_args(argv)
+    return args.func(args)
+
+
+def test_export_then_sim_dry_run(tmp_path, capsys):
+    run = tiny_run(tmp_path)
+    assert call(["export", str(run), "--checkpoint", "latest"]) == 0
+    bundle = run / "bundle_latest"
+    assert "trained at 50 Hz with 0 ms latency" in capsys.readouterr().out
+    logs = tmp_path / "logs"
+    assert call(["deploy", str(bundle), "--robot", "sim", "--episodes", "2", "--rate", "15", "--latency-ms", "100",
+                 "--log-dir", str(logs)]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert len(rows) == 3, out
+    assert rows[0].startswith("| env (training loop) | 50 | 0 |")
+    assert rows[1].startswith("| deploy loop on SimRobot | 50 | 0 |")
+    assert rows[2].startswith("| deploy loop on SimRobot | 15 | 100 |")
+    files = sorted(logs.glob("*.npz"))
+    assert len(files) == 2
+    arrays, meta = load_log(files[0])
+    assert meta["robot"] == "sim" and meta["latency_ms"] == 100 and meta["stop_reason"] == "done"
+    # 10 env ticks of 20 ms = 0.2 s at 15 Hz: 3 control steps, 66.7 ms apart
+    assert arrays["action"].shape == (3, 4)
+    np.testing.assert_allclose(np.diff(arrays["timestamp"]), 1 / 15, atol=0.002)
+
+
+def test_real_arm_refuses_a_privileged_actor(tmp_path, capsys):
+    run = tiny_run(tmp_path, actor=("privileged", "state"))
+    call(["export", str(run), "--checkpoint", "latest", "--out", str(tmp_path / "b")])
+    assert "usable with --robot sim only" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="only the simulated robot can supply"):
+        call(["deploy", str(tmp_path / "b"), "--robot", "so101", "--port", "/dev/null"])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("lerobot") is not None, reason="LeRobot is installed here")
+def test_real_arm_without_lerobot_says_how_to_install(tmp_path, capsys):
+    run = tiny_run(tmp_path)
+    call(["export", str(run), "--checkpoint", "latest", "--out", str(tmp_path / "b")])
+    assert call(["deploy", str(tmp_path / "b"), "--robot", "so101", "--port", "/dev/ttyACM0"]) == 2
+    assert "pip install 'liftrl[real]'" in capsys.readouterr().err
+
+
+def test_bad_arguments_are_named(tmp_path):
+    run = tiny_run(tmp_path)
+    with pytest.raises(FileNotFoundError, match="best.pt does not exist"):
+        call(["export", str(run)])
+    call(["export", str(run), "--checkpoint", "latest"])
+    with pytest.raises(ValueError, match="--episodes must be >= 1"):
+        call(["deploy", str(run / "bundle_latest"), "--episodes", "0"])
+    with pytest.raises(ValueError, match="latency and noise are real"):
+        call(["deploy", str(run / "bundle_latest"), "--robot", "so101", "--latency-ms", "50", "--port", "x"])
+    with pytest.raises(FileNotFoundError, match="not a policy bundle"):
+        call(["deploy", str(run), "--robot", "sim"])
