@@ -15,23 +15,12 @@ import argparse
 import os
 import platform
 import statistics
-import time
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
-
-
-def rate(fn, seconds: float) -> float:
-    """Calls per second of ``fn`` over about ``seconds``, after a short warm-up."""
-    for _ in range(5):
-        fn()
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        fn()
-        n += 1
-    return n / (time.perf_counter() - start)
+from common import rate  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 def bench_single(args, cpu_one: bool) -> dict[str, float]:

@@ -1,0 +1,95 @@
+"""Timing helpers shared by the benchmark scripts.
+
+The benches run on shared, noisy machines, so every figure is a median over repeats, and the
+machine line printed beside the figures says where they came from. Imports nothing heavy: the
+env bench uses it without torch.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from typing import Callable, Iterable
+
+
+def rate(fn: Callable[[], object], seconds: float, warmup: int = 5,
+         sync: Callable[[], None] | None = None) -> float:
+    """Calls per second of ``fn`` over about ``seconds``, after ``warmup`` untimed calls.
+
+    ``fn`` runs at least once. ``sync`` (e.g. ``torch.cuda.synchronize``) is called after the
+    warm-up and at the end of the window, so work still queued on an accelerator is paid for.
+    """
+    for _ in range(warmup):
+        fn()
+    if sync is not None:
+        sync()
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        fn()
+        n += 1
+    if sync is not None:
+        sync()
+    return n / (time.perf_counter() - start)
+
+
+def median(values: Iterable[float]) -> float:
+    values = list(values)
+    if not values:
+        raise ValueError("median of no values")
+    return statistics.median(values)
+
+
+def cpu_name() -> str:
+    """The processor's model name where Linux tells it, else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_line() -> str:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"machine: {cpu_name()}, {cores} cores usable, {platform.system()} {platform.release()}, " \
+           f"Python {platform.python_version()}"
+
+
+def _timed_block(fn: Callable[[], object], calls: int, sync: Callable[[], None] | None) -> float:
+    if sync is not None:
+        sync()
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    if sync is not None:
+        sync()
+    return time.perf_counter() - start
+
+
+def paired_rates(fn_a: Callable[[], object], fn_b: Callable[[], object], seconds: float, warmup: int = 3,
+                 block_seconds: float = 0.5, sync: Callable[[], None] | None = None) -> tuple[float, float]:
+    """Calls per second of ``fn_a`` and of ``fn_b``, timed in alternating blocks of about ``block_seconds``.
+
+    Why blocks: on a shared machine the load changes within seconds, and two long windows one
+    after the other can see different machines (a 2x swing was seen here). Alternating short
+    blocks, whose order also alternates, gives both the same conditions; blocks of several calls
+    keep an accelerator's queue full (``sync`` only runs at block edges). Each function gets at
+    least ``seconds`` of timed calls, and at least one call.
+    """
+    per_call = []
+    for fn in (fn_a, fn_b):
+        n = max(warmup, 1)  # the untimed warm-up also sizes the blocks
+        per_call.append(_timed_block(fn, n, sync) / n)
+    blocks = [max(1, int(block_seconds / max(t, 1e-9))) for t in per_call]
+    spent, calls = [0.0, 0.0], [0, 0]
+    order = [0, 1]
+    while min(spent) < seconds:
+        for i in order:
+            spent[i] += _timed_block((fn_a, fn_b)[i], blocks[i], sync)
+            calls[i] += blocks[i]
+        order.reverse()
+    return calls[0] / spent[0], calls[1] / spent[1]

@@ -1,0 +1,171 @@
+"""The benchmark scripts: they run at tiny size and print finite figures, and the learner bench's
+minimal updates compute exactly what the agents compute (else its ratio would compare different math).
+
+No timing is asserted: the figures are only checked to exist and be finite positive numbers.
+"""
+
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+NUMBER = r"([-+0-9.eE]+|nan|inf)"
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def learner():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import learner as module
+    finally:
+        sys.path.remove(str(BENCH))
+    return module
+
+
+def run_script(name: str, *args: str) -> list[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MUJOCO_GL": "egl"}
+    out = subprocess.run([sys.executable, str(BENCH / name), *args], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout.strip().splitlines()
+
+
+def positive(text: str) -> float:
+    value = float(text)
+    assert math.isfinite(value) and value > 0, text
+    return value
+
+
+# ------------------------------------------------------------------------------------ learner.py
+def test_learner_tiny_prints_rates_and_ratios_last():
+    lines = run_script("learner.py", "--tiny", "--device", "cpu", "--threads", "1")
+    pattern = re.compile(rf"^(drqv2|sac)\s+fp32\s+agent\s+{NUMBER} updates/s\s+minimal\s+{NUMBER} updates/s"
+                         rf"\s+ratio\s+{NUMBER}")
+    figures = [pattern.match(line) for line in lines[-2:]]
+    assert all(figures), lines[-4:]
+    assert [m.group(1) for m in figures] == ["drqv2", "sac"]
+    for m in figures:
+        agent, minimal, ratio = (positive(m.group(i)) for i in (2, 3, 4))
+        assert ratio == pytest.approx(agent / minimal, rel=0.01, abs=2e-3)  # one repeat: the paired ratio
+    header = "\n".join(lines[:-2])
+    assert "torch" in header and "threads" in header and "machine:" in header
+
+
+def test_learner_rejects_bad_sizes():
+    out = subprocess.run([sys.executable, str(BENCH / "learner.py"), "--batch", "0"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "--batch must be >= 1" in out.stderr
+
+
+def _copy_params(src_modules, dst_modules):
+    src = [p for m in src_modules for p in m.parameters()]
+    dst = [p for m in dst_modules for p in m.parameters()]
+    assert [p.shape for p in src] == [p.shape for p in dst]
+    with torch.no_grad():
+        for s, d in zip(src, dst):
+            d.copy_(s)
+
+
+def _assert_same(a_modules, b_modules, atol):
+    a = [p for m in a_modules for p in m.parameters()]
+    b = [p for m in b_modules for p in m.parameters()]
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x, y, atol=atol, rtol=1e-4)
+
+
+def test_minimal_drqv2_update_is_the_agents_math(learner):
+    """Same weights and random numbers in: the same weights out after two updates."""
+    from liftrl.agents import DrQV2Agent, DrQV2Config
+
+    cfg = DrQV2Config(feature_dim=16, hidden_dim=32, encoder_channels=8, lr=1e-3)
+    shapes = learner.obs_shapes(32, 3)
+    dev = torch.device("cpu")
+    agent = DrQV2Agent(cfg, shapes, 4, learner.DRQ_ACTOR_KEYS, learner.DRQ_CRITIC_KEYS, dev, seed=3)
+    minimal = learner.MinimalDrQ(cfg, shapes["pixels"], 18, 21, dev, amp=False, std=agent.stddev(0),
+                                 generator=learner.new_generator(dev, seed=3))
+    _copy_params([agent.encoder, agent.actor, agent.critic], [minimal.encoder, minimal.actor, minimal.critic])
+    minimal.target.load_state_dict(minimal.critic.state_dict())
+    before = [p.clone() for p in minimal.critic.parameters()]
+    batch = learner.make_batch(np.random.default_rng(1), 8, 32, 3)
+    for _ in range(2):
+        agent.update(batch, 0)
+        minimal.update(batch)
+    assert any(not torch.equal(b, p) for b, p in zip(before, minimal.critic.parameters()))  # it learned
+    _assert_same([agent.encoder, agent.actor, agent.critic, agent.critic_target],
+                 [minimal.encoder, minimal.actor, minimal.critic, minimal.target], atol=1e-5)
+
+
+def test_minimal_sac_update_is_the_agents_math(learner):
+    from liftrl.agents import SACAgent, SACConfig
+
+    cfg = SACConfig(hidden_dim=32)
+    dev = torch.device("cpu")
+    agent = SACAgent(cfg, learner.obs_shapes(None, 1), 4, learner.SAC_ACTOR_KEYS, learner.SAC_CRITIC_KEYS, dev,
+                     seed=5)
+    minimal = learner.MinimalSAC(cfg, 18, 21, dev, generator=learner.new_generator(dev, seed=5))
+    _copy_params([agent.actor, agent.critic], [minimal.actor, minimal.critic])
+    minimal.target.load_state_dict(minimal.critic.state_dict())
+    batch = learner.make_batch(np.random.default_rng(2), 8, None, 1)
+    for _ in range(3):
+        agent.update(batch, 0)
+        minimal.update(batch)
+    _assert_same([agent.actor, agent.critic, agent.critic_target], [minimal.actor, minimal.critic, minimal.target],
+                 atol=1e-5)
+    torch.testing.assert_close(agent.log_alpha, minimal.log_alpha)
+
+
+# ------------------------------------------------------------------------------------ e2e.py
+def test_e2e_tiny_prints_throughput_and_shares_last():
+    lines = run_script("e2e.py", "--tiny")
+    text = "\n".join(lines)
+    steps = re.search(rf"^env steps/s end to end:\s+{NUMBER}$", text, re.M)
+    updates = re.search(rf"^updates/s end to end:\s+{NUMBER}$", text, re.M)
+    assert steps and updates, text[-2000:]
+    positive(steps.group(1))
+    positive(updates.group(1))  # the timed window starts after updates have started
+    shares = dict(re.findall(rf"^share ([a-z .+()]+):\s+{NUMBER}%", text, re.M))
+    for part in ("simulation (env.step)", "replay add", "replay sample", "agent update", "agent act",
+                 "rendering (estimated)"):
+        assert part in shares, (part, shares)
+    measured = [float(v) for k, v in shares.items() if k != "rendering (estimated)"]
+    assert all(0.0 <= v <= 100.0 for v in measured)
+    assert sum(measured) == pytest.approx(100.0, abs=0.5)  # the parts and "other" cover the window
+    for part in ("simulation (env.step)", "agent update", "replay sample", "replay add"):
+        positive(shares[part])  # each wrapped method was really called inside the timed window
+    assert 0.0 < float(shares["rendering (estimated)"]) <= float(shares["simulation (env.step)"])
+    assert lines[-1].startswith("share rendering")  # the figures come last
+
+
+def test_e2e_refuses_a_misspelt_override():
+    out = subprocess.run([sys.executable, str(BENCH / "e2e.py"), "--tiny", "agent.batch_sise=4"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "batch_sise" in out.stderr
+
+
+# ------------------------------------------------------------------------------------ env_throughput.py
+def test_env_throughput_imports_its_shared_timer():
+    out = subprocess.run([sys.executable, str(BENCH / "env_throughput.py"), "--help"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_rate_counts_calls(learner):
+    common = sys.modules["common"]  # bench/common.py, imported by the learner bench
+
+    calls = []
+    r = common.rate(lambda: calls.append(1), seconds=0.05, warmup=2)
+    assert len(calls) >= 3 and r > 0
