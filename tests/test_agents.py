@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import math
-import sys
 import types
 
 import numpy as np
@@ -35,22 +34,8 @@ SETUPS = {
 
 
 @pytest.fixture(autouse=True)
-def _one_thread_and_schedules(monkeypatch):
+def _one_thread():
     torch.set_num_threads(1)
-    try:
-        import liftrl.train.schedules  # noqa: F401
-    except ImportError:  # written by another engineer; a minimal stand-in until it lands
-        def parse_schedule(text):
-            text = text.strip()
-            if text.startswith("linear("):
-                start, end, steps = (float(v) for v in text[len("linear("):-1].split(","))
-                return lambda step: start + (end - start) * min(max(step / steps, 0.0), 1.0)
-            value = float(text)
-            return lambda step: value
-
-        module = types.ModuleType("liftrl.train.schedules")
-        module.parse_schedule = parse_schedule
-        monkeypatch.setitem(sys.modules, "liftrl.train.schedules", module)
 
 
 def build(name, seed=0, **kwargs):
