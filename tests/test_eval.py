@@ -92,7 +92,7 @@ def test_eval_writes_tables_and_one_decodable_video_per_episode(drq_run, capsys)
 def test_video_shows_the_pixels_the_policy_sees(drq_run):
     """The left panel of the first frame is the newest frame of the reset observation, upscaled."""
     from liftrl.config import load_config
-    from liftrl.sim.env import LiftCubeEnv
+    from liftrl.sim.latency import make_env
     from liftrl.train.loop import env_kwargs
 
     out = drq_run / "eval_300"
@@ -100,7 +100,7 @@ def test_video_shows_the_pixels_the_policy_sees(drq_run):
         cli("eval", drq_run, "--checkpoints", "latest", "--episodes", "1", "--workers", "1")
     row = _csv(out / "episodes.csv")[0]
     first = _frames(out / row["video"])[0].astype(float)
-    env = LiftCubeEnv(**env_kwargs(load_config(drq_run / "config.yaml")))
+    env = make_env(**env_kwargs(load_config(drq_run / "config.yaml")))
     obs, _ = env.reset(seed=int(row["seed"]))
     other, _ = env.reset(seed=int(row["seed"]) + 12345)
     env.close()
