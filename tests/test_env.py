@@ -215,3 +215,25 @@ def test_video_render_is_third_person():
     frame = env.render()
     assert frame.shape == (360, 480, 3) and frame.dtype == np.uint8 and frame.std() > 5
     env.close()
+
+
+def test_curriculum_mix_draws_stages_from_the_env_generator():
+    """Training resets draw their stage from the mix, reproducibly per seed; options still win."""
+    env = make(curriculum_stage=3, curriculum_mix=(0, 0.5, 0, 0.5, 0), observations=("state",))
+    stages = []
+    for seed in range(12):
+        _, info = env.reset(seed=seed)
+        stages.append(info["curriculum_stage"])
+        if info["curriculum_stage"] == 1:  # stage 1 starts with the cube already grasped
+            assert info["is_grasping"]
+    assert set(stages) == {1, 3}
+    assert [env.reset(seed=s)[1]["curriculum_stage"] for s in range(12)] == stages
+    assert env.reset(seed=0, options={"curriculum_stage": 4})[1]["curriculum_stage"] == 4
+    only_two = make(curriculum_stage=3, curriculum_mix=(0, 0, 1, 0, 0), observations=("state",))
+    assert {only_two.reset(seed=s)[1]["curriculum_stage"] for s in range(3)} == {2}
+
+
+@pytest.mark.parametrize("mix", [(0.5, 0.5), (0, 0, 0, 0, 2), (0, -1, 1, 1, 0), (0, 0, float("nan"), 1, 0)])
+def test_bad_curriculum_mix_is_refused(mix):
+    with pytest.raises(ValueError, match="curriculum_mix"):
+        make(curriculum_mix=mix)

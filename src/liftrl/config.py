@@ -47,6 +47,9 @@ class EnvConfig:
     # Worker processes stepping the envs; None -> one per CPU core (at most num_envs).
     num_workers: int | None = None
     curriculum_stage: int = 3
+    # Training resets draw their stage from these probabilities of stages 0-4 (empty: always
+    # curriculum_stage). Evaluation, videos and eval runs always use curriculum_stage.
+    curriculum_mix: tuple[float, ...] = ()
     hold_steps: int = 150
     lift_height: float = 0.08
     max_episode_steps: int = 200
@@ -250,6 +253,12 @@ def _check(cfg: Config) -> Config:
     if not 0.0 < cfg.env.control_hz <= 50.0:
         raise ConfigError(f"config key 'env.control_hz' must be in (0, 50] (the simulator's control rate), "
                           f"got {cfg.env.control_hz}")
+    try:
+        from liftrl.sim.task import check_mix
+
+        check_mix(cfg.env.curriculum_mix)
+    except ValueError as exc:
+        raise ConfigError(f"config key 'env.curriculum_mix': {exc}") from None
     if not cfg.env.latency_ms >= 0.0:
         raise ConfigError(f"config key 'env.latency_ms' must be >= 0, got {cfg.env.latency_ms}")
     if not cfg.train.max_minutes >= 0:

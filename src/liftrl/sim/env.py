@@ -58,6 +58,7 @@ class LiftCubeEnv(gym.Env):
     def __init__(
         self,
         curriculum_stage: int = 3,
+        curriculum_mix: tuple[float, ...] | list[float] = (),
         hold_steps: int = 150,
         lift_height: float = 0.08,
         max_episode_steps: int = 200,
@@ -74,7 +75,8 @@ class LiftCubeEnv(gym.Env):
     ):
         super().__init__()
         self.cfg = task.TaskConfig(
-            curriculum_stage=curriculum_stage, hold_steps=hold_steps, lift_height=lift_height,
+            curriculum_stage=curriculum_stage, curriculum_mix=tuple(curriculum_mix),
+            hold_steps=hold_steps, lift_height=lift_height,
             max_episode_steps=max_episode_steps, terminate_on_success=terminate_on_success,
         )
         observations = tuple(observations)
@@ -233,11 +235,12 @@ class LiftCubeEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        stage = self.cfg.curriculum_stage
         if options and "curriculum_stage" in options:
             stage = options["curriculum_stage"]
             if stage not in task.STAGES:
                 raise ValueError(f"unknown curriculum_stage {stage!r} in reset options; stages are {task.STAGES}")
+        else:
+            stage = task.pick_stage(self.np_random, self.cfg)
         m, d, ids = self.model, self.data, self.ids
         self.draw = (domain_rand.sample(self.np_random, self.nominal) if self.randomize
                      else domain_rand.nominal_draw(self.nominal))

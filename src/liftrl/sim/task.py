@@ -44,8 +44,13 @@ class TaskConfig:
     grasp_max_gripper: float = GRASP_MAX_GRIPPER
     open_gripper: float = OPEN_GRIPPER
     home_tool: tuple[float, float, float] = (0.22, 0.0, 0.20)
+    # Probability of each stage 0-4 at a reset, for training curricula; empty: always
+    # ``curriculum_stage``. Starts that already hold the cube (stages 1, 2) let a learner find the
+    # value of lifting and holding before it can grasp, which stage 3 alone rarely shows it.
+    curriculum_mix: tuple[float, ...] = ()
 
     def __post_init__(self):
+        check_mix(self.curriculum_mix)
         if self.curriculum_stage not in STAGES:
             raise ValueError(
                 f"unknown curriculum_stage {self.curriculum_stage!r}; stages are "
@@ -57,6 +62,22 @@ class TaskConfig:
             raise ValueError(f"lift_height must be between 0.02 and 0.4 m, got {self.lift_height!r}")
         if not (isinstance(self.max_episode_steps, (int, np.integer)) and self.max_episode_steps >= 1):
             raise ValueError(f"max_episode_steps must be an integer >= 1, got {self.max_episode_steps!r}")
+
+
+def check_mix(mix) -> None:
+    if len(mix) == 0:
+        return
+    p = np.asarray(mix, dtype=float)
+    if p.shape != (len(STAGES),) or not np.all(np.isfinite(p)) or np.any(p < 0) or abs(p.sum() - 1.0) > 1e-6:
+        raise ValueError(f"curriculum_mix must be {len(STAGES)} non-negative probabilities (stages "
+                         f"{STAGES[0]}-{STAGES[-1]}) that sum to 1, got {list(mix)!r}")
+
+
+def pick_stage(rng: np.random.Generator, cfg: "TaskConfig") -> int:
+    """The reset's stage: ``curriculum_stage``, or a draw from ``curriculum_mix`` (one RNG call)."""
+    if not cfg.curriculum_mix:
+        return cfg.curriculum_stage
+    return int(rng.choice(len(STAGES), p=np.asarray(cfg.curriculum_mix, dtype=float)))
 
 
 def is_grasping(gripper_q: float, touch_fixed: bool, touch_moving: bool, grasp_max: float) -> bool:

@@ -48,10 +48,14 @@ def auto_threads(cfg: Config) -> int:
     return max(1, cores - workers)
 
 
-def env_kwargs(cfg: Config) -> dict[str, Any]:
-    """Keyword arguments of ``liftrl.sim.latency.make_env``: the env plus its control rate and latency."""
+def env_kwargs(cfg: Config, training: bool = False) -> dict[str, Any]:
+    """Keyword arguments of ``liftrl.sim.latency.make_env``: the env plus its control rate and latency.
+
+    Only the training envs get ``curriculum_mix``: every evaluation measures ``curriculum_stage``.
+    """
     e = cfg.env
-    return dict(
+    extra = {"curriculum_mix": tuple(e.curriculum_mix)} if training and e.curriculum_mix else {}
+    return dict(**extra,
         curriculum_stage=e.curriculum_stage, hold_steps=e.hold_steps, lift_height=e.lift_height,
         max_episode_steps=e.max_episode_steps, terminate_on_success=e.terminate_on_success,
         observations=tuple(e.observations), image_size=e.image_size, frame_stack=e.frame_stack,
@@ -108,7 +112,8 @@ class Trainer:
         torch.manual_seed(t.seed)
         self.rng = np.random.default_rng(t.seed)
         self.num_envs = cfg.env.num_envs
-        self.env = make_vector_env(self.num_envs, num_workers=_workers(cfg, self.num_envs), **env_kwargs(cfg))
+        self.env = make_vector_env(self.num_envs, num_workers=_workers(cfg, self.num_envs),
+                                   **env_kwargs(cfg, training=True))
         self.eval_env = None
         self.logger = None
         try:
