@@ -62,13 +62,14 @@ PROOFS = {
                       "train.torch_threads=1", "train.seed_steps=2000", "train.total_env_steps=150000",
                       "train.eval_every=10000", "train.eval_episodes=20", "train.snapshot_every=50000",
                       "train.log_every=2000", "replay.capacity=150000"],
-        "goal": 0.8, "goal_steps": None,
+        "goal": 0.8, "goal_steps": None, "tiny": ["agent.encoder_channels=8", "agent.feature_dim=16"],
     },
     "pixels_gpu": {
         "config": "configs/drqv2_v19.yaml",
         "overrides": ["train.total_env_steps=1000000", "train.eval_every=50000", "train.eval_episodes=20",
                       "train.device=cuda"],
         "goal": 0.9, "goal_steps": 1_000_000,
+        "tiny": ["env.image_size=32", "agent.encoder_channels=8", "agent.feature_dim=16"],
     },
 }
 
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     from liftrl.train.metrics import read_metrics
 
     proof = PROOFS[args.proof]
-    overrides = proof["overrides"] + (TINY if args.tiny else []) + list(args.overrides)
+    overrides = proof["overrides"] + (TINY + proof.get("tiny", []) if args.tiny else []) + list(args.overrides)
     overrides.append(f"train.max_minutes={args.minutes}")
     start = time.perf_counter()
     run = train(str(ROOT / proof["config"]), overrides, run_root=args.runs)

@@ -169,3 +169,20 @@ def test_rate_counts_calls(learner):
     calls = []
     r = common.rate(lambda: calls.append(1), seconds=0.05, warmup=2)
     assert len(calls) >= 3 and r > 0
+
+
+@pytest.mark.parametrize("proof", ["state_sac", "pixels_gpu"])
+def test_learning_proof_script_runs_at_tiny_size(tmp_path, proof):
+    """The proof runner trains, reads the run's own metrics and writes the curve and summary."""
+    import json
+
+    stem = tmp_path / "curve"
+    out = subprocess.run([sys.executable, str(BENCH / "learn.py"), proof, "--tiny", "--runs", str(tmp_path / "runs"),
+                          "--out", str(stem)], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "MUJOCO_GL": "egl"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads(stem.with_suffix(".json").read_text())
+    assert summary["env_steps"] >= 400 and summary["curve"]
+    assert all(0.0 <= p["success_rate"] <= 1.0 for p in summary["curve"])
+    assert stem.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert out.stdout.strip().splitlines()[-1].startswith(f"{proof}: goal")
