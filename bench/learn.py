@@ -55,8 +55,11 @@ PROOFS = {
         # Sizes picked by timing one DrQ-v2 update on one core of this machine: 84x84, 32 channels,
         # width 1024, batch 256 takes ~3 s; 32x32, 16 channels, width 256, batch 128 about 60 ms.
         # One update per 4 env steps (4 envs), critic with the privileged cube position.
+        # reward_scale: unscaled, v19's hold term (up to 75 per step) drove Q into the hundreds,
+        # the critic loss from 1 to 250 and the actions to 100% saturation by 10k steps.
         "config": "configs/drqv2_v19.yaml",
         "overrides": ["env.curriculum_stage=1", "env.num_envs=4", "env.image_size=32", "agent.batch_size=128",
+                      "agent.reward_scale=0.02",
                       "agent.hidden_dim=256", "agent.feature_dim=50", "agent.encoder_channels=16",
                       "agent.stddev_schedule=linear(1.0,0.1,30000)", "agent.update_every_steps=4",
                       "train.torch_threads=1", "train.seed_steps=2000", "train.total_env_steps=150000",

@@ -285,3 +285,14 @@ def test_drqv2_amp_on_cpu_is_ignored_with_a_warning():
         agent = build("drqv2", amp=True)
     assert agent.amp is False
     assert math.isfinite(agent.update(make_batch(np.random.default_rng(8)), 0)["critic_loss"])
+
+
+@pytest.mark.parametrize("name", sorted(SETUPS))
+def test_reward_scale_scales_the_td_target(name):
+    """With discount 0 the target is exactly reward_scale * reward (hand value: 0.1 * 5 = 0.5)."""
+    import dataclasses
+
+    cfg, actor_keys, critic_keys = SETUPS[name]
+    agent = make_agent(dataclasses.replace(cfg, reward_scale=0.1), SHAPES, ACTION_DIM, actor_keys, critic_keys, "cpu")
+    diag = agent.update(make_batch(np.random.default_rng(3), reward=5.0, discount=0.0), step=0)
+    assert diag["target_q_mean"] == pytest.approx(0.5, abs=1e-6)

@@ -269,6 +269,8 @@ def _check(cfg: Config) -> Config:
     if cfg.train.seed >= MAX_TRAIN_SEED:
         raise ConfigError(f"config key 'train.seed' must be < {MAX_TRAIN_SEED}, got {cfg.train.seed}: training envs "
                           f"are seeded from seed * 10000 upward and must stay below the evaluation seeds")
+    if not cfg.agent.reward_scale > 0.0:
+        raise ConfigError(f"config key 'agent.reward_scale' must be > 0, got {cfg.agent.reward_scale}")
     if not 0.0 < cfg.agent.gamma <= 1.0:
         raise ConfigError(f"config key 'agent.gamma' must be in (0, 1], got {cfg.agent.gamma}")
     if not _DEVICE_RE.match(cfg.train.device):

@@ -32,6 +32,11 @@ class DrQV2Config:
     updates_per_step: int = 1
     # Concatenate the low-dimensional inputs (state, privileged) to the image features.
     fuse_state: bool = True
+    # Rewards are multiplied by this in the TD target (logged returns are not). v19 pays up to
+    # 0.5 * 150 per step for holding, so unscaled Q values reach thousands; the critic's
+    # gradients then swamp the encoder and the actor saturates (seen on CPU at stage 1: 100%
+    # saturated actions by 10k steps). DrQ-v2's defaults were tuned for rewards <= 1 per step.
+    reward_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,8 @@ class SACConfig:
     update_every_steps: int = 1
     updates_per_step: int = 1
     actor_update_every: int = 1
+    # Rewards are multiplied by this in the TD target (logged returns are not).
+    reward_scale: float = 1.0
 
 
 AGENT_CONFIGS: dict[str, type] = {"drqv2": DrQV2Config, "sac": SACConfig}

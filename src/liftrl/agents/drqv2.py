@@ -146,7 +146,8 @@ class DrQV2Agent:
         obs = as_tensors(batch["obs"], keys, self.device)
         next_obs = as_tensors(batch["next_obs"], keys, self.device)
         action = torch.as_tensor(batch["action"], device=self.device, dtype=torch.float32)
-        reward = torch.as_tensor(batch["reward"], device=self.device, dtype=torch.float32).reshape(-1, 1)
+        reward = self.cfg.reward_scale * torch.as_tensor(batch["reward"], device=self.device,
+                                                         dtype=torch.float32).reshape(-1, 1)
         discount = torch.as_tensor(batch["discount"], device=self.device, dtype=torch.float32).reshape(-1, 1)
         std = self.stddev(step)
 

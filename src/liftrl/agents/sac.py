@@ -104,7 +104,8 @@ class SACAgent:
         obs_a, obs_c = self._flat(batch["obs"], self.actor_in), self._flat(batch["obs"], self.critic_in)
         next_a, next_c = self._flat(batch["next_obs"], self.actor_in), self._flat(batch["next_obs"], self.critic_in)
         action = torch.as_tensor(batch["action"], device=self.device, dtype=torch.float32)
-        reward = torch.as_tensor(batch["reward"], device=self.device, dtype=torch.float32).reshape(-1, 1)
+        reward = self.cfg.reward_scale * torch.as_tensor(batch["reward"], device=self.device,
+                                                         dtype=torch.float32).reshape(-1, 1)
         discount = torch.as_tensor(batch["discount"], device=self.device, dtype=torch.float32).reshape(-1, 1)
         alpha = self.log_alpha.detach().exp()
 
