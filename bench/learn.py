@@ -116,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", default="runs/bench", help="root for the run folder")
     parser.add_argument("--tiny", action="store_true", help="a few hundred steps: checks the script, proves nothing")
     parser.add_argument("--out", default=None, help="PNG/JSON stem (default bench/results/learn_<proof>)")
+    parser.add_argument("--summarize", metavar="RUN", default=None,
+                        help="no training: write the curve and summary of an existing run of this proof "
+                             "(e.g. one stopped early or continued with `liftrl train --resume`)")
     args = parser.parse_intermixed_args(argv)
 
     from liftrl.train.loop import train
@@ -124,9 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     proof = PROOFS[args.proof]
     overrides = proof["overrides"] + (TINY + proof.get("tiny", []) if args.tiny else []) + list(args.overrides)
     overrides.append(f"train.max_minutes={args.minutes}")
-    start = time.perf_counter()
-    run = train(str(ROOT / proof["config"]), overrides, run_root=args.runs)
-    wall = time.perf_counter() - start
+    if args.summarize:
+        run = Path(args.summarize)
+        rows = read_metrics(run / "metrics.jsonl")
+        wall = max((r.get("time/elapsed_s", 0.0) for r in rows), default=0.0)
+    else:
+        start = time.perf_counter()
+        run = train(str(ROOT / proof["config"]), overrides, run_root=args.runs)
+        wall = time.perf_counter() - start
 
     rows = read_metrics(run / "metrics.jsonl")
     evals = [r for r in rows if r["kind"] == "eval"]
@@ -141,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     sps = sorted(r["time/env_steps_per_s"] for r in trains)
     stem = Path(args.out) if args.out else RESULTS / f"learn_{args.proof}{'_tiny' if args.tiny else ''}"
     stem.parent.mkdir(parents=True, exist_ok=True)
-    title = (f"{args.proof}: {proof['config']} {' '.join(args.overrides)}\n"
+    title = (f"{args.proof}: {proof['config']} with the overrides listed in {stem.with_suffix('.json').name}\n"
              f"{platform.machine()}, {os.cpu_count()} cores, wall {wall / 60:.1f} min")
     plot(run, evals, title, stem.with_suffix(".png"))
     summary = {
