@@ -180,7 +180,24 @@ def test_loading_needs_no_training_code_nor_simulator(tmp_path):
     state, meta, _ = snapshot(TINY_DRQ, ("pixels", "state"), ("pixels", "state"))
     out = export_snapshot(state, meta, tmp_path / "b")
     code = ("import sys; from liftrl.deploy.bundle import load_bundle; load_bundle(sys.argv[1], real_arm=True); "
-            "print(sorted(m for m in ('mujoco', 'liftrl.sim.env', 'liftrl.train.loop', 'liftrl.train.checkpoint', "
-            "'liftrl.replay.buffer', 'liftrl.train.evaluate') if m in sys.modules))")
+            "print(sorted(m for m in sys.modules if m == 'mujoco' or m.startswith(('liftrl.sim.', 'liftrl.train', "
+            "'liftrl.replay', 'liftrl.report')) and m not in PURE or m in ('liftrl.agents.drqv2', 'liftrl.agents.sac', "
+            "'liftrl.agents.augment')))")
+    # the task's pure rules (workspace, gripper mapping) and the env id registration need no simulator
+    code = "PURE = ('liftrl.sim.task', 'liftrl.sim.registration'); " + code
     done = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_export_never_replaces_a_folder_that_is_not_a_bundle(tmp_path):
+    state, meta, _ = snapshot(TINY_DRQ, ("pixels", "state"), ("pixels", "state"))
+    precious = tmp_path / "notes"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("data")
+    with pytest.raises(FileExistsError, match="not a policy bundle"):
+        export_snapshot(state, meta, precious)
+    assert (precious / "keep.txt").read_text() == "data"
+    first = export_snapshot(state, meta, tmp_path / "b")
+    again = export_snapshot(state, meta, tmp_path / "b")  # an earlier bundle is replaced in place
+    assert first == again and (again / SPEC_FILE).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "notes"]  # no temporary or old folders left

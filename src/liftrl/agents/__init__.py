@@ -5,30 +5,41 @@
 
 from __future__ import annotations
 
+import importlib
 import warnings
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 
 from liftrl.agents.base import Agent
 from liftrl.agents.config import AGENT_CONFIGS, DrQV2Config, SACConfig
-from liftrl.agents.drqv2 import DrQV2Agent
-from liftrl.agents.sac import SACAgent
 
-AGENTS: dict[str, type] = {"drqv2": DrQV2Agent, "sac": SACAgent}
+# Imported on first use (PEP 562): a deploy bundle loads ``liftrl.agents.networks`` alone, and
+# must not pull in the update code, optimisers or schedules with it.
+_LAZY = {"DrQV2Agent": "liftrl.agents.drqv2", "SACAgent": "liftrl.agents.sac"}
+_AGENT_CLASSES = {"drqv2": "DrQV2Agent", "sac": "SACAgent"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name == "AGENTS":
+        return {key: __getattr__(cls) for key, cls in _AGENT_CLASSES.items()}
+    raise AttributeError(f"module 'liftrl.agents' has no attribute {name!r}")
 
 
 def make_agent(cfg, obs_shapes: Mapping[str, Sequence[int]], action_dim: int, actor_keys: Sequence[str],
                critic_keys: Sequence[str], device: str | torch.device, seed: int = 0, amp: bool = False) -> Agent:
     """The agent named by ``cfg.name``; ``amp`` applies to DrQ-v2 only (SAC's MLPs gain nothing)."""
     name = getattr(cfg, "name", None)
-    if name not in AGENTS:
-        raise ValueError(f"unknown agent {name!r}; known agents: {', '.join(sorted(AGENTS))}")
+    if name not in _AGENT_CLASSES:
+        raise ValueError(f"unknown agent {name!r}; known agents: {', '.join(sorted(_AGENT_CLASSES))}")
+    cls = __getattr__(_AGENT_CLASSES[name])
     if name == "drqv2":
-        return DrQV2Agent(cfg, obs_shapes, action_dim, actor_keys, critic_keys, device, amp=amp, seed=seed)
+        return cls(cfg, obs_shapes, action_dim, actor_keys, critic_keys, device, amp=amp, seed=seed)
     if amp:
         warnings.warn(f"amp=True is ignored by the {name} agent", stacklevel=2)
-    return AGENTS[name](cfg, obs_shapes, action_dim, actor_keys, critic_keys, device, seed=seed)
+    return cls(cfg, obs_shapes, action_dim, actor_keys, critic_keys, device, seed=seed)
 
 
 __all__ = ["AGENTS", "AGENT_CONFIGS", "Agent", "DrQV2Agent", "DrQV2Config", "SACAgent", "SACConfig", "make_agent"]

@@ -164,18 +164,27 @@ def export_snapshot(state: Mapping[str, Any], meta: Mapping[str, Any], out_dir: 
     }
 
     out = Path(out_dir)
+    if out.exists() and not (out.is_dir() and (out / SPEC_FILE).is_file()):
+        # Only an earlier bundle is ever replaced: `--out ~/Desktop` must not wipe a folder.
+        raise FileExistsError(f"{out} exists and is not a policy bundle (no {SPEC_FILE}); choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    old = None
     try:
         torch.save(weights, tmp / WEIGHTS_FILE)
         np.savez(tmp / GOLDEN_FILE, action=expected, **{f"input.{k}": v for k, v in inputs.items()})
         (tmp / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
+        if out.exists():  # keep the previous bundle until the new one is in place
+            old = out.with_name(f".{out.name}.old.{os.getpid()}")
+            os.replace(out, old)
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not out.exists():
+            os.replace(old, out)
         raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return out
 
 
