@@ -209,3 +209,13 @@ def test_curriculum_mix_is_checked_and_reaches_only_the_training_envs():
     assert env_kwargs(cfg, training=True)["curriculum_mix"] == (0, 0.5, 0, 0.5, 0)
     assert "curriculum_mix" not in env_kwargs(cfg)  # evaluation measures curriculum_stage alone
     assert env_kwargs(cfg)["curriculum_stage"] == 3
+
+
+@pytest.mark.parametrize("override, message", [
+    ("env.curriculum_stage=7", "unknown curriculum_stage 7"), ("env.num_workers=0", "num_workers"),
+    ("env.lift_height=-1", "lift_height"), ("agent.lr=-1", "agent.lr"), ("agent.reward_scale=0", "reward_scale"),
+])
+def test_values_the_env_or_agent_would_reject_fail_at_load_time(override, message):
+    """Not later, inside a spawned worker, as a traceback."""
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])

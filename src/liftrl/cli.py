@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, KeyError, FileNotFoundError) as exc:
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError) as exc:
         print(f"liftrl {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -253,12 +253,18 @@ def _check(cfg: Config) -> Config:
     if not 0.0 < cfg.env.control_hz <= 50.0:
         raise ConfigError(f"config key 'env.control_hz' must be in (0, 50] (the simulator's control rate), "
                           f"got {cfg.env.control_hz}")
-    try:
-        from liftrl.sim.task import check_mix
+    if cfg.env.num_workers is not None and cfg.env.num_workers < 1:
+        raise ConfigError(f"config key 'env.num_workers' must be >= 1 or null (one per core), got {cfg.env.num_workers}")
+    if not cfg.agent.lr > 0.0:
+        raise ConfigError(f"config key 'agent.lr' must be > 0, got {cfg.agent.lr}")
+    from liftrl.sim.task import TaskConfig  # the env's own rules, so a bad task fails here, not in a worker
 
-        check_mix(cfg.env.curriculum_mix)
+    e = cfg.env
+    try:
+        TaskConfig(curriculum_stage=e.curriculum_stage, curriculum_mix=tuple(e.curriculum_mix),
+                   hold_steps=e.hold_steps, lift_height=e.lift_height, max_episode_steps=e.max_episode_steps)
     except ValueError as exc:
-        raise ConfigError(f"config key 'env.curriculum_mix': {exc}") from None
+        raise ConfigError(f"config section 'env': {exc}") from None
     if not cfg.env.latency_ms >= 0.0:
         raise ConfigError(f"config key 'env.latency_ms' must be >= 0, got {cfg.env.latency_ms}")
     if not cfg.train.max_minutes >= 0:
