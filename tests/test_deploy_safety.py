@@ -161,3 +161,19 @@ def test_loop_runs_at_the_requested_rate_on_the_robot_clock(arm, start_q):
     np.testing.assert_allclose(states[0, 6:12], 0.0)
     np.testing.assert_allclose(states[1:, 6:12], np.diff(joints, axis=0) * 15.0, rtol=1e-5, atol=1e-5)
     assert np.abs(states[1, 6:12]).max() > 0.1  # the gripper moved on the first command: not trivially zero
+
+
+def test_a_policy_that_raises_stops_the_arm_and_the_episode_is_still_logged(arm, start_q):
+    robot = FakeRobot(joints=start_q)
+    calls = []
+
+    def broken(obs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("actor blew up")
+        return np.zeros((1, 4), np.float32)
+
+    result, log = run(robot, arm, broken)
+    assert result.stop_reason == "error" and result.safety_stop and robot.stopped
+    assert "RuntimeError" in result.message and "actor blew up" in result.message
+    assert log.meta["stop_reason"] == "error" and len(log.rows) == 2

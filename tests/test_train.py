@@ -158,22 +158,21 @@ def test_privileged_actor_refused_by_name(tmp_path):
 
 
 def test_training_at_the_real_arms_rate_and_latency(tmp_path):
-    """env.control_hz / env.latency_ms reach the training envs: one agent step spans 3-4 env ticks."""
-    from liftrl.sim.vector import make_vector_env
+    """env.control_hz / env.latency_ms reach the trainer's own envs: one agent step spans 3-4 env ticks."""
+    from liftrl.config import load_config
+    from liftrl.train.loop import Trainer
 
-    run = train(str(CONFIGS / "tiny_sac.yaml"), ["train.progress=false", "train.total_env_steps=60",
-                                                 "train.eval_every=60", "train.video_episodes=0",
-                                                 "env.control_hz=15", "env.latency_ms=100"],
-                run_root=str(tmp_path))
-    _, meta = load_snapshot(run / "snapshots" / "latest.pt")
-    assert meta["config"]["env"]["control_hz"] == 15 and meta["config"]["env"]["latency_ms"] == 100
-    venv = make_vector_env(2, curriculum_stage=3, observations=("state",), control_hz=15, latency_ms=100)
+    cfg = load_config(str(CONFIGS / "tiny_sac.yaml"), ["train.progress=false", "env.control_hz=15",
+                                                       "env.latency_ms=100", "env.num_envs=2"])
+    (tmp_path / "snapshots").mkdir()
+    trainer = Trainer(cfg, tmp_path)
     try:
-        venv.reset(seed=0)
+        assert trainer.env.call("control_hz") == (15.0, 15.0)
+        assert trainer.env.call("latency_ticks") == (5, 5)  # 100 ms at 50 Hz
         ticks = []
         for _ in range(3):
-            *_, infos = venv.step(np.zeros((2, 4), np.float32))
+            *_, infos = trainer.env.step(np.zeros((2, 4), np.float32))
             ticks.append(int(infos["control_ticks"][0]))
         assert ticks == [3, 6, 10]  # 15 Hz on the 50 Hz env: periods of 3, 3, 4 ticks
     finally:
-        venv.close()
+        trainer.close()

@@ -39,7 +39,7 @@ def add_export_parser(sub) -> argparse.ArgumentParser:
 
 def _deploy_sim(args: argparse.Namespace) -> int:
     from liftrl.deploy.bundle import load_bundle
-    from liftrl.deploy.dryrun import dry_run, format_rows
+    from liftrl.deploy.dryrun import DRY_RUN_SEED, dry_run, format_rows
     from liftrl.deploy.sim_robot import CameraNoise
 
     bundle = load_bundle(args.bundle)
@@ -48,7 +48,8 @@ def _deploy_sim(args: argparse.Namespace) -> int:
     noise = CameraNoise(std=args.camera_noise, gain=args.camera_gain)
     print(f"dry run of {bundle.path}: {args.episodes} episodes per row, stage {bundle.task.curriculum_stage}, "
           f"hold {bundle.task.hold_steps}")
-    rows = dry_run(bundle, rate, latency, args.episodes, noise, log_dir=args.log_dir, seed=args.seed)
+    rows = dry_run(bundle, rate, latency, args.episodes, noise, log_dir=args.log_dir,
+                   seed=DRY_RUN_SEED if args.seed is None else args.seed)
     print(format_rows(rows))
     return 0
 
@@ -83,9 +84,9 @@ def _deploy_so101(args: argparse.Namespace) -> int:
         print(f"liftrl deploy: error: {exc}", file=sys.stderr)
         return 2
     robot = So101Robot(follower, mapping, camera_key=args.camera_key)
-    robot.connect()
     out = Path(args.log_dir or "runs/deploy")
     try:
+        robot.connect()  # inside the try: a half-connected arm is still disconnected
         for episode in range(args.episodes):
             input(f"episode {episode + 1}/{args.episodes}: place the cube, then press Enter (Ctrl-C stops the arm) ")
             episode_log = EpisodeLog(log_frames=not args.no_log_frames)
@@ -123,7 +124,8 @@ def add_deploy_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=20)
     p.add_argument("--camera-noise", type=float, default=0.0, help="sim only: per-pixel noise std (0-255 units)")
     p.add_argument("--camera-gain", type=float, default=0.0, help="sim only: per-episode brightness jitter, +-fraction")
-    p.add_argument("--seed", type=int, default=900_000, help="sim only: first episode seed")
+    p.add_argument("--seed", type=int, default=None,
+                   help="sim only: first episode seed (default: dry-run seeds, apart from training and evaluation)")
     p.add_argument("--log-dir", default=None, help="episode logs (.npz); so101 default runs/deploy")
     p.add_argument("--port", help="so101: serial port of the follower arm")
     p.add_argument("--robot-id", default="so101_follower", help="so101: LeRobot id naming the calibration file")

@@ -38,7 +38,7 @@ class LoopConfig:
 @dataclass(frozen=True)
 class EpisodeResult:
     steps: int
-    stop_reason: str  # "done", "max_steps", "interrupted", or a SafetyStop reason
+    stop_reason: str  # "done", "max_steps", "interrupted", "error", or a SafetyStop reason
     message: str
 
     @property
@@ -98,6 +98,9 @@ def run_episode(robot: Robot, clock: Clock, policy: Policy, builder: Observation
         log.warning("safety stop after %d steps: %s", steps, stop)
     except KeyboardInterrupt:
         reason, message = "interrupted", f"Ctrl-C after {steps} steps"
+    except Exception as exc:  # any other failure stops the arm too, and the episode is still logged
+        reason, message = "error", f"{type(exc).__name__} after {steps} steps: {exc}"
+        log.error("deploy loop failed: %s", message)
     finally:
         try:
             robot.stop()
