@@ -123,19 +123,27 @@ def test_missing_golden_file_is_refused(tmp_path):
 def test_export_from_a_run_folder_snapshot(tmp_path):
     from liftrl.train.checkpoint import save_snapshot
 
+    import os
+
     state, meta, agent = snapshot(TINY_SAC, ("state",), ("state", "privileged"))
     run = tmp_path / "run"
     save_snapshot(run / "snapshots" / "step_000001234.pt", state, meta)
-    save_snapshot(run / "snapshots" / "best.pt", state, meta)
+    os.link(run / "snapshots" / "step_000001234.pt", run / "snapshots" / "best.pt")  # as the train loop links it
+    (run / "config.yaml").write_text("env:\n  num_envs: 2\n")
     out = export_run(run, "best")
     assert out == run / "bundle_best"
     bundle = load_bundle(out, real_arm=True)
-    assert bundle.source["snapshot"] == "best.pt" and bundle.source["env_steps"] == 1234
+    assert bundle.source["snapshot"] == "step_000001234.pt" and bundle.source["env_steps"] == 1234
     obs = obs_batch(("state",))
     np.testing.assert_allclose(bundle.policy(obs), agent.act(obs, 0, True), atol=1e-6)
     assert export_run(run, "1234", tmp_path / "by_step").is_dir()
-    with pytest.raises(FileNotFoundError, match=r"latest\.pt does not exist; the run has"):
+    assert export_run(run, "1.234k", tmp_path / "by_k").is_dir()  # the step names `liftrl eval` takes
+    with pytest.raises(FileNotFoundError, match=r"no snapshots/latest\.pt"):
         export_run(run, "latest")
+    with pytest.raises(FileNotFoundError, match=r"no snapshot at step 999.*available: "):
+        export_run(run, "999")
+    with pytest.raises(ValueError, match="one checkpoint"):
+        export_run(run, "best,latest")
 
 
 def test_episode_log_replays_to_the_logged_actions(tmp_path):

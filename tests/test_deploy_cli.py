@@ -3,10 +3,12 @@
 import argparse
 import dataclasses
 import importlib.util
+import os
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from liftrl.agents import SACConfig, make_agent
 from liftrl.deploy.cli_commands import add_deploy_parser, add_export_parser
@@ -36,7 +38,9 @@ def tiny_run(tmp_path, actor=("state",)):
                                "image_size": 32, "frame_stack": 2, "reward": "v11"},
                        "agent": dataclasses.asdict(cfg)}}
     run = tmp_path / "run"
-    save_snapshot(run / "snapshots" / "latest.pt", {"agent": agent.state_dict()}, meta)
+    save_snapshot(run / "snapshots" / "step_000000010.pt", {"agent": agent.state_dict()}, meta)
+    os.link(run / "snapshots" / "step_000000010.pt", run / "snapshots" / "latest.pt")  # as the train loop links it
+    (run / "config.yaml").write_text(yaml.safe_dump(meta["config"]))
     return run
 
 
@@ -86,7 +90,7 @@ def test_real_arm_without_lerobot_says_how_to_install(tmp_path, capsys):
 
 def test_bad_arguments_are_named(tmp_path):
     run = tiny_run(tmp_path)
-    with pytest.raises(FileNotFoundError, match="best.pt does not exist"):
+    with pytest.raises(FileNotFoundError, match=r"no snapshots/best\.pt"):
         call(["export", str(run)])
     call(["export", str(run), "--checkpoint", "latest"])
     with pytest.raises(ValueError, match="--episodes must be >= 1"):

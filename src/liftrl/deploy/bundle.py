@@ -40,7 +40,7 @@ WEIGHTS_FILE = "actor.pt"
 GOLDEN_FILE = "golden.npz"
 GOLDEN_COUNT = 4
 GOLDEN_ATOL = 1e-4  # float32 on another CPU/BLAS differs by ~1e-6; a changed weight by far more
-CHECKPOINTS = ("best", "latest")
+
 
 
 class BundleError(ValueError):
@@ -204,22 +204,13 @@ def _gripper_ctrl() -> tuple[float, float]:
 
 
 def snapshot_path(run_dir: str | os.PathLike, checkpoint: str = "best") -> Path:
-    """``best``, ``latest``, a step number, or a snapshot file inside the run's ``snapshots`` folder."""
-    run = Path(run_dir)
-    snaps = run / "snapshots"
-    if not snaps.is_dir():
-        raise FileNotFoundError(f"{run} has no snapshots/ folder: not a liftrl run folder")
-    if checkpoint in CHECKPOINTS:
-        path = snaps / f"{checkpoint}.pt"
-    elif str(checkpoint).isdigit():
-        path = snaps / f"step_{int(checkpoint):09d}.pt"
-    else:
-        path = snaps / checkpoint
-    if not path.is_file():
-        have = sorted(p.name for p in snaps.glob("*.pt"))
-        raise FileNotFoundError(f"{path} does not exist; the run has {have}. Use --checkpoint best, latest, "
-                                f"or a step number")
-    return path
+    """The one snapshot ``best``, ``latest`` or a step (``100k``, ``1234``) names, as ``liftrl eval`` reads it."""
+    from liftrl.report.runs import open_run, resolve_checkpoints
+
+    if "," in str(checkpoint) or str(checkpoint).strip().lower() == "all":
+        raise ValueError(f"export takes one checkpoint (best, latest or a step), got {checkpoint!r}")
+    (found,) = resolve_checkpoints(open_run(run_dir), str(checkpoint))
+    return found.path
 
 
 def export_run(run_dir: str | os.PathLike, checkpoint: str = "best", out_dir: str | os.PathLike | None = None) -> Path:
