@@ -240,3 +240,19 @@ def test_deploy_loop_at_the_trained_rate_reproduces_the_env_episode(arm):
     assert robot.success and result.stop_reason == "done" and result.steps == len(actions)
     np.testing.assert_allclose(env.cube_pos(), env_cube, atol=2e-3)
     env.close()
+
+
+def test_a_bundle_from_another_state_layout_or_wrist_roll_is_refused():
+    import dataclasses
+
+    from liftrl.deploy.pipeline import ArmModel, CommandMapper, ObservationBuilder
+
+    arm = ArmModel.build()
+    with pytest.raises(ValueError, match="state layout differs"):
+        ObservationBuilder(dataclasses.replace(OBS, state_layout=OBS.state_layout[::-1]), arm.kinematics)
+    env = make()
+    try:
+        with pytest.raises(ValueError, match="wrist_roll"):
+            CommandMapper(dataclasses.replace(action_spec(env), wrist_roll=0.0), TASK, arm)
+    finally:
+        env.close()

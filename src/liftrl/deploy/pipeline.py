@@ -17,8 +17,8 @@ from liftrl.deploy.robot import RobotReading
 from liftrl.deploy.spec import ActionSpec, ObservationSpec, TaskSpec
 from liftrl.obs.pipeline import FrameStack, preprocess_frame
 from liftrl.sim import scene, task
-from liftrl.sim.ik import TopDownIK
-from liftrl.sim.kinematics import ArmKinematics, action_to_joint_targets, finite_difference_velocity
+from liftrl.sim.ik import WRIST_ROLL, TopDownIK
+from liftrl.sim.kinematics import STATE_LAYOUT, ArmKinematics, action_to_joint_targets, finite_difference_velocity
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,12 @@ class ObservationBuilder:
     """Builds the observation dict the bundle's actor reads from successive robot readings."""
 
     def __init__(self, spec: ObservationSpec, kinematics: ArmKinematics):
+        if "state" in spec.keys and tuple(spec.state_layout) != STATE_LAYOUT:
+            # A bundle exported before the state vector changed would be fed the wrong slots.
+            diff = [(i, a, b) for i, (a, b) in enumerate(zip(spec.state_layout, STATE_LAYOUT)) if a != b]
+            raise ValueError(f"the bundle's state layout differs from this code's "
+                             f"({len(spec.state_layout)} vs {len(STATE_LAYOUT)} slots; first differences "
+                             f"{diff[:3]}): re-export the policy with this version")
         self.spec = spec
         self.kinematics = kinematics
         self._stack = FrameStack(spec.frame_stack)
@@ -95,6 +101,9 @@ class CommandMapper:
     def __init__(self, action: ActionSpec, task_spec: TaskSpec, arm: ArmModel):
         if action.dim != 4:
             raise ValueError(f"the deploy loop drives 4-D [dx, dy, dz, gripper] actions, the bundle has {action.dim}")
+        if not np.isclose(action.wrist_roll, WRIST_ROLL):
+            raise ValueError(f"the bundle holds wrist_roll at {action.wrist_roll} rad, this code's IK at "
+                             f"{WRIST_ROLL} rad: re-export the policy with this version")
         self.cfg = action.task_config(task_spec)
         self.grip_low, self.grip_high = action.gripper_ctrl
         self.arm = arm
