@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from liftrl.train.evaluate import wilson_lower_bound
+from liftrl.train.evaluate import rank_key, wilson_lower_bound
 from liftrl.train.metrics import read_metrics
 
 SNAPSHOT_RE = re.compile(r"^step_(\d+)\.pt$")
@@ -205,9 +205,7 @@ class EvalPoint:
 
     def rank_key(self) -> tuple[float, float]:
         """The train loop's ``best`` order: success lower bound first, then mean reward."""
-        lcb = -1.0 if math.isnan(self.success_lcb) else self.success_lcb
-        reward = -math.inf if math.isnan(self.reward_mean) else self.reward_mean
-        return (lcb, reward)
+        return rank_key(self.success_lcb, self.reward_mean)
 
 
 def _num(value: Any) -> float:

@@ -60,7 +60,14 @@ class EvalSummary:
         return asdict(self)
 
     def rank_key(self) -> tuple[float, float]:
-        return (self.success_lcb, self.reward_mean)
+        return rank_key(self.success_lcb, self.reward_mean)
+
+
+def rank_key(success_lcb: float, reward_mean: float) -> tuple[float, float]:
+    """How checkpoints are ordered for ``best``: success lower bound, then mean reward (NaN last)."""
+    lcb = -1.0 if math.isnan(success_lcb) else success_lcb
+    reward = -math.inf if math.isnan(reward_mean) else reward_mean
+    return (lcb, reward)
 
 
 def summarize(rows: list[EpisodeResult]) -> EvalSummary:
