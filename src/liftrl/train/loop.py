@@ -440,7 +440,7 @@ def train(config_path: str | None, overrides: list[str], run_root: str | None = 
 
 
 def resume(run_dir: str | os.PathLike, overrides: list[str] | None = None) -> Path:
-    """Continue a run from ``snapshots/latest.pt`` (only ``train.total_env_steps`` may change)."""
+    """Continue a run from ``snapshots/latest.pt`` (only ``train.total_env_steps`` and ``train.max_minutes`` may change)."""
     run_dir = Path(run_dir)
     config_file = run_dir / "config.yaml"
     if not config_file.is_file():
@@ -448,9 +448,10 @@ def resume(run_dir: str | os.PathLike, overrides: list[str] | None = None) -> Pa
     if not (run_dir / "snapshots" / "latest.pt").is_file():
         raise FileNotFoundError(f"{run_dir} has no snapshots/latest.pt to resume from")
     overrides = list(overrides or [])
-    bad = [o for o in overrides if not o.startswith("train.total_env_steps=")]
+    # How long to go on is the caller's to change; what is learned (env, agent, replay) is not.
+    bad = [o for o in overrides if not o.startswith(("train.total_env_steps=", "train.max_minutes="))]
     if bad:
-        raise ValueError(f"on resume only train.total_env_steps may be overridden, got {bad}")
+        raise ValueError(f"on resume only train.total_env_steps and train.max_minutes may be overridden, got {bad}")
     cfg = load_config(str(config_file), overrides)
     if overrides:
         save_config(cfg, config_file)
