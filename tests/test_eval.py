@@ -4,7 +4,6 @@ Two tiny runs (SAC from state, DrQ-v2 from 32x32 pixels) are trained once per mo
 15-step episodes so every evaluation here takes seconds.
 """
 
-import argparse
 import csv
 import json
 import shutil
@@ -16,7 +15,7 @@ import pytest
 import torch
 
 from liftrl.report import evaluation, runs
-from liftrl.report.cli_commands import add_compare_parser, add_eval_parser, add_report_parser
+from liftrl.cli import build_parser
 from liftrl.train.checkpoint import SnapshotError, load_snapshot, save_snapshot
 from liftrl.train.loop import train
 from liftrl.train.metrics import read_metrics
@@ -47,12 +46,8 @@ def drq_run(tmp_path_factory) -> Path:
 
 
 def cli(*argv) -> int:
-    parser = argparse.ArgumentParser(prog="liftrl")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_eval_parser(sub)
-    add_compare_parser(sub)
-    add_report_parser(sub)
-    args = parser.parse_args([str(a) for a in argv])
+    """The real ``liftrl`` parser (so the wiring is tested too), without main()'s error printing."""
+    args = build_parser().parse_args([str(a) for a in argv])
     return args.func(args)
 
 

@@ -4,7 +4,6 @@ Nothing here trains or simulates: the run folders are written by hand (config.ya
 metrics.jsonl, snapshot files), so these tests are fast and their numbers are hand-checkable.
 """
 
-import argparse
 import json
 import math
 import os
@@ -16,19 +15,15 @@ import pytest
 import yaml
 
 from liftrl.report import plots, runs, tables
-from liftrl.report.cli_commands import add_compare_parser, add_eval_parser, add_report_parser
+from liftrl.cli import build_parser
 from liftrl.train.evaluate import EpisodeResult, summarize, wilson_lower_bound
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="liftrl")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_eval_parser(sub)
-    add_compare_parser(sub)
-    add_report_parser(sub)
-    args = parser.parse_args([str(a) for a in argv])
+    """The real ``liftrl`` parser (so the wiring is tested too), without main()'s error printing."""
+    args = build_parser().parse_args([str(a) for a in argv])
     return args.func(args)
 
 
