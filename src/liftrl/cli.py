@@ -82,7 +82,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="liftrl", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="liftrl", description="Train, evaluate and deploy an SO-101 policy that grasps, lifts and holds a cube.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     tr = sub.add_parser(
