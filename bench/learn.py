@@ -130,7 +130,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.summarize:
         run = Path(args.summarize)
         rows = read_metrics(run / "metrics.jsonl")
-        wall = max((r.get("time/elapsed_s", 0.0) for r in rows), default=0.0)
+        wall, last = 0.0, 0.0  # elapsed_s restarts in each process (a resumed run): add the pieces
+        for r in rows:
+            t = r.get("time/elapsed_s")
+            if t is None:
+                continue
+            if t < last:
+                wall += last
+            last = t
+        wall += last
     else:
         start = time.perf_counter()
         run = train(str(ROOT / proof["config"]), overrides, run_root=args.runs)
