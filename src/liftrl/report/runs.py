@@ -18,13 +18,13 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from liftrl.train.evaluate import rank_key, wilson_lower_bound
+from liftrl.train.evaluate import EvalSummary, rank_key, wilson_lower_bound
 from liftrl.train.metrics import read_metrics
 
 SNAPSHOT_RE = re.compile(r"^step_(\d+)\.pt$")
@@ -183,13 +183,15 @@ def resolve_checkpoints(run: Run, spec: str) -> list[Checkpoint]:
 
 
 # ---------------------------------------------------------------------------------- metrics
-EVAL_FIELDS = ("success_rate", "successes", "episodes", "success_lcb", "reward_mean", "reward_std",
-               "max_cube_z_mean", "max_cube_z_max", "hold_mean", "length_mean")
+# The figures an evaluation logs are ``EvalSummary``'s fields (the loop logs ``eval/<field>``): read
+# exactly those, so a field added there fails loudly here (EvalPoint(**values)) instead of drifting.
+EVAL_FIELDS = tuple(f.name for f in fields(EvalSummary))
 
 
 @dataclass(frozen=True)
 class EvalPoint:
-    """One evaluation from ``metrics.jsonl``; fields an older run did not log are NaN."""
+    """One evaluation from ``metrics.jsonl``: ``EvalSummary``'s figures at a step, as floats so that
+    fields an older run did not log can be NaN."""
 
     step: int
     success_rate: float
