@@ -2,7 +2,7 @@
 
 import pytest
 
-from liftrl.train.schedules import parse_schedule
+from liftrl.common.schedules import parse_schedule
 
 # (text, step, value) -- each value computed by hand from the schedule's definition.
 TABLE = [

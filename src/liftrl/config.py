@@ -26,7 +26,9 @@ import yaml
 
 from liftrl.agents.config import AGENT_CONFIGS, DrQV2Config, SACConfig
 from liftrl.rewards import known_versions
-from liftrl.train.schedules import parse_schedule
+from liftrl.common.schedules import parse_schedule
+from liftrl.common.seeds import MAX_TRAIN_SEED, TRAIN_SEED_STRIDE
+from liftrl.common.units import CONTROL_HZ
 
 # What each observation key is. The real arm provides the first two; `privileged` (the cube
 # position) exists only in simulation.
@@ -62,7 +64,7 @@ class EnvConfig:
     reward: str = "v19"
     # Train (and evaluate) at the real arm's control rate and latency (liftrl.sim.latency): the
     # user's real loop ran at 10-20 Hz with ~100 ms latency. 50 Hz / 0 ms is the plain env.
-    control_hz: float = 50.0
+    control_hz: float = CONTROL_HZ
     latency_ms: float = 0.0
 
 
@@ -238,8 +240,6 @@ _POSITIVE_INTS = {
     "train": ("log_every", "eval_every", "snapshot_every", "eval_episodes"),
     "agent": ("batch_size", "n_step", "update_every_steps", "updates_per_step", "hidden_dim"),
 }
-# Training env seeds are seed * 10_000 + i; evaluation seeds start at 1e9 (liftrl.train.evaluate).
-MAX_TRAIN_SEED = 100_000
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
@@ -250,8 +250,8 @@ def _check(cfg: Config) -> Config:
         for name in names:
             if hasattr(part, name) and getattr(part, name) < 1:
                 raise ConfigError(f"config key '{section}.{name}' must be >= 1, got {getattr(part, name)}")
-    if not 0.0 < cfg.env.control_hz <= 50.0:
-        raise ConfigError(f"config key 'env.control_hz' must be in (0, 50] (the simulator's control rate), "
+    if not 0.0 < cfg.env.control_hz <= CONTROL_HZ:
+        raise ConfigError(f"config key 'env.control_hz' must be in (0, {CONTROL_HZ:g}] (the simulator's control rate), "
                           f"got {cfg.env.control_hz}")
     if cfg.env.num_workers is not None and cfg.env.num_workers < 1:
         raise ConfigError(f"config key 'env.num_workers' must be >= 1 or null (one per core), got {cfg.env.num_workers}")
@@ -274,7 +274,7 @@ def _check(cfg: Config) -> Config:
             raise ConfigError(f"config key 'train.{name}' must be >= 0, got {getattr(cfg.train, name)}")
     if cfg.train.seed >= MAX_TRAIN_SEED:
         raise ConfigError(f"config key 'train.seed' must be < {MAX_TRAIN_SEED}, got {cfg.train.seed}: training envs "
-                          f"are seeded from seed * 10000 upward and must stay below the evaluation seeds")
+                          f"are seeded from seed * {TRAIN_SEED_STRIDE} upward and must stay below the evaluation seeds")
     if not cfg.agent.reward_scale > 0.0:
         raise ConfigError(f"config key 'agent.reward_scale' must be > 0, got {cfg.agent.reward_scale}")
     if not 0.0 < cfg.agent.gamma <= 1.0:

@@ -44,7 +44,7 @@ from liftrl.agents.networks import (
 )
 # The one schedule parser; a pure, dependency-free module, so importing it keeps agents free of the
 # simulator and of the train loop (liftrl.train's package init imports nothing).
-from liftrl.train.schedules import parse_schedule
+from liftrl.common.schedules import parse_schedule
 
 DIAGNOSTICS = (
     "critic_loss", "actor_loss", "q1_mean", "q_min", "q_max", "target_q_mean", "target_q_max",

@@ -26,9 +26,10 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from liftrl.common.units import CONTROL_HZ
 from liftrl.deploy.policy import BundlePolicy, PolicyError, actor_arch, actor_weights, input_keys
 from liftrl.deploy.spec import (
-    SIM_ONLY_KEYS, TRAINED_HZ_DEFAULT, ActionSpec, ControlSpec, ObservationSpec, SpecError, TaskSpec,
+    SIM_ONLY_KEYS, ActionSpec, ControlSpec, ObservationSpec, SpecError, TaskSpec,
 )
 from liftrl.obs.pipeline import CameraSpec
 from liftrl.sim import task
@@ -152,7 +153,7 @@ def export_snapshot(state: Mapping[str, Any], meta: Mapping[str, Any], out_dir: 
         "action": ActionSpec(dim=action_dim, scale=defaults.action_scale, workspace_low=defaults.workspace_low,
                              workspace_high=defaults.workspace_high, gripper_ctrl=_gripper_ctrl(),
                              wrist_roll=float(WRIST_ROLL)).to_json(),
-        "control": {"hz": float(env_cfg.get("control_hz") or TRAINED_HZ_DEFAULT),
+        "control": {"hz": float(env_cfg.get("control_hz") or CONTROL_HZ),
                     "latency_ms": float(env_cfg.get("latency_ms") or 0.0)},
         "task": {"curriculum_stage": int(env_cfg.get("curriculum_stage", defaults.curriculum_stage)),
                  "hold_steps": int(env_cfg.get("hold_steps", defaults.hold_steps)),

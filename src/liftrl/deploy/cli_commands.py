@@ -39,7 +39,8 @@ def add_export_parser(sub) -> argparse.ArgumentParser:
 
 def _deploy_sim(args: argparse.Namespace) -> int:
     from liftrl.deploy.bundle import load_bundle
-    from liftrl.deploy.dryrun import DRY_RUN_SEED, dry_run, format_rows
+    from liftrl.common.seeds import DRY_RUN_SEED_BASE
+    from liftrl.deploy.dryrun import dry_run, format_rows
     from liftrl.deploy.sim_robot import CameraNoise
 
     bundle = load_bundle(args.bundle)
@@ -49,12 +50,13 @@ def _deploy_sim(args: argparse.Namespace) -> int:
     print(f"dry run of {bundle.path}: {args.episodes} episodes per row, stage {bundle.task.curriculum_stage}, "
           f"hold {bundle.task.hold_steps}")
     rows = dry_run(bundle, rate, latency, args.episodes, noise, log_dir=args.log_dir,
-                   seed=DRY_RUN_SEED if args.seed is None else args.seed)
+                   seed=DRY_RUN_SEED_BASE if args.seed is None else args.seed)
     print(format_rows(rows))
     return 0
 
 
 def _deploy_so101(args: argparse.Namespace) -> int:
+    from liftrl.common.units import CONTROL_PERIOD_S
     from liftrl.deploy.bundle import load_bundle
     from liftrl.deploy.episode_log import EpisodeLog
     from liftrl.deploy.mapping import JointMapping
@@ -75,7 +77,7 @@ def _deploy_so101(args: argparse.Namespace) -> int:
     mapping = JointMapping.from_model(arm.model, arm.ids)
     limits = SafetyLimits.for_arm(arm.joint_range, bundle.action.gripper_ctrl, bundle.action.workspace_low,
                                   bundle.action.workspace_high, max_arm_step=args.max_arm_step)
-    max_steps = args.max_steps or int(math.ceil(bundle.task.max_episode_steps * 0.02 * rate))
+    max_steps = args.max_steps or int(math.ceil(bundle.task.max_episode_steps * CONTROL_PERIOD_S * rate))
     try:
         follower = make_lerobot_follower(args.port, args.robot_id, camera_key=args.camera_key,
                                          camera=int(args.camera) if str(args.camera).isdigit() else args.camera,

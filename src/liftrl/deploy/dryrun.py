@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from liftrl.common.seeds import DRY_RUN_SEED_BASE, dry_run_seeds
+from liftrl.common.units import PHYSICS_STEPS_PER_CONTROL
 from liftrl.deploy.bundle import Bundle
 from liftrl.deploy.episode_log import EpisodeLog
 from liftrl.deploy.pipeline import ArmModel, CommandMapper, ObservationBuilder
@@ -27,9 +29,6 @@ from liftrl.rewards import known_versions
 from liftrl.sim.env import LiftCubeEnv
 from liftrl.sim.latency import make_env
 
-# Training envs are seeded from train.seed * 10_000 (< 1e9) and evaluation from 1e9 up (a few
-# thousand at most): dry runs start well past both.
-DRY_RUN_SEED = 1_500_000_000
 
 
 @dataclass(frozen=True)
@@ -54,10 +53,6 @@ def _env_kwargs(bundle: Bundle) -> dict:
                 max_episode_steps=t.max_episode_steps, observations=tuple(sorted(set(bundle.observation.keys))),
                 image_size=bundle.observation.camera.size, frame_stack=bundle.observation.frame_stack,
                 randomize=True, reward=reward)
-
-
-def seeds(episodes: int, start: int = DRY_RUN_SEED) -> list[int]:
-    return [start + i for i in range(episodes)]
 
 
 def run_env(bundle: Bundle, episode_seeds: list[int]) -> DryRunRow:
@@ -89,7 +84,7 @@ def run_deploy(bundle: Bundle, episode_seeds: list[int], rate_hz: float, latency
     arm = arm or ArmModel.build()
     limits = SafetyLimits.for_arm(arm.joint_range, bundle.action.gripper_ctrl, bundle.action.workspace_low,
                                   bundle.action.workspace_high)
-    tick_s = env.model.opt.timestep * 10
+    tick_s = env.model.opt.timestep * PHYSICS_STEPS_PER_CONTROL
     loop = LoopConfig(rate_hz=rate_hz, max_steps=int(math.ceil(bundle.task.max_episode_steps * tick_s * rate_hz)) + 2)
     successes = stops = 0
     try:
@@ -112,8 +107,8 @@ def run_deploy(bundle: Bundle, episode_seeds: list[int], rate_hz: float, latency
 
 
 def dry_run(bundle: Bundle, rate_hz: float, latency_ms: float, episodes: int, camera_noise: CameraNoise = CameraNoise(),
-            log_dir: str | Path | None = None, seed: int = DRY_RUN_SEED) -> list[DryRunRow]:
-    s = seeds(episodes, seed)
+            log_dir: str | Path | None = None, seed: int = DRY_RUN_SEED_BASE) -> list[DryRunRow]:
+    s = dry_run_seeds(episodes, seed)
     arm = ArmModel.build()
     rows = [run_env(bundle, s),
             run_deploy(bundle, s, bundle.control.hz, bundle.control.latency_ms, arm=arm)]

@@ -20,7 +20,8 @@ import numpy as np
 
 from liftrl.deploy.robot import RobotReading
 from liftrl.sim import task
-from liftrl.sim.env import PHYSICS_STEPS_PER_CONTROL, LiftCubeEnv
+from liftrl.common.units import PHYSICS_STEPS_PER_CONTROL
+from liftrl.sim.env import LiftCubeEnv
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,12 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from liftrl.common.units import CONTROL_HZ
 from liftrl.obs.pipeline import CameraSpec
 from liftrl.sim import task
 
 REAL_ARM_KEYS = ("pixels", "state")
 SIM_ONLY_KEYS = ("privileged",)
-TRAINED_HZ_DEFAULT = 50.0  # 0.002 s timestep x 10 physics steps per control step
 
 
 class SpecError(ValueError):
@@ -109,7 +109,7 @@ class ActionSpec:
 class ControlSpec:
     """The control rate (Hz) and the command latency (ms) the policy was trained at."""
 
-    hz: float = TRAINED_HZ_DEFAULT
+    hz: float = CONTROL_HZ
     latency_ms: float = 0.0
 
     @classmethod

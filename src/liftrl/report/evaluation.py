@@ -10,7 +10,7 @@ Episodes run whole inside worker processes (``run_episode`` on a ``LiftCubeEnv``
 with its own copy of the policy on the CPU, rather than batched over ``LiftCubeVectorEnv``: a
 video needs the third-person render of the final step, which the vector env's same-step
 auto-reset replaces with the next episode's first state, and this way every video is exactly the
-episode its table row describes. Seeds are ``evaluate.eval_seeds``: disjoint from training and
+episode its table row describes. Seeds are ``liftrl.common.seeds.eval_seeds``: disjoint from training and
 the same ones the train loop evaluates on, so a table is comparable with the run's eval curve.
 """
 
@@ -25,6 +25,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from liftrl.common.seeds import eval_seeds
 from liftrl.report.runs import Checkpoint, Run, RunError
 from liftrl.report.tables import EvalRecord, write_eval_files
 from liftrl.train import evaluate
@@ -238,7 +239,7 @@ def evaluate_checkpoint(run: Run, checkpoint: Checkpoint, episodes: int = 10, vi
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob(VIDEO_PATTERN):  # the folder describes one evaluation, not a mix of two
         old.unlink()
-    seeds = evaluate.eval_seeds(episodes)
+    seeds = eval_seeds(episodes)
     videos = [str(out / f"episode_{i:03d}_seed_{s}.mp4") if video else None for i, s in enumerate(seeds)]
     workers = workers or min(os.cpu_count() or 1, episodes)
     label = f"{run.name} @ {checkpoint.label} ({checkpoint.step})"

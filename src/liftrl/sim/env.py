@@ -15,6 +15,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
+from liftrl.common.units import CONTROL_HZ, PHYSICS_STEPS_PER_CONTROL
 from liftrl.obs.pipeline import CameraSpec, FrameStack, preprocess_frame
 from liftrl.rewards import get_reward
 from liftrl.sim import randomize as domain_rand
@@ -24,7 +25,6 @@ from liftrl.sim.kinematics import STATE_DIM, ArmKinematics, action_to_joint_targ
 
 OBSERVATION_KEYS = ("pixels", "state", "privileged")
 PRIVILEGED_DIM = 3
-PHYSICS_STEPS_PER_CONTROL = 10  # 0.002 s x 10 = 50 Hz control
 SETTLE_STEPS = 60  # physics steps that let a gripped cube settle at reset (0.12 s)
 
 
@@ -53,7 +53,7 @@ def _new_renderer(model: mujoco.MjModel, height: int, width: int) -> mujoco.Rend
 class LiftCubeEnv(gym.Env):
     """Grasp, lift to ``lift_height`` and hold for ``hold_steps`` consecutive control steps."""
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": round(CONTROL_HZ)}
 
     def __init__(
         self,

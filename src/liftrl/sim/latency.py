@@ -28,7 +28,8 @@ import gymnasium as gym
 import numpy as np
 
 from liftrl.obs.pipeline import FrameStack
-from liftrl.sim.env import PHYSICS_STEPS_PER_CONTROL, LiftCubeEnv
+from liftrl.common.units import CONTROL_HZ, PHYSICS_STEPS_PER_CONTROL
+from liftrl.sim.env import LiftCubeEnv
 
 
 def env_tick_hz(env: LiftCubeEnv) -> float:
@@ -36,7 +37,7 @@ def env_tick_hz(env: LiftCubeEnv) -> float:
 
 
 class ControlRateWrapper(gym.Wrapper):
-    def __init__(self, env: LiftCubeEnv, control_hz: float = 50.0, latency_ms: float = 0.0):
+    def __init__(self, env: LiftCubeEnv, control_hz: float = CONTROL_HZ, latency_ms: float = 0.0):
         super().__init__(env)
         base = env_tick_hz(env.unwrapped)
         if not (isinstance(control_hz, (int, float)) and 0 < control_hz <= base):
@@ -109,7 +110,7 @@ class ControlRateWrapper(gym.Wrapper):
             self._stack.set_state(state["frames"])
 
 
-def make_env(control_hz: float = 50.0, latency_ms: float = 0.0, **env_kwargs) -> gym.Env:
+def make_env(control_hz: float = CONTROL_HZ, latency_ms: float = 0.0, **env_kwargs) -> gym.Env:
     """A LiftCubeEnv, wrapped only when the rate or latency differ from the env's own 50 Hz, 0 ms."""
     env = LiftCubeEnv(**env_kwargs)
     if control_hz == env_tick_hz(env) and latency_ms == 0:

@@ -24,6 +24,8 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from liftrl.common.units import PHYSICS_TIMESTEP_S
+
 ARM_JOINTS = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
 PAD_GEOMS = ("fixed_jaw_pad", "moving_jaw_pad")
 CUBE_BODY = "cube"
@@ -147,7 +149,7 @@ def _swap_meshes(spec: mujoco.MjSpec, quality: str) -> None:
 
 
 def _add_world(spec: mujoco.MjSpec) -> None:
-    spec.option.timestep = 0.002
+    spec.option.timestep = PHYSICS_TIMESTEP_S
     spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
     spec.option.impratio = 10
     # Shadows and multisampling cost 5x in Mesa's software renderer and add nothing a policy needs.

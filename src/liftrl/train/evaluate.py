@@ -13,13 +13,6 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-# Training envs are seeded from the run seed upward; evaluation seeds start here, far away.
-EVAL_SEED_BASE = 1_000_000_000
-
-
-def eval_seeds(n: int, offset: int = 0) -> list[int]:
-    return [EVAL_SEED_BASE + offset + i for i in range(n)]
-
 
 def wilson_lower_bound(successes: int, n: int, z: float = 1.96) -> float:
     """Lower end of the Wilson score interval for a success rate (0 when nothing was tried)."""

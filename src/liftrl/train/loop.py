@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from liftrl.agents import make_agent
+from liftrl.common.seeds import eval_seeds, train_env_seed
 from liftrl.config import Config, config_to_dict, load_config, save_config
 from liftrl.replay.buffer import ReplayBuffer
 from liftrl.rewards import check_fingerprint, fingerprint
@@ -149,7 +150,7 @@ class Trainer:
         if resume:
             self._restore()
         else:
-            self.obs, _ = self.env.reset(seed=t.seed * 10_000)
+            self.obs, _ = self.env.reset(seed=train_env_seed(t.seed))
 
     # ------------------------------------------------------------------ snapshots
     def _state(self) -> dict:
@@ -319,7 +320,7 @@ class Trainer:
         if self.eval_env is None:
             n = min(t.eval_episodes, self.num_envs)
             self.eval_env = make_vector_env(n, num_workers=_workers(self.cfg, n), **env_kwargs(self.cfg))
-        rows = evaluate.run_episodes(self.eval_env, self._policy, evaluate.eval_seeds(t.eval_episodes))
+        rows = evaluate.run_episodes(self.eval_env, self._policy, eval_seeds(t.eval_episodes))
         summary = evaluate.summarize(rows)
         self.logger.log(self.env_steps, "eval", {f"eval/{k}": v for k, v in summary.as_dict().items()})
         return summary
@@ -334,7 +335,7 @@ class Trainer:
         env = make_env(**env_kwargs(self.cfg), render_mode="rgb_array")
         paths = []
         try:
-            for seed in evaluate.eval_seeds(episodes):
+            for seed in eval_seeds(episodes):
                 path = out / f"step_{self.env_steps:09d}_seed_{seed}.mp4"
                 run_episode(env, self._policy, seed, video_path=path, label=f"step {self.env_steps} (end of training)")
                 paths.append(path)
