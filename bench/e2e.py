@@ -44,7 +44,9 @@ import torch  # noqa: E402
 from common import machine_line  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 from liftrl.config import Config, load_config  # noqa: E402
-from liftrl.train.loop import Trainer, env_kwargs, new_run_dir  # noqa: E402
+from liftrl.run.envs import make_env  # noqa: E402
+from liftrl.run.folder import new_run_dir  # noqa: E402
+from liftrl.train.loop import Trainer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "configs" / "drqv2_v19.yaml"
@@ -126,9 +128,7 @@ def measure_render(cfg: Config, steps: int, seed: int = 0) -> dict:
     The env is built as the vector env's workers build theirs (with the control-rate wrapper
     when the config asks for one); ``render_wrist`` is timed on the inner ``LiftCubeEnv``.
     """
-    from liftrl.sim.latency import make_env
-
-    env = make_env(**env_kwargs(cfg))  # load_config has filled env.observations in
+    env = make_env(cfg.env)  # load_config has filled env.observations in
     timers = Timers()
     timers.wrap(env.unwrapped, "render_wrist", "render")
     rng = np.random.default_rng(seed)
@@ -193,7 +193,7 @@ def main(argv=None) -> None:
     cfg = load_config(args.config, args.overrides)
     timers = Timers()
     with tempfile.TemporaryDirectory(prefix="liftrl-e2e-") as tmp:
-        trainer = Trainer(cfg, new_run_dir(cfg, tmp))
+        trainer = Trainer(cfg, new_run_dir(tmp, cfg.agent.name))
         try:
             instrument(trainer, timers)
             loop = run_loop(trainer, args.steps, timers)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from liftrl.train import checkpoint
-from liftrl.train.checkpoint import FORMAT, SnapshotError, load_snapshot, read_metadata, save_snapshot
+from liftrl.run import snapshot as checkpoint
+from liftrl.run.snapshot import FORMAT, SnapshotError, load_snapshot, read_metadata, save_snapshot
 
 
 @pytest.fixture(autouse=True)

@@ -201,14 +201,14 @@ def test_rate_latency_and_budget_are_checked(override, message):
 
 
 def test_curriculum_mix_is_checked_and_reaches_only_the_training_envs():
-    from liftrl.train.loop import env_kwargs
+    from liftrl.run.envs import env_kwargs
 
     with pytest.raises(ConfigError, match="curriculum_mix"):
         load_config(None, ["env.curriculum_mix=[0,1]"])
     cfg = load_config(None, ["env.curriculum_mix=[0,0.5,0,0.5,0]", "env.curriculum_stage=3"])
-    assert env_kwargs(cfg, training=True)["curriculum_mix"] == (0, 0.5, 0, 0.5, 0)
-    assert "curriculum_mix" not in env_kwargs(cfg)  # evaluation measures curriculum_stage alone
-    assert env_kwargs(cfg)["curriculum_stage"] == 3
+    assert env_kwargs(cfg.env, training=True)["curriculum_mix"] == (0, 0.5, 0, 0.5, 0)
+    assert "curriculum_mix" not in env_kwargs(cfg.env)  # evaluation measures curriculum_stage alone
+    assert env_kwargs(cfg.env)["curriculum_stage"] == 3
 
 
 @pytest.mark.parametrize("override, message", [

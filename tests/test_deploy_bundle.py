@@ -121,7 +121,7 @@ def test_missing_golden_file_is_refused(tmp_path):
 
 
 def test_export_from_a_run_folder_snapshot(tmp_path):
-    from liftrl.train.checkpoint import save_snapshot
+    from liftrl.run.snapshot import save_snapshot
 
     import os
 

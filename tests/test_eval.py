@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from liftrl.report import evaluation, runs
+from liftrl.report import evaluation
+from liftrl.run import checkpoints, folder, policy
 from liftrl.cli import build_parser
-from liftrl.train.checkpoint import SnapshotError, load_snapshot, save_snapshot
+from liftrl.run.snapshot import SnapshotError, load_snapshot, save_snapshot
 from liftrl.train.loop import train
 from liftrl.train.metrics import read_metrics
 
@@ -87,15 +88,14 @@ def test_eval_writes_tables_and_one_decodable_video_per_episode(drq_run, capsys)
 def test_video_shows_the_pixels_the_policy_sees(drq_run):
     """The left panel of the first frame is the newest frame of the reset observation, upscaled."""
     from liftrl.config import load_config
-    from liftrl.sim.latency import make_env
-    from liftrl.train.loop import env_kwargs
+    from liftrl.run.envs import make_env
 
     out = drq_run / "eval_300"
     if not (out / "episodes.csv").is_file():
         cli("eval", drq_run, "--checkpoints", "latest", "--episodes", "1", "--workers", "1")
     row = _csv(out / "episodes.csv")[0]
     first = _frames(out / row["video"])[0].astype(float)
-    env = make_env(**env_kwargs(load_config(drq_run / "config.yaml")))
+    env = make_env(load_config(drq_run / "config.yaml").env)
     obs, _ = env.reset(seed=int(row["seed"]))
     other, _ = env.reset(seed=int(row["seed"]) + 12345)
     env.close()
@@ -135,8 +135,8 @@ def test_table_figures_match_a_recomputation_from_the_episode_rows(drq_run):
 def test_eval_reproduces_the_training_time_evaluation(sac_run):
     """Same snapshot, same seeds, same env: the table equals the eval row the train loop logged."""
     logged = [r for r in read_metrics(sac_run / "metrics.jsonl") if r["kind"] == "eval" and r["step"] == 300][-1]
-    run = runs.open_run(sac_run)
-    (ckpt,) = runs.resolve_checkpoints(run, "300")
+    run = folder.open_run(sac_run)
+    (ckpt,) = checkpoints.resolve_checkpoints(run, "300")
     record, out = evaluation.evaluate_checkpoint(run, ckpt, episodes=int(logged["eval/episodes"]), video=False,
                                                  workers=1)
     assert out == sac_run / "eval_300" and not list(out.glob("*.mp4"))
@@ -147,8 +147,8 @@ def test_eval_reproduces_the_training_time_evaluation(sac_run):
 
 
 def test_worker_processes_give_the_same_episodes_and_overrides_get_their_own_folder(sac_run):
-    run = runs.open_run(sac_run)
-    (ckpt,) = runs.resolve_checkpoints(run, "best")
+    run = folder.open_run(sac_run)
+    (ckpt,) = checkpoints.resolve_checkpoints(run, "best")
     one, out_one = evaluation.evaluate_checkpoint(run, ckpt, episodes=3, video=False, workers=1,
                                                   overrides=["env.hold_steps=5"])
     two, out_two = evaluation.evaluate_checkpoint(run, ckpt, episodes=3, video=True, workers=2,
@@ -163,7 +163,7 @@ def test_worker_processes_give_the_same_episodes_and_overrides_get_their_own_fol
 
 
 def test_only_real_changes_of_the_test_rename_the_output_folder(sac_run):
-    run = runs.open_run(sac_run)
+    run = folder.open_run(sac_run)
     same = evaluation.eval_config(run, ["env.hold_steps=10"])  # tiny_sac already holds 10
     assert evaluation.changed_env(run, same) == {}
     assert evaluation.out_dir_name(300, {}) == "eval_300"
@@ -175,8 +175,8 @@ def test_only_real_changes_of_the_test_rename_the_output_folder(sac_run):
 
 def test_end_of_training_video_is_filmed_like_eval(sac_run):
     """The train loop's video goes through the same recorder: one frame per observation."""
-    run = runs.open_run(sac_run)
-    (ckpt,) = runs.resolve_checkpoints(run, "latest")
+    run = folder.open_run(sac_run)
+    (ckpt,) = checkpoints.resolve_checkpoints(run, "latest")
     record, _ = evaluation.evaluate_checkpoint(run, ckpt, episodes=1, video=False, workers=1)
     (video,) = sorted((sac_run / "eval_final").glob("*.mp4"))
     assert video.name == f"step_{ckpt.step:09d}_seed_{record.episodes[0].seed}.mp4"
@@ -187,9 +187,9 @@ def test_end_of_training_video_is_filmed_like_eval(sac_run):
 
 # ---------------------------------------------------------------------------------- refusals
 def test_checkpoint_with_other_observations_is_refused(drq_run):
-    with pytest.raises(evaluation.IncompatibleCheckpoint, match=r"'pixels' was \(9, 32, 32\).*\(9, 48, 48\)"):
+    with pytest.raises(policy.IncompatibleCheckpoint, match=r"'pixels' was \(9, 32, 32\).*\(9, 48, 48\)"):
         cli("eval", drq_run, "env.image_size=48", "--checkpoints", "latest", "--episodes", "1", "--no-video")
-    with pytest.raises(evaluation.IncompatibleCheckpoint, match=r"\(3, 32, 32\) here"):
+    with pytest.raises(policy.IncompatibleCheckpoint, match=r"\(3, 32, 32\) here"):
         cli("eval", drq_run, "env.frame_stack=1", "--checkpoints", "latest", "--episodes", "1", "--no-video")
     # hold steps are a change of the test, not of what the policy sees: accepted
     assert not list(drq_run.glob("eval_*_image_size48"))
@@ -201,19 +201,19 @@ def test_check_compatible_names_each_difference(sac_run):
     _, meta = load_snapshot(sac_run / "snapshots" / "latest.pt")
     env = LiftCubeEnv(observations=("state", "privileged"), render_mode=None)
     try:
-        evaluation.check_compatible(meta, env.observation_space, env.action_space)  # the real pair passes
+        policy.check_compatible(meta, env.observation_space, env.action_space)  # the real pair passes
         bad = json.loads(json.dumps(meta))
         bad["observations"]["shapes"]["state"] = [17]
-        with pytest.raises(evaluation.IncompatibleCheckpoint, match=r"'state' was \(17,\) in training but is \(18,\)"):
-            evaluation.check_compatible(bad, env.observation_space, env.action_space)
+        with pytest.raises(policy.IncompatibleCheckpoint, match=r"'state' was \(17,\) in training but is \(18,\)"):
+            policy.check_compatible(bad, env.observation_space, env.action_space)
         bad = json.loads(json.dumps(meta))
         bad["action_dim"] = 3
-        with pytest.raises(evaluation.IncompatibleCheckpoint, match="3-D actions but this env takes 4-D"):
-            evaluation.check_compatible(bad, env.observation_space, env.action_space)
+        with pytest.raises(policy.IncompatibleCheckpoint, match="3-D actions but this env takes 4-D"):
+            policy.check_compatible(bad, env.observation_space, env.action_space)
         bad = json.loads(json.dumps(meta))
         bad["observations"]["actor"] = ["pixels", "state"]
-        with pytest.raises(evaluation.IncompatibleCheckpoint, match=r"reads \['pixels'\], which this env does not"):
-            evaluation.check_compatible(bad, env.observation_space, env.action_space)
+        with pytest.raises(policy.IncompatibleCheckpoint, match=r"reads \['pixels'\], which this env does not"):
+            policy.check_compatible(bad, env.observation_space, env.action_space)
     finally:
         env.close()
 
@@ -223,7 +223,7 @@ def test_bad_runs_checkpoints_and_overrides_are_refused(sac_run, tmp_path):
         cli("eval", tmp_path / "missing")
     with pytest.raises(FileNotFoundError, match=r"no snapshot at step 1000000 \(1M\); available: 150, 300"):
         cli("eval", sac_run, "--checkpoints", "1M", "--episodes", "1")
-    with pytest.raises(runs.RunError, match="only env.* keys"):
+    with pytest.raises(folder.RunError, match="only env.* keys"):
         cli("eval", sac_run, "agent.lr=0.1", "--checkpoints", "latest", "--episodes", "1")
     with pytest.raises(SystemExit):
         cli("eval", sac_run, "--episodes", "0")
@@ -234,11 +234,11 @@ def test_bad_runs_checkpoints_and_overrides_are_refused(sac_run, tmp_path):
     with pytest.raises(SnapshotError, match="not a torch.save archive"):
         cli("eval", copy, "--checkpoints", "450", "--episodes", "1", "--no-video")
     save_snapshot(copy / "snapshots" / "step_000000600.pt", {"w": torch.zeros(2)}, {"format": "something-else"})
-    with pytest.raises(runs.RunError, match="not of a training run"):
+    with pytest.raises(folder.RunError, match="not of a training run"):
         cli("eval", copy, "--checkpoints", "600", "--episodes", "1", "--no-video")
     state, meta = load_snapshot(copy / "snapshots" / "latest.pt")
     state["agent"]["actor"] = {k: v[..., :1] for k, v in state["agent"]["actor"].items()}
     save_snapshot(copy / "snapshots" / "step_000000750.pt", state, meta)
-    with pytest.raises(runs.RunError, match="weights do not fit the sac agent"):
+    with pytest.raises(folder.RunError, match="weights do not fit the sac agent"):
         cli("eval", copy, "--checkpoints", "750", "--episodes", "1", "--no-video")
     assert not list(copy.glob("eval_*"))  # nothing half-written for refused checkpoints

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import yaml
 
-from liftrl.report import plots, runs, tables
+from liftrl.report import history, plots, tables
+from liftrl.run import checkpoints, folder
 from liftrl.cli import build_parser
 from liftrl.train.evaluate import EpisodeResult, summarize, wilson_lower_bound
 
@@ -67,62 +68,62 @@ def fake_snapshots(run: Path, steps: list[int], best: int, latest: int) -> None:
 @pytest.mark.parametrize("text,step", [("300", 300), ("100k", 100_000), ("1.5M", 1_500_000), ("2m", 2_000_000),
                                        ("step_000000300", 300), ("0.5k", 500)])
 def test_parse_step(text, step):
-    assert runs.parse_step(text) == step
+    assert checkpoints.parse_step(text) == step
 
 
 @pytest.mark.parametrize("text", ["", "abc", "10x", "1.0001k", "-5", "best_"])
 def test_parse_step_refuses_bad_names(text):
-    with pytest.raises(runs.RunError, match="checkpoint name|whole number"):
-        runs.parse_step(text)
+    with pytest.raises(folder.RunError, match="checkpoint name|whole number"):
+        checkpoints.parse_step(text)
 
 
 @pytest.mark.parametrize("step,label", [(300, "300"), (100_000, "100k"), (1_500_000, "1.5M"), (100_008, "100008")])
 def test_format_step(step, label):
-    assert runs.format_step(step) == label
+    assert checkpoints.format_step(step) == label
 
 
 def test_open_run_refuses_missing_and_foreign_folders(tmp_path):
     with pytest.raises(FileNotFoundError, match="no run folder"):
-        runs.open_run(tmp_path / "nope")
+        folder.open_run(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="config.yaml"):
-        runs.open_run(tmp_path / "empty")
+        folder.open_run(tmp_path / "empty")
 
 
 def test_resolve_checkpoints_by_name_alias_and_vector_step(tmp_path):
     run_dir = make_run(tmp_path, "a", [], [], num_envs=4)
     fake_snapshots(run_dir, [102, 204, 300], best=204, latest=300)
-    run = runs.open_run(run_dir)
-    got = runs.resolve_checkpoints(run, "best,latest,100")
+    run = folder.open_run(run_dir)
+    got = checkpoints.resolve_checkpoints(run, "best,latest,100")
     # 100 -> the snapshot the loop saved on crossing 100 with 4 envs (102); best/latest by file identity
     assert [(c.step, c.labels) for c in got] == [(102, ("100",)), (204, ("best",)), (300, ("latest",))]
     assert got[1].path.name == "step_000000204.pt"
-    merged = runs.resolve_checkpoints(run, "all,best")
+    merged = checkpoints.resolve_checkpoints(run, "all,best")
     assert [c.step for c in merged] == [102, 204, 300] and merged[1].labels == ("204", "best")
     with pytest.raises(FileNotFoundError, match=r"no snapshot at step 250.*available: 102, 204, 300"):
-        runs.resolve_checkpoints(run, "250")
+        checkpoints.resolve_checkpoints(run, "250")
     with pytest.raises(FileNotFoundError, match="no snapshot at step 104"):
-        runs.resolve_checkpoints(run, "104")  # 102 is before 104: not the snapshot of crossing 104
-    with pytest.raises(runs.RunError, match="not a checkpoint name"):
-        runs.resolve_checkpoints(run, "bestest")
+        checkpoints.resolve_checkpoints(run, "104")  # 102 is before 104: not the snapshot of crossing 104
+    with pytest.raises(folder.RunError, match="not a checkpoint name"):
+        checkpoints.resolve_checkpoints(run, "bestest")
     (run_dir / "snapshots" / "best.pt").unlink()
     with pytest.raises(FileNotFoundError, match="best.pt"):
-        runs.resolve_checkpoints(run, "best")
+        checkpoints.resolve_checkpoints(run, "best")
 
 
 def test_read_history_missing_torn_and_ranked(tmp_path):
     run_dir = make_run(tmp_path, "a", [(100, 1, 2, 900.0), (200, 18, 20, 500.0), (300, 0, 20, 4.0)], [50, 150])
-    run = runs.open_run(run_dir)
+    run = folder.open_run(run_dir)
     with open(run.metrics_path, "a") as f:
         f.write('{"step": 400, "kind": "ev')  # a crash mid-write
-    h = runs.read_history(run)
+    h = history.read_history(run)
     assert [p.step for p in h.evals] == [100, 200, 300]
     # 1 of 2 (and a higher reward) must not beat 18 of 20: best is ranked by the success lower bound
     assert h.best().step == 200
     assert h.series("train/q1_mean") == ([50, 150], [0.5, 1.5])
     run.metrics_path.unlink()
     with pytest.raises(FileNotFoundError, match="metrics.jsonl"):
-        runs.read_history(run)
+        history.read_history(run)
 
 
 # ---------------------------------------------------------------------------------- tables
@@ -163,7 +164,7 @@ def test_eval_files_match_a_recomputation_from_episode_rows(tmp_path):
 
 
 def _point(step, succ=0, n=10, reward=1.0):
-    return runs.EvalPoint(step, succ / n, succ, n, wilson_lower_bound(succ, n), reward, 0.0, 0.05, 0.1, 0.0, 200.0)
+    return history.EvalPoint(step, succ / n, succ, n, wilson_lower_bound(succ, n), reward, 0.0, 0.05, 0.1, 0.0, 200.0)
 
 
 def test_match_steps_lines_up_evals_a_vector_step_apart():
@@ -211,8 +212,8 @@ def test_compare_writes_tables_and_curves_and_handles_a_run_without_evals(tmp_pa
 
 
 def test_compare_panels_keep_a_run_without_evals_in_the_legend(tmp_path):
-    a = runs.read_history(runs.open_run(make_run(tmp_path, "a", [(100, 1, 5, 10.0)], [50])))
-    b = runs.read_history(runs.open_run(make_run(tmp_path, "b", [], [50])))
+    a = history.read_history(folder.open_run(make_run(tmp_path, "a", [(100, 1, 5, 10.0)], [50])))
+    b = history.read_history(folder.open_run(make_run(tmp_path, "b", [], [50])))
     page = plots.compare_panels(["a", "b"], [a, b], lift_height=0.08)
     assert [p.title for p in page.panels] == ["eval success rate", "eval mean reward (± std)",
                                               "eval max cube height (episode mean)"]
@@ -239,8 +240,8 @@ def test_compare_refuses_bad_input(tmp_path):
 def test_report_page_shows_diagnostics_beside_the_collapse(tmp_path, capsys):
     run_dir = make_run(tmp_path, "collapse", [(100, 0, 5, 342.0), (500, 3, 5, 655.0), (800, 0, 5, 4.0)],
                        list(range(50, 900, 50)), collapse_at=600)
-    history = runs.read_history(runs.open_run(run_dir))
-    page = plots.report_panels("collapse", history, lift_height=0.08)
+    hist = history.read_history(folder.open_run(run_dir))
+    page = plots.report_panels("collapse", hist, lift_height=0.08)
     by_title = {p.title: p for p in page.panels}
     assert page.vlines == ((500, "best eval"),)
     q = by_title["Q values"]
@@ -259,7 +260,7 @@ def test_report_page_shows_diagnostics_beside_the_collapse(tmp_path, capsys):
 
 def test_report_of_a_run_with_no_evals_yet(tmp_path, capsys):
     run_dir = make_run(tmp_path, "young", [], [50, 100])
-    page = plots.report_panels("young", runs.read_history(runs.open_run(run_dir)))
+    page = plots.report_panels("young", history.read_history(folder.open_run(run_dir)))
     success = page.panels[0]
     assert success.empty_text == "no evaluations yet"
     assert [s.label for s in success.series] == ["training episodes"]
@@ -282,9 +283,9 @@ def test_report_refuses_missing_run_and_metrics(tmp_path):
 
 
 def test_eval_point_fills_a_missing_lower_bound():
-    p = runs.eval_point({"step": 5, "kind": "eval", "eval/success_rate": 0.5, "eval/reward_mean": 1.0,
+    p = history.eval_point({"step": 5, "kind": "eval", "eval/success_rate": 0.5, "eval/reward_mean": 1.0,
                          "eval/episodes": 4})
     assert p.success_lcb == pytest.approx(wilson_lower_bound(2, 4))
     assert math.isnan(p.max_cube_z_max)
-    with pytest.raises(runs.RunError, match="lacks eval/success_rate"):
-        runs.eval_point({"step": 5, "kind": "eval"})
+    with pytest.raises(folder.RunError, match="lacks eval/success_rate"):
+        history.eval_point({"step": 5, "kind": "eval"})

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from liftrl.train.checkpoint import load_snapshot
+from liftrl.run.snapshot import load_snapshot
 from liftrl.train.loop import resume, train
 from liftrl.train.metrics import TIMING_KEYS, read_metrics
 

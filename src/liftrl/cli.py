@@ -16,14 +16,15 @@ def _demo(args: argparse.Namespace) -> int:
     """Scripted grasp-lift-hold episodes written as MP4: checks the install end to end."""
     import numpy as np
 
+    from liftrl.config import EnvConfig
     from liftrl.report.video import Mp4Writer, annotate, side_by_side
+    from liftrl.run.envs import make_env
     from liftrl.scripted import ScriptedGrasp
-    from liftrl.sim.env import LiftCubeEnv
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    env = LiftCubeEnv(curriculum_stage=args.stage, hold_steps=args.hold_steps, observations=("pixels", "state"),
-                      randomize=not args.no_randomize, reward=args.reward)
+    env = make_env(EnvConfig(curriculum_stage=args.stage, hold_steps=args.hold_steps, observations=("pixels", "state"),
+                             randomize=not args.no_randomize, reward=args.reward), render_mode="rgb_array")
     successes = 0
     for episode in range(args.episodes):
         seed = args.seed + episode

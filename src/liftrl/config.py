@@ -238,9 +238,28 @@ _POSITIVE_INTS = {
     "env": ("num_envs", "max_episode_steps", "image_size", "frame_stack", "hold_steps"),
     "replay": ("capacity",),
     "train": ("log_every", "eval_every", "snapshot_every", "eval_episodes"),
-    "agent": ("batch_size", "n_step", "update_every_steps", "updates_per_step", "hidden_dim"),
 }
+_POSITIVE_AGENT_INTS = ("batch_size", "n_step", "update_every_steps", "updates_per_step", "hidden_dim")
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def _check_agent(agent: AgentConfig) -> AgentConfig:
+    """The agent section's own rules: they need nothing from the rest of the config."""
+    for name in _POSITIVE_AGENT_INTS:
+        if hasattr(agent, name) and getattr(agent, name) < 1:
+            raise ConfigError(f"config key 'agent.{name}' must be >= 1, got {getattr(agent, name)}")
+    if not agent.lr > 0.0:
+        raise ConfigError(f"config key 'agent.lr' must be > 0, got {agent.lr}")
+    if not agent.reward_scale > 0.0:
+        raise ConfigError(f"config key 'agent.reward_scale' must be > 0, got {agent.reward_scale}")
+    if not 0.0 < agent.gamma <= 1.0:
+        raise ConfigError(f"config key 'agent.gamma' must be in (0, 1], got {agent.gamma}")
+    if agent.name == "drqv2":
+        try:
+            parse_schedule(agent.stddev_schedule)
+        except ValueError as exc:
+            raise ConfigError(f"config key 'agent.stddev_schedule': {exc}") from None
+    return agent
 
 
 def _check(cfg: Config) -> Config:
@@ -255,8 +274,7 @@ def _check(cfg: Config) -> Config:
                           f"got {cfg.env.control_hz}")
     if cfg.env.num_workers is not None and cfg.env.num_workers < 1:
         raise ConfigError(f"config key 'env.num_workers' must be >= 1 or null (one per core), got {cfg.env.num_workers}")
-    if not cfg.agent.lr > 0.0:
-        raise ConfigError(f"config key 'agent.lr' must be > 0, got {cfg.agent.lr}")
+    _check_agent(cfg.agent)
     from liftrl.sim.task import TaskConfig  # the env's own rules, so a bad task fails here, not in a worker
 
     e = cfg.env
@@ -275,19 +293,10 @@ def _check(cfg: Config) -> Config:
     if cfg.train.seed >= MAX_TRAIN_SEED:
         raise ConfigError(f"config key 'train.seed' must be < {MAX_TRAIN_SEED}, got {cfg.train.seed}: training envs "
                           f"are seeded from seed * {TRAIN_SEED_STRIDE} upward and must stay below the evaluation seeds")
-    if not cfg.agent.reward_scale > 0.0:
-        raise ConfigError(f"config key 'agent.reward_scale' must be > 0, got {cfg.agent.reward_scale}")
-    if not 0.0 < cfg.agent.gamma <= 1.0:
-        raise ConfigError(f"config key 'agent.gamma' must be in (0, 1], got {cfg.agent.gamma}")
     if not _DEVICE_RE.match(cfg.train.device):
         raise ConfigError(f"config key 'train.device' must be auto, cpu, cuda or cuda:N, got {cfg.train.device!r}")
     if cfg.env.reward not in known_versions():
         raise _unknown_value("env.reward", cfg.env.reward, known_versions())
-    if cfg.agent.name == "drqv2":
-        try:
-            parse_schedule(cfg.agent.stddev_schedule)
-        except ValueError as exc:
-            raise ConfigError(f"config key 'agent.stddev_schedule': {exc}") from None
 
     for role in ("actor", "critic", "observations"):
         keys = getattr(cfg.obs, role, None) if role != "observations" else cfg.env.observations
@@ -364,6 +373,16 @@ def config_from_dict(raw: Mapping[str, Any]) -> Config:
     if "agent" not in parts:
         parts["agent"] = AGENT_CONFIGS[agent_name]()
     return _check(Config(**parts))
+
+
+def agent_config_from_dict(raw: Mapping[str, Any]) -> AgentConfig:
+    """The checked agent section alone (e.g. from a snapshot's metadata), picked by ``raw["name"]``."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"config section 'agent' must be a mapping, got {_given_name(raw)}")
+    name = raw.get("name", DEFAULT_AGENT)
+    if name not in AGENT_CONFIGS:
+        raise _unknown_value("agent.name", name, sorted(AGENT_CONFIGS))
+    return _check_agent(_build(AGENT_CONFIGS[name], raw, "agent", name))
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

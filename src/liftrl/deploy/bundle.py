@@ -89,27 +89,11 @@ def _golden_inputs(keys: tuple[str, ...], shapes: Mapping[str, tuple[int, ...]],
     return out
 
 
-def _run_agent_actions(agent_name: str, agent_cfg: Mapping[str, Any], agent_state: Mapping[str, Any],
-                       meta_obs: Mapping[str, Any], action_dim: int, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Evaluation actions of the run's own agent (the training code) on the golden inputs."""
-    import dataclasses
-
-    from liftrl.agents import AGENT_CONFIGS, make_agent
-
-    if agent_name not in AGENT_CONFIGS:
-        raise BundleError(f"snapshot agent {agent_name!r} is unknown; known agents: {sorted(AGENT_CONFIGS)}")
-    cls = AGENT_CONFIGS[agent_name]
-    known = {f.name for f in dataclasses.fields(cls)}
-    cfg = cls(**{k: v for k, v in agent_cfg.items() if k in known})
-    shapes = {k: tuple(v) for k, v in meta_obs["shapes"].items()}
-    agent = make_agent(cfg, shapes, action_dim, tuple(meta_obs["actor"]), tuple(meta_obs["critic"]), "cpu")
-    agent.load_state_dict(agent_state)
-    return np.asarray(agent.act(inputs, step=0, eval_mode=True), dtype=np.float32)
-
-
 def export_snapshot(state: Mapping[str, Any], meta: Mapping[str, Any], out_dir: str | os.PathLike,
                     source: Mapping[str, Any] | None = None) -> Path:
     """Write the bundle of a snapshot's ``(state, metadata)`` (as ``load_snapshot`` returns them) to ``out_dir``."""
+    from liftrl.run.folder import RunError
+    from liftrl.run.policy import policy_from_snapshot  # export runs the training code; loading never does
     from liftrl.sim.ik import WRIST_ROLL  # export reads the model; loading never does
     from liftrl.sim.kinematics import STATE_LAYOUT
 
@@ -134,7 +118,12 @@ def export_snapshot(state: Mapping[str, Any], meta: Mapping[str, Any], out_dir: 
         raise BundleError(f"cannot export the {name} actor: {exc}") from None
 
     inputs = _golden_inputs(reads, shapes, GOLDEN_COUNT)
-    expected = _run_agent_actions(name, agent_cfg, state["agent"], meta_obs, action_dim, inputs)
+    try:
+        agent = policy_from_snapshot(state, meta, "cpu").agent  # the run's own agent: the training code
+    except RunError as exc:
+        raise BundleError(f"cannot export: {exc}") from None
+    # The agent itself, not LoadedPolicy's key filter: the golden inputs hold exactly what the actor reads.
+    expected = np.asarray(agent.act(inputs, step=0, eval_mode=True), dtype=np.float32)
     rebuilt = policy(inputs)
     if not np.allclose(rebuilt, expected, atol=GOLDEN_ATOL):  # the rebuild must be the agent's own actor
         gap = float(np.max(np.abs(rebuilt - expected)))
@@ -204,21 +193,12 @@ def _gripper_ctrl() -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def snapshot_path(run_dir: str | os.PathLike, checkpoint: str = "best") -> Path:
-    """The one snapshot ``best``, ``latest`` or a step (``100k``, ``1234``) names, as ``liftrl eval`` reads it."""
-    from liftrl.report.runs import open_run, resolve_checkpoints
-
-    if "," in str(checkpoint) or str(checkpoint).strip().lower() == "all":
-        raise ValueError(f"export takes one checkpoint (best, latest or a step), got {checkpoint!r}")
-    (found,) = resolve_checkpoints(open_run(run_dir), str(checkpoint))
-    return found.path
-
-
 def export_run(run_dir: str | os.PathLike, checkpoint: str = "best", out_dir: str | os.PathLike | None = None) -> Path:
     """Bundle a run's snapshot; the default folder is ``RUN/bundle_<checkpoint>``."""
-    from liftrl.train.checkpoint import load_snapshot
+    from liftrl.run.checkpoints import resolve_checkpoint
+    from liftrl.run.snapshot import load_snapshot
 
-    path = snapshot_path(run_dir, checkpoint)
+    path = resolve_checkpoint(run_dir, checkpoint).path
     state, meta = load_snapshot(path, map_location="cpu")
     out = Path(out_dir) if out_dir else Path(run_dir) / f"bundle_{checkpoint}"
     return export_snapshot(state, meta, out, source={"run": str(Path(run_dir)), "checkpoint": str(checkpoint),

@@ -11,14 +11,15 @@ scored by the env's rules in physical time, so the rows differ only in how the p
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from liftrl.common.seeds import DRY_RUN_SEED_BASE, dry_run_seeds
-from liftrl.common.units import PHYSICS_STEPS_PER_CONTROL
+from liftrl.common.units import CONTROL_HZ, PHYSICS_STEPS_PER_CONTROL
+from liftrl.config import EnvConfig
 from liftrl.deploy.bundle import Bundle
 from liftrl.deploy.episode_log import EpisodeLog
 from liftrl.deploy.pipeline import ArmModel, CommandMapper, ObservationBuilder
@@ -26,8 +27,7 @@ from liftrl.deploy.runner import LoopConfig, run_episode
 from liftrl.deploy.safety import SafetyLimits, Watchdog
 from liftrl.deploy.sim_robot import CameraNoise, SimRobot
 from liftrl.rewards import known_versions
-from liftrl.sim.env import LiftCubeEnv
-from liftrl.sim.latency import make_env
+from liftrl.run.envs import make_env
 
 
 
@@ -46,18 +46,20 @@ class DryRunRow:
         return self.successes / self.episodes if self.episodes else 0.0
 
 
-def _env_kwargs(bundle: Bundle) -> dict:
+def env_config(bundle: Bundle) -> EnvConfig:
+    """The env a bundle was trained in, at its trained control rate and latency."""
     t = bundle.task
     reward = bundle.reward if bundle.reward in known_versions() else "sparse"  # reward does not affect success
-    return dict(curriculum_stage=t.curriculum_stage, hold_steps=t.hold_steps, lift_height=t.lift_height,
-                max_episode_steps=t.max_episode_steps, observations=tuple(sorted(set(bundle.observation.keys))),
-                image_size=bundle.observation.camera.size, frame_stack=bundle.observation.frame_stack,
-                randomize=True, reward=reward)
+    return EnvConfig(curriculum_stage=t.curriculum_stage, hold_steps=t.hold_steps, lift_height=t.lift_height,
+                     max_episode_steps=t.max_episode_steps, observations=tuple(sorted(set(bundle.observation.keys))),
+                     image_size=bundle.observation.camera.size, frame_stack=bundle.observation.frame_stack,
+                     randomize=True, reward=reward, control_hz=bundle.control.hz,
+                     latency_ms=bundle.control.latency_ms)
 
 
 def run_env(bundle: Bundle, episode_seeds: list[int]) -> DryRunRow:
     """The policy in the env at the rate and latency it was trained at (wrapped if not 50 Hz / 0 ms)."""
-    env = make_env(control_hz=bundle.control.hz, latency_ms=bundle.control.latency_ms, **_env_kwargs(bundle))
+    env = make_env(env_config(bundle))
     successes = 0
     try:
         for seed in episode_seeds:
@@ -78,7 +80,8 @@ def run_deploy(bundle: Bundle, episode_seeds: list[int], rate_hz: float, latency
                camera_noise: CameraNoise = CameraNoise(), log_dir: str | Path | None = None,
                arm: ArmModel | None = None) -> DryRunRow:
     """The deploy loop on the simulated robot, at ``rate_hz`` with ``latency_ms`` command latency."""
-    env = LiftCubeEnv(**_env_kwargs(bundle))
+    # The plain 50 Hz env: SimRobot applies the rate and latency itself, at physics resolution.
+    env = make_env(dataclasses.replace(env_config(bundle), control_hz=CONTROL_HZ, latency_ms=0.0))
     robot = SimRobot(env, latency_s=latency_ms / 1000.0, camera_noise=camera_noise,
                      render="pixels" in bundle.observation.keys)
     arm = arm or ArmModel.build()

@@ -24,7 +24,8 @@ def _positive_int(text: str) -> int:
 # ---------------------------------------------------------------------------------- eval
 def _eval(args: argparse.Namespace) -> int:
     from liftrl.report.evaluation import evaluate_checkpoint
-    from liftrl.report.runs import open_run, resolve_checkpoints
+    from liftrl.run.checkpoints import resolve_checkpoints
+    from liftrl.run.folder import open_run
     from liftrl.report.tables import format_episode_table, format_summary_table
 
     run = open_run(args.run)
@@ -84,7 +85,9 @@ def _labels(runs, given: str | None) -> list[str]:
 
 def _compare(args: argparse.Namespace) -> int:
     from liftrl.report.plots import compare_panels, render
-    from liftrl.report.runs import open_run, parse_step, read_history
+    from liftrl.report.history import read_history
+    from liftrl.run.checkpoints import parse_step
+    from liftrl.run.folder import open_run
     from liftrl.report.tables import format_compare_best, format_compare_steps, match_steps
 
     if len(args.runs) < 2:
@@ -139,7 +142,8 @@ def add_compare_parser(sub) -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------------- report
 def _report(args: argparse.Namespace) -> int:
     from liftrl.report.plots import render, report_panels
-    from liftrl.report.runs import open_run, read_history
+    from liftrl.report.history import read_history
+    from liftrl.run.folder import open_run
     from liftrl.report.tables import format_compare_best
 
     run = open_run(args.run)

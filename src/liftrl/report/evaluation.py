@@ -1,7 +1,7 @@
 """``liftrl eval``: a run's snapshot back into a policy, its episodes over worker processes, a table.
 
-The agent is rebuilt from the snapshot's own metadata (its config, observation roles and shapes,
-action size), never from guesses, and the environment from the run's ``config.yaml`` plus
+The agent is rebuilt by the one policy loader (``liftrl.run.policy``) from the snapshot's own
+metadata, and the environment, by the one env factory (``liftrl.run.envs``), from the run's ``config.yaml`` plus
 ``env.*`` overrides such as a different ``hold_steps``. Before any episode runs, the env's
 observations and action space are checked against what the snapshot was trained on, so a
 policy is never fed inputs of another shape or meaning.
@@ -10,8 +10,8 @@ Episodes run whole inside worker processes (``run_episode`` on a ``LiftCubeEnv``
 with its own copy of the policy on the CPU, rather than batched over ``LiftCubeVectorEnv``: a
 video needs the third-person render of the final step, which the vector env's same-step
 auto-reset replaces with the next episode's first state, and this way every video is exactly the
-episode its table row describes. Seeds are ``liftrl.common.seeds.eval_seeds``: disjoint from training and
-the same ones the train loop evaluates on, so a table is comparable with the run's eval curve.
+episode its table row describes. Seeds are ``liftrl.common.seeds.eval_seeds``: disjoint from
+training and the same ones the train loop evaluates on, so a table is comparable with the run's eval curve.
 """
 
 from __future__ import annotations
@@ -19,102 +19,20 @@ from __future__ import annotations
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from liftrl.common.seeds import eval_seeds
-from liftrl.report.runs import Checkpoint, Run, RunError
 from liftrl.report.tables import EvalRecord, write_eval_files
+from liftrl.run.checkpoints import Checkpoint
+from liftrl.run.folder import Run, RunError
+from liftrl.run.policy import LoadedPolicy, check_compatible, load_policy
 from liftrl.train import evaluate
 
-RUN_SNAPSHOT_FORMAT = "liftrl.run-snapshot"  # the train loop's metadata "format"
+if TYPE_CHECKING:
+    from liftrl.config import EnvConfig
+
 VIDEO_PATTERN = "episode_*_seed_*.mp4"
-
-
-class IncompatibleCheckpoint(ValueError):
-    """A snapshot whose policy cannot act in the environment being evaluated; says why."""
-
-
-# ---------------------------------------------------------------------------------- the policy
-@dataclass
-class LoadedPolicy:
-    """A snapshot's actor as ``batch of observations -> batch of deterministic actions``."""
-
-    agent: Any
-    meta: dict
-    actor_keys: tuple[str, ...]
-
-    @property
-    def step(self) -> int:
-        return int(self.meta["env_steps"])
-
-    def __call__(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
-        actions = self.agent.act({k: obs[k] for k in self.actor_keys}, self.step, eval_mode=True)
-        return np.asarray(actions, dtype=np.float32)
-
-
-def _meta_field(meta: Mapping, *path: str) -> Any:
-    node: Any = meta
-    for key in path:
-        if not isinstance(node, Mapping) or key not in node:
-            raise RunError(f"snapshot metadata lacks {'.'.join(path)}: not a liftrl training snapshot")
-        node = node[key]
-    return node
-
-
-def load_policy(path: str | os.PathLike, device: str = "cpu") -> LoadedPolicy:
-    """Rebuild the agent a snapshot was trained as and load its weights."""
-    import torch
-
-    from liftrl.agents import make_agent
-    from liftrl.config import ConfigError, config_from_dict
-    from liftrl.train.checkpoint import load_snapshot
-
-    state, meta = load_snapshot(path, map_location=device)
-    if meta.get("format") != RUN_SNAPSHOT_FORMAT:
-        raise RunError(f"{path} is a snapshot but not of a training run (format {meta.get('format')!r})")
-    try:
-        agent_cfg = config_from_dict(_meta_field(meta, "config")).agent
-    except ConfigError as exc:
-        raise RunError(f"{path}: the config stored in the snapshot is not valid today ({exc})") from None
-    actor = tuple(_meta_field(meta, "observations", "actor"))
-    critic = tuple(_meta_field(meta, "observations", "critic"))
-    shapes = {k: tuple(v) for k, v in _meta_field(meta, "observations", "shapes").items()}
-    action_dim = int(_meta_field(meta, "action_dim"))
-    _meta_field(meta, "env_steps")
-    agent = make_agent(agent_cfg, shapes, action_dim, actor, critic, torch.device(device), seed=0)
-    if "agent" not in state:
-        raise RunError(f"{path} holds no agent weights")
-    try:
-        agent.load_state_dict(state["agent"])
-    except (KeyError, RuntimeError, ValueError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RunError(f"{path}: the weights do not fit the {agent_cfg.name} agent its metadata describes "
-                       f"({first})") from None
-    return LoadedPolicy(agent=agent, meta=meta, actor_keys=actor)
-
-
-def check_compatible(meta: Mapping, observation_space, action_space) -> None:
-    """Refuse a snapshot whose actor inputs or action size differ from the env's, naming the difference."""
-    actor = list(meta["observations"]["actor"])
-    shapes = {k: tuple(v) for k, v in meta["observations"]["shapes"].items()}
-    provided = list(observation_space.spaces) if hasattr(observation_space, "spaces") else []
-    problems = []
-    missing = [k for k in actor if k not in provided]
-    if missing:
-        problems.append(f"its actor reads {missing}, which this env does not provide (it gives {provided})")
-    for key in actor:
-        if key in provided and key in shapes and tuple(observation_space[key].shape) != shapes[key]:
-            problems.append(f"observation {key!r} was {shapes[key]} in training but is "
-                            f"{tuple(observation_space[key].shape)} here")
-    env_dim = int(np.prod(action_space.shape))
-    if env_dim != int(meta["action_dim"]):
-        problems.append(f"it outputs {meta['action_dim']}-D actions but this env takes {env_dim}-D actions")
-    if problems:
-        raise IncompatibleCheckpoint("checkpoint refused: " + "; ".join(problems))
 
 
 # ---------------------------------------------------------------------------------- settings
@@ -151,16 +69,16 @@ def out_dir_name(step: int, changed: Mapping[str, Any]) -> str:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(snapshot: str | LoadedPolicy, env_kwargs: dict, video: bool, threads: int | None) -> None:
+def _init_worker(snapshot: str | LoadedPolicy, env: EnvConfig, video: bool, threads: int | None) -> None:
     os.environ.setdefault("MUJOCO_GL", "egl")
-    from liftrl.sim.latency import make_env
+    from liftrl.run.envs import make_env
 
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
     _WORKER["policy"] = snapshot if isinstance(snapshot, LoadedPolicy) else load_policy(snapshot, "cpu")
-    _WORKER["env"] = make_env(**env_kwargs, render_mode="rgb_array" if video else None)
+    _WORKER["env"] = make_env(env, render_mode="rgb_array" if video else None)
 
 
 def _run_one(seed: int, video_path: str | None, label: str) -> evaluate.EpisodeResult:
@@ -176,7 +94,7 @@ def _close_worker() -> None:
     _WORKER.clear()
 
 
-def run_checkpoint_episodes(policy: LoadedPolicy, snapshot: Path, env_kwargs: dict, seeds: Sequence[int],
+def run_checkpoint_episodes(policy: LoadedPolicy, snapshot: Path, env: EnvConfig, seeds: Sequence[int],
                             videos: Sequence[str | None], label: str, workers: int,
                             on_episode: Callable[[int, evaluate.EpisodeResult], None] | None = None
                             ) -> list[evaluate.EpisodeResult]:
@@ -188,7 +106,7 @@ def run_checkpoint_episodes(policy: LoadedPolicy, snapshot: Path, env_kwargs: di
     workers = max(1, min(workers, len(seeds)))
     results: list[evaluate.EpisodeResult | None] = [None] * len(seeds)
     if workers == 1:
-        _init_worker(policy, env_kwargs, video, None)
+        _init_worker(policy, env, video, None)
         try:
             for i, (seed, path) in enumerate(zip(seeds, videos)):
                 results[i] = _run_one(seed, path, label)
@@ -201,7 +119,7 @@ def run_checkpoint_episodes(policy: LoadedPolicy, snapshot: Path, env_kwargs: di
 
     # spawn: an EGL context does not survive fork (as in liftrl.sim.vector).
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                             initargs=(str(snapshot), env_kwargs, video, 1)) as pool:
+                             initargs=(str(snapshot), env, video, 1)) as pool:
         futures = [pool.submit(_run_one, seed, path, label) for seed, path in zip(seeds, videos)]
         for i, fut in enumerate(futures):
             results[i] = fut.result()
@@ -217,16 +135,14 @@ def evaluate_checkpoint(run: Run, checkpoint: Checkpoint, episodes: int = 10, vi
                         ) -> tuple[EvalRecord, Path]:
     """Evaluate one snapshot and write its table files (and videos) under ``RUN/eval_<step>/``."""
     from liftrl.rewards import check_fingerprint
-    from liftrl.sim.latency import make_env
-    from liftrl.train.loop import env_kwargs as make_env_kwargs
+    from liftrl.run.envs import make_env
 
     if not (isinstance(episodes, int) and episodes >= 1):
         raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
     cfg = eval_config(run, overrides)
     policy = load_policy(checkpoint.path, "cpu")  # refuses a foreign or damaged snapshot before any work
     meta = policy.meta
-    kwargs = make_env_kwargs(cfg)
-    probe = make_env(**kwargs, render_mode=None)
+    probe = make_env(cfg.env, render_mode=None)
     try:
         check_compatible(meta, probe.observation_space, probe.action_space)
     finally:
@@ -243,7 +159,7 @@ def evaluate_checkpoint(run: Run, checkpoint: Checkpoint, episodes: int = 10, vi
     videos = [str(out / f"episode_{i:03d}_seed_{s}.mp4") if video else None for i, s in enumerate(seeds)]
     workers = workers or min(os.cpu_count() or 1, episodes)
     label = f"{run.name} @ {checkpoint.label} ({checkpoint.step})"
-    rows = run_checkpoint_episodes(policy, checkpoint.path, kwargs, seeds, videos, label, workers, on_episode)
+    rows = run_checkpoint_episodes(policy, checkpoint.path, cfg.env, seeds, videos, label, workers, on_episode)
     settings = {"episodes": episodes, "seeds": seeds, "env_changes": changed, "snapshot": checkpoint.path.name,
                 "hold_steps": cfg.env.hold_steps, "max_episode_steps": cfg.env.max_episode_steps,
                 "curriculum_stage": cfg.env.curriculum_stage, "reward": cfg.env.reward, "randomize": cfg.env.randomize,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from liftrl.report.runs import EvalPoint, History
+from liftrl.report.history import EvalPoint, History
 
 # Train-row keys grouped by panel; anything matching is drawn, so new diagnostics appear by name.
 Q_KEYS = ("train/q1_mean", "train/q_min", "train/q_max", "train/target_q_mean", "train/target_q_max")

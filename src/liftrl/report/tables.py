@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from liftrl.report.runs import EvalPoint, format_step
+from liftrl.report.history import EvalPoint
+from liftrl.run.checkpoints import format_step
 from liftrl.train.evaluate import EpisodeResult, EvalSummary
 
 SUMMARY_FILE_CSV = "summary.csv"

@@ -13,24 +13,21 @@ import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from liftrl.agents import make_agent
 from liftrl.common.seeds import eval_seeds, train_env_seed
-from liftrl.config import Config, config_to_dict, load_config, save_config
+from liftrl.config import Config, load_config, save_config
 from liftrl.replay.buffer import ReplayBuffer
-from liftrl.rewards import check_fingerprint, fingerprint
-from liftrl.sim.vector import make_vector_env
+from liftrl.rewards import check_fingerprint
+from liftrl.run.envs import make_vector_env, worker_count
+from liftrl.run.folder import BEST, CONFIG_FILE, LATEST, SNAPSHOT_DIR, link_atomic, new_run_dir, replay_name, snapshot_name
+from liftrl.run.snapshot import is_run_snapshot, load_snapshot, run_metadata, save_snapshot
 from liftrl.train import evaluate
-from liftrl.train.checkpoint import load_snapshot, save_snapshot
 from liftrl.train.metrics import MetricsLogger
-
-SNAPSHOT_FORMAT = "liftrl.run-snapshot"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -45,35 +42,8 @@ def resolve_device(name: str) -> torch.device:
 def auto_threads(cfg: Config) -> int:
     """Torch threads that leave one core per env worker process (the vector env's own default)."""
     cores = os.cpu_count() or 1
-    workers = _workers(cfg, cfg.env.num_envs) or min(cfg.env.num_envs, cores)
+    workers = worker_count(cfg.env, cfg.env.num_envs) or min(cfg.env.num_envs, cores)
     return max(1, cores - workers)
-
-
-def env_kwargs(cfg: Config, training: bool = False) -> dict[str, Any]:
-    """Keyword arguments of ``liftrl.sim.latency.make_env``: the env plus its control rate and latency.
-
-    Only the training envs get ``curriculum_mix``: every evaluation measures ``curriculum_stage``.
-    """
-    e = cfg.env
-    extra = {"curriculum_mix": tuple(e.curriculum_mix)} if training and e.curriculum_mix else {}
-    return dict(**extra,
-        curriculum_stage=e.curriculum_stage, hold_steps=e.hold_steps, lift_height=e.lift_height,
-        max_episode_steps=e.max_episode_steps, terminate_on_success=e.terminate_on_success,
-        observations=tuple(e.observations), image_size=e.image_size, frame_stack=e.frame_stack,
-        randomize=e.randomize, reward=e.reward, control_hz=e.control_hz, latency_ms=e.latency_ms,
-    )
-
-
-def new_run_dir(cfg: Config, root: str | os.PathLike | None = None) -> Path:
-    base = Path(root or cfg.train.run_dir) / cfg.agent.name
-    stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
-    path = base / stamp
-    n = 1
-    while path.exists():  # two runs started in the same second
-        path = base / f"{stamp}_{n}"
-        n += 1
-    (path / "snapshots").mkdir(parents=True)
-    return path
 
 
 @dataclass
@@ -113,8 +83,7 @@ class Trainer:
         torch.manual_seed(t.seed)
         self.rng = np.random.default_rng(t.seed)
         self.num_envs = cfg.env.num_envs
-        self.env = make_vector_env(self.num_envs, num_workers=_workers(cfg, self.num_envs),
-                                   **env_kwargs(cfg, training=True))
+        self.env = make_vector_env(cfg.env, training=True)
         self.eval_env = None
         self.logger = None
         try:
@@ -169,14 +138,8 @@ class Trainer:
         }
 
     def _metadata(self, kind: str) -> dict:
-        return {
-            "format": SNAPSHOT_FORMAT, "kind": kind, "env_steps": self.env_steps, "agent": self.cfg.agent.name,
-            "reward": {"name": self.cfg.env.reward, "fingerprint": fingerprint(self.cfg.env.reward)},
-            "observations": {"actor": list(self.cfg.obs.actor), "critic": list(self.cfg.obs.critic),
-                             "shapes": {k: list(self.env.single_observation_space[k].shape) for k in self.obs_keys}},
-            "action_dim": self.action_dim, "config": config_to_dict(self.cfg),
-            "saved_at": datetime.now().isoformat(timespec="seconds"),
-        }
+        shapes = {k: self.env.single_observation_space[k].shape for k in self.obs_keys}
+        return run_metadata(self.cfg, kind, self.env_steps, shapes, self.action_dim)
 
     def save(self, best: bool = False) -> Path:
         """Snapshot now: ``step_*.pt``, then ``latest.pt`` (and ``best.pt``) pointed at it.
@@ -185,27 +148,27 @@ class Trainer:
         snapshot that names it, and older replay files are removed only after ``latest`` moved on,
         so a crash at any point leaves ``latest`` with the buffer it was saved with.
         """
-        snaps = self.run_dir / "snapshots"
-        path = snaps / f"step_{self.env_steps:09d}.pt"
-        replay_name = None
+        snaps = self.run_dir / SNAPSHOT_DIR
+        path = snaps / snapshot_name(self.env_steps)
+        replay_file = None
         if self.cfg.replay.save_with_snapshot:
-            replay_name = f"replay_{self.env_steps:09d}.npz"
-            self.replay.save(snaps / replay_name)
+            replay_file = replay_name(self.env_steps)
+            self.replay.save(snaps / replay_file)
         state = self._state()
-        state["replay_file"] = replay_name
+        state["replay_file"] = replay_file
         save_snapshot(path, state, self._metadata("best" if best else "periodic"))
-        _link_atomic(path, snaps / "latest.pt")
+        link_atomic(path, snaps / LATEST)
         if best:
-            _link_atomic(path, snaps / "best.pt")
+            link_atomic(path, snaps / BEST)
         for old in snaps.glob("replay_*.npz"):
-            if old.name != replay_name:
+            if old.name != replay_file:
                 old.unlink()
         return path
 
     def _restore(self) -> None:
-        state, meta = load_snapshot(self.run_dir / "snapshots" / "latest.pt", map_location=self.device)
-        if meta.get("format") != SNAPSHOT_FORMAT:
-            raise ValueError(f"{self.run_dir}/snapshots/latest.pt is not a liftrl run snapshot")
+        state, meta = load_snapshot(self.run_dir / SNAPSHOT_DIR / LATEST, map_location=self.device)
+        if not is_run_snapshot(meta):
+            raise ValueError(f"{self.run_dir}/{SNAPSHOT_DIR}/{LATEST} is not a liftrl run snapshot")
         check_fingerprint(meta["reward"]["name"], meta["reward"]["fingerprint"])
         self.agent.load_state_dict(state["agent"])
         c = state["counters"]
@@ -213,13 +176,13 @@ class Trainer:
         self.update_credit = float(c["update_credit"])
         self.rng.bit_generator.state = state["rng"]["numpy"]
         torch.set_rng_state(state["rng"]["torch"])
-        replay_name = state.get("replay_file")
-        if replay_name and (self.run_dir / "snapshots" / replay_name).is_file():
-            self.replay.load(self.run_dir / "snapshots" / replay_name)
+        replay_file = state.get("replay_file")
+        if replay_file and (self.run_dir / SNAPSHOT_DIR / replay_file).is_file():
+            self.replay.load(self.run_dir / SNAPSHOT_DIR / replay_file)
         else:
             # Documented behaviour: everything else continues exactly; the buffer refills from the
             # current policy (no second random-action phase) and updates wait for a batch's worth.
-            why = (f"{replay_name} is missing" if replay_name
+            why = (f"{replay_file} is missing" if replay_file
                    else "the run was saved without its replay buffer (replay.save_with_snapshot=false)")
             warnings.warn(f"resuming {self.run_dir} with an empty replay buffer: {why}", stacklevel=2)
         self.replay.set_rng_state(state["rng"]["replay"])
@@ -319,7 +282,7 @@ class Trainer:
         t = self.cfg.train
         if self.eval_env is None:
             n = min(t.eval_episodes, self.num_envs)
-            self.eval_env = make_vector_env(n, num_workers=_workers(self.cfg, n), **env_kwargs(self.cfg))
+            self.eval_env = make_vector_env(self.cfg.env, n)
         rows = evaluate.run_episodes(self.eval_env, self._policy, eval_seeds(t.eval_episodes))
         summary = evaluate.summarize(rows)
         self.logger.log(self.env_steps, "eval", {f"eval/{k}": v for k, v in summary.as_dict().items()})
@@ -328,11 +291,11 @@ class Trainer:
     def write_eval_video(self, episodes: int = 1) -> list[Path]:
         """MP4s of deterministic episodes on evaluation seeds, filmed as ``liftrl eval`` films them."""
         from liftrl.report.rollout import run_episode
-        from liftrl.sim.latency import make_env
+        from liftrl.run.envs import make_env
 
         out = self.run_dir / "eval_final"
         out.mkdir(exist_ok=True)
-        env = make_env(**env_kwargs(self.cfg), render_mode="rgb_array")
+        env = make_env(self.cfg.env, render_mode="rgb_array")
         paths = []
         try:
             for seed in eval_seeds(episodes):
@@ -398,11 +361,6 @@ class Trainer:
         return self.run_dir
 
 
-def _workers(cfg: Config, num_envs: int) -> int | None:
-    w = cfg.env.num_workers
-    return None if w is None else min(w, num_envs)
-
-
 def _crossed(before: int, after: int, every: int) -> bool:
     return every > 0 and after // every > before // every
 
@@ -411,23 +369,11 @@ def _summary(d: dict) -> evaluate.EvalSummary:
     return evaluate.EvalSummary(**{k: d[k] for k in evaluate.EvalSummary.__dataclass_fields__})
 
 
-def _link_atomic(src: Path, dst: Path) -> None:
-    """Point ``dst`` at ``src``'s bytes atomically (hard link, or a copy where links fail)."""
-    tmp = dst.with_name(dst.name + ".tmp")
-    if tmp.exists():
-        tmp.unlink()
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
-
-
 def train(config_path: str | None, overrides: list[str], run_root: str | None = None) -> Path:
     """Start a new run: resolve the config, save it, train, and leave a complete run folder."""
     cfg = load_config(config_path, overrides)
-    run_dir = new_run_dir(cfg, run_root)
-    save_config(cfg, run_dir / "config.yaml")
+    run_dir = new_run_dir(run_root or cfg.train.run_dir, cfg.agent.name)
+    save_config(cfg, run_dir / CONFIG_FILE)
     try:
         trainer = Trainer(cfg, run_dir)
     except BaseException:
@@ -443,11 +389,11 @@ def train(config_path: str | None, overrides: list[str], run_root: str | None = 
 def resume(run_dir: str | os.PathLike, overrides: list[str] | None = None) -> Path:
     """Continue a run from ``snapshots/latest.pt`` (only ``train.total_env_steps`` and ``train.max_minutes`` may change)."""
     run_dir = Path(run_dir)
-    config_file = run_dir / "config.yaml"
+    config_file = run_dir / CONFIG_FILE
     if not config_file.is_file():
-        raise FileNotFoundError(f"{run_dir} has no config.yaml: not a liftrl run folder")
-    if not (run_dir / "snapshots" / "latest.pt").is_file():
-        raise FileNotFoundError(f"{run_dir} has no snapshots/latest.pt to resume from")
+        raise FileNotFoundError(f"{run_dir} has no {CONFIG_FILE}: not a liftrl run folder")
+    if not (run_dir / SNAPSHOT_DIR / LATEST).is_file():
+        raise FileNotFoundError(f"{run_dir} has no {SNAPSHOT_DIR}/{LATEST} to resume from")
     overrides = list(overrides or [])
     # How long to go on is the caller's to change; what is learned (env, agent, replay) is not.
     bad = [o for o in overrides if not o.startswith(("train.total_env_steps=", "train.max_minutes="))]

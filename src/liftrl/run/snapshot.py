@@ -13,6 +13,10 @@ a snapshot can never run code on the machine that opens it, whoever made it.
 
 Writing goes to a temporary file in the same folder, is flushed and fsynced, then renamed over the
 target with ``os.replace``: a crash mid-write leaves the previous snapshot untouched.
+
+A training run's snapshot carries metadata marked ``"format": RUN_SNAPSHOT_FORMAT`` that says what
+it is (agent, reward and its fingerprint, observation roles and shapes, action size, the resolved
+config); ``run_metadata`` writes it and ``load_run_snapshot`` refuses a file without it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import torch
 
 FORMAT = "liftrl.snapshot"
 VERSION = 1
+RUN_SNAPSHOT_FORMAT = "liftrl.run-snapshot"  # the metadata "format" of a training run's snapshot
 
 # Tags of the JSON forms that plain JSON cannot express. A dict with exactly one of these keys is a
 # tagged value; any other dict is a plain str-keyed mapping.
@@ -199,3 +204,26 @@ def _read_record(path: Path, map_location) -> tuple[dict, dict]:
     except json.JSONDecodeError as exc:
         raise SnapshotError(f"{path}: snapshot metadata is not valid JSON ({exc})") from None
     return record, meta
+
+
+# ---------------------------------------------------------------------------------------------- run snapshots
+def run_metadata(cfg, kind: str, env_steps: int, obs_shapes: Mapping[str, tuple[int, ...]],
+                 action_dim: int) -> dict:
+    """What a training snapshot says about itself: enough to rebuild its agent and check its env."""
+    from datetime import datetime
+
+    from liftrl.config import config_to_dict
+    from liftrl.rewards import fingerprint
+
+    return {
+        "format": RUN_SNAPSHOT_FORMAT, "kind": kind, "env_steps": env_steps, "agent": cfg.agent.name,
+        "reward": {"name": cfg.env.reward, "fingerprint": fingerprint(cfg.env.reward)},
+        "observations": {"actor": list(cfg.obs.actor), "critic": list(cfg.obs.critic),
+                         "shapes": {k: list(v) for k, v in obs_shapes.items()}},
+        "action_dim": action_dim, "config": config_to_dict(cfg),
+        "saved_at": datetime.now().isoformat(timespec="seconds"),
+    }
+
+
+def is_run_snapshot(meta: Mapping[str, Any]) -> bool:
+    return meta.get("format") == RUN_SNAPSHOT_FORMAT

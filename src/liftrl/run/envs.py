@@ -1,0 +1,46 @@
+"""The one way from a config's ``env`` section to environments: every caller builds them here.
+
+The train loop (its training and evaluation vector envs), ``liftrl eval``, the end-of-training
+video, the deploy dry run, the scripted demo and the benchmarks all call ``make_env`` or
+``make_vector_env``, so an env option added to ``EnvConfig`` reaches every one of them, and the
+control rate and latency wrapper is applied the same way everywhere.
+
+Only training envs get ``curriculum_mix``: every evaluation measures ``curriculum_stage``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from liftrl.config import EnvConfig
+
+
+def env_kwargs(env: EnvConfig, training: bool = False) -> dict[str, Any]:
+    """Keyword arguments of ``liftrl.sim.latency.make_env``: the env plus its control rate and latency."""
+    extra = {"curriculum_mix": tuple(env.curriculum_mix)} if training and env.curriculum_mix else {}
+    return dict(**extra,
+        curriculum_stage=env.curriculum_stage, hold_steps=env.hold_steps, lift_height=env.lift_height,
+        max_episode_steps=env.max_episode_steps, terminate_on_success=env.terminate_on_success,
+        observations=tuple(env.observations), image_size=env.image_size, frame_stack=env.frame_stack,
+        randomize=env.randomize, reward=env.reward, control_hz=env.control_hz, latency_ms=env.latency_ms,
+    )
+
+
+def make_env(env: EnvConfig, training: bool = False, render_mode: str | None = None):
+    """One env in this process (wrapped for ``control_hz``/``latency_ms`` when they differ from 50 Hz / 0 ms)."""
+    from liftrl.sim.latency import make_env as make_sim_env
+
+    return make_sim_env(**env_kwargs(env, training), render_mode=render_mode)
+
+
+def worker_count(env: EnvConfig, num_envs: int) -> int | None:
+    """``env.num_workers`` capped at ``num_envs``; None lets the vector env pick one per core."""
+    return None if env.num_workers is None else min(env.num_workers, num_envs)
+
+
+def make_vector_env(env: EnvConfig, num_envs: int | None = None, training: bool = False):
+    """``num_envs`` (default ``env.num_envs``) envs stepped in ``env.num_workers`` worker processes."""
+    from liftrl.sim.vector import make_vector_env as make_sim_vector_env
+
+    n = env.num_envs if num_envs is None else num_envs
+    return make_sim_vector_env(n, num_workers=worker_count(env, n), **env_kwargs(env, training))
