@@ -201,14 +201,14 @@ def test_rate_latency_and_budget_are_checked(override, message):
 
 
 def test_curriculum_mix_is_checked_and_reaches_only_the_training_envs():
-    from liftrl.run.envs import env_kwargs
+    from liftrl.run.envs import env_options
 
     with pytest.raises(ConfigError, match="curriculum_mix"):
         load_config(None, ["env.curriculum_mix=[0,1]"])
     cfg = load_config(None, ["env.curriculum_mix=[0,0.5,0,0.5,0]", "env.curriculum_stage=3"])
-    assert env_kwargs(cfg.env, training=True)["curriculum_mix"] == (0, 0.5, 0, 0.5, 0)
-    assert "curriculum_mix" not in env_kwargs(cfg.env)  # evaluation measures curriculum_stage alone
-    assert env_kwargs(cfg.env)["curriculum_stage"] == 3
+    assert env_options(cfg.env, training=True).curriculum_mix == (0, 0.5, 0, 0.5, 0)
+    assert env_options(cfg.env).curriculum_mix == ()  # evaluation measures curriculum_stage alone
+    assert env_options(cfg.env).curriculum_stage == 3
 
 
 @pytest.mark.parametrize("override, message", [
@@ -217,5 +217,17 @@ def test_curriculum_mix_is_checked_and_reaches_only_the_training_envs():
 ])
 def test_values_the_env_or_agent_would_reject_fail_at_load_time(override, message):
     """Not later, inside a spawned worker, as a traceback."""
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+@pytest.mark.parametrize("override, message", [
+    ("env.image_size=8", r"config key 'env\.image_size': image_size must be an integer in 16\.\.512, got 8"),
+    ("env.frame_stack=0", r"config key 'env\.frame_stack'"),
+    ("env.hold_steps=0", r"config key 'env\.hold_steps'"),
+    ("env.observations=[pixels,depth]", r"config key 'env\.observations'.*depth"),
+])
+def test_env_options_are_checked_at_load_by_the_env_own_rules(override, message):
+    """The env's own check (liftrl.sim.options) runs when the config loads, naming the key, not in a worker."""
     with pytest.raises(ConfigError, match=message):
         load_config(None, [override])

@@ -48,9 +48,9 @@ def test_every_env_option_reaches_the_env():
                              "env.lift_height=0.1", "env.max_episode_steps=33", "env.terminate_on_success=false",
                              "env.image_size=40", "env.frame_stack=2", "env.randomize=false", "env.reward=v11",
                              "env.curriculum_stage=2"])
-    kwargs = envs.env_kwargs(cfg.env, training=True)
-    per_env = {f.name for f in dataclasses.fields(EnvConfig)} - {"num_envs", "num_workers", "curriculum_mix"}
-    assert per_env <= set(kwargs)
+    options = envs.env_options(cfg.env, training=True)
+    per_env = {f.name for f in dataclasses.fields(EnvConfig)} - {"num_envs", "num_workers"}
+    assert all(getattr(options, name) == getattr(cfg.env, name) for name in per_env)
     env = envs.make_env(cfg.env)
     try:
         task = env.cfg

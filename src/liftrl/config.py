@@ -25,16 +25,12 @@ from typing import Any, Mapping, Union
 import yaml
 
 from liftrl.agents.config import AGENT_CONFIGS, DrQV2Config, SACConfig
-from liftrl.rewards import known_versions
+from liftrl.sim.options import EnvOptions
+from liftrl.sim.task import OptionError
 from liftrl.common.schedules import parse_schedule
 from liftrl.common.seeds import MAX_TRAIN_SEED, TRAIN_SEED_STRIDE
-from liftrl.common.units import CONTROL_HZ
+from liftrl.obs.keys import OBSERVATION_KEYS, REAL_ARM_KEYS, SIM_ONLY_KEYS
 
-# What each observation key is. The real arm provides the first two; `privileged` (the cube
-# position) exists only in simulation.
-OBSERVATION_KEYS = ("pixels", "state", "privileged")
-REAL_ARM_KEYS = ("pixels", "state")
-PRIVILEGED_KEYS = ("privileged",)
 
 
 class ConfigError(ValueError):
@@ -42,30 +38,15 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class EnvConfig:
-    """The simulated task and how many copies of it run in parallel (see ``liftrl.sim.env``)."""
+class EnvConfig(EnvOptions):
+    """The simulated task (every option, default and check is ``liftrl.sim.options.EnvOptions``'s) and
+    how many copies of it run in parallel."""
 
+    # What the env computes; empty -> the union of obs.actor and obs.critic.
+    observations: tuple[str, ...] = ()
     num_envs: int = 16
     # Worker processes stepping the envs; None -> one per CPU core (at most num_envs).
     num_workers: int | None = None
-    curriculum_stage: int = 3
-    # Training resets draw their stage from these probabilities of stages 0-4 (empty: always
-    # curriculum_stage). Evaluation, videos and eval runs always use curriculum_stage.
-    curriculum_mix: tuple[float, ...] = ()
-    hold_steps: int = 150
-    lift_height: float = 0.08
-    max_episode_steps: int = 200
-    terminate_on_success: bool = True
-    # What the env computes; empty -> the union of obs.actor and obs.critic.
-    observations: tuple[str, ...] = ()
-    image_size: int = 84
-    frame_stack: int = 3
-    randomize: bool = True
-    reward: str = "v19"
-    # Train (and evaluate) at the real arm's control rate and latency (liftrl.sim.latency): the
-    # user's real loop ran at 10-20 Hz with ~100 ms latency. 50 Hz / 0 ms is the plain env.
-    control_hz: float = CONTROL_HZ
-    latency_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -230,12 +211,15 @@ def _build(cls: type, raw: Mapping[str, Any], section: str, agent_name: str | No
             raise ConfigError(f"config key {dotted!r} expects {_type_name(fields[key])}, "
                               f"got {_given_name(value)} {value!r}")
         values[key] = out
-    return cls(**values)
+    try:
+        return cls(**values)
+    except OptionError as exc:  # an env option's own check (liftrl.sim.options), named by its key
+        raise ConfigError(f"config key '{section}.{exc.key}': {exc}") from None
 
 
 # ---------------------------------------------------------------------------------------------- checks
 _POSITIVE_INTS = {
-    "env": ("num_envs", "max_episode_steps", "image_size", "frame_stack", "hold_steps"),
+    "env": ("num_envs",),
     "replay": ("capacity",),
     "train": ("log_every", "eval_every", "snapshot_every", "eval_episodes"),
 }
@@ -262,81 +246,75 @@ def _check_agent(agent: AgentConfig) -> AgentConfig:
     return agent
 
 
-def _check(cfg: Config) -> Config:
-    """Rules that span fields; returns ``cfg`` with ``env.observations`` filled in."""
+def _check_counts(cfg: Config) -> None:
+    """Counts, budgets, seeds and the device: each a rule about one key."""
     for section, names in _POSITIVE_INTS.items():
         part = getattr(cfg, section)
         for name in names:
-            if hasattr(part, name) and getattr(part, name) < 1:
+            if getattr(part, name) < 1:
                 raise ConfigError(f"config key '{section}.{name}' must be >= 1, got {getattr(part, name)}")
-    if not 0.0 < cfg.env.control_hz <= CONTROL_HZ:
-        raise ConfigError(f"config key 'env.control_hz' must be in (0, {CONTROL_HZ:g}] (the simulator's control rate), "
-                          f"got {cfg.env.control_hz}")
     if cfg.env.num_workers is not None and cfg.env.num_workers < 1:
         raise ConfigError(f"config key 'env.num_workers' must be >= 1 or null (one per core), got {cfg.env.num_workers}")
-    _check_agent(cfg.agent)
-    from liftrl.sim.task import TaskConfig  # the env's own rules, so a bad task fails here, not in a worker
-
-    e = cfg.env
-    try:
-        TaskConfig(curriculum_stage=e.curriculum_stage, curriculum_mix=tuple(e.curriculum_mix),
-                   hold_steps=e.hold_steps, lift_height=e.lift_height, max_episode_steps=e.max_episode_steps)
-    except ValueError as exc:
-        raise ConfigError(f"config section 'env': {exc}") from None
-    if not cfg.env.latency_ms >= 0.0:
-        raise ConfigError(f"config key 'env.latency_ms' must be >= 0, got {cfg.env.latency_ms}")
-    if not cfg.train.max_minutes >= 0:
-        raise ConfigError(f"config key 'train.max_minutes' must be >= 0 (0: no budget), got {cfg.train.max_minutes}")
+    train = cfg.train
+    if not train.max_minutes >= 0:
+        raise ConfigError(f"config key 'train.max_minutes' must be >= 0 (0: no budget), got {train.max_minutes}")
     for name in ("seed", "seed_steps", "total_env_steps", "video_episodes", "torch_threads"):
-        if getattr(cfg.train, name) < 0:
-            raise ConfigError(f"config key 'train.{name}' must be >= 0, got {getattr(cfg.train, name)}")
-    if cfg.train.seed >= MAX_TRAIN_SEED:
-        raise ConfigError(f"config key 'train.seed' must be < {MAX_TRAIN_SEED}, got {cfg.train.seed}: training envs "
+        if getattr(train, name) < 0:
+            raise ConfigError(f"config key 'train.{name}' must be >= 0, got {getattr(train, name)}")
+    if train.seed >= MAX_TRAIN_SEED:
+        raise ConfigError(f"config key 'train.seed' must be < {MAX_TRAIN_SEED}, got {train.seed}: training envs "
                           f"are seeded from seed * {TRAIN_SEED_STRIDE} upward and must stay below the evaluation seeds")
-    if not _DEVICE_RE.match(cfg.train.device):
-        raise ConfigError(f"config key 'train.device' must be auto, cpu, cuda or cuda:N, got {cfg.train.device!r}")
-    if cfg.env.reward not in known_versions():
-        raise _unknown_value("env.reward", cfg.env.reward, known_versions())
+    if not _DEVICE_RE.match(train.device):
+        raise ConfigError(f"config key 'train.device' must be auto, cpu, cuda or cuda:N, got {train.device!r}")
 
-    for role in ("actor", "critic", "observations"):
-        keys = getattr(cfg.obs, role, None) if role != "observations" else cfg.env.observations
-        where = f"obs.{role}" if role != "observations" else "env.observations"
+
+def _check_roles(cfg: Config) -> None:
+    """What the actor and critic read: known keys, no leak of simulation-only keys, fit for the agent."""
+    for role in ("actor", "critic"):
+        keys = getattr(cfg.obs, role)
         for key in keys:
             if key not in OBSERVATION_KEYS:
-                raise _unknown_value(where, key, list(OBSERVATION_KEYS))
+                raise _unknown_value(f"obs.{role}", key, list(OBSERVATION_KEYS))
         if len(set(keys)) != len(keys):
-            raise ConfigError(f"config key {where!r} lists a key twice: {list(keys)}")
-    for role in ("actor", "critic"):
-        if not getattr(cfg.obs, role):
+            raise ConfigError(f"config key 'obs.{role}' lists a key twice: {list(keys)}")
+        if not keys:
             raise ConfigError(f"config key 'obs.{role}' is empty: the {role} must read at least one observation")
-    leaked = [k for k in cfg.obs.actor if k in PRIVILEGED_KEYS]
+    leaked = [k for k in cfg.obs.actor if k in SIM_ONLY_KEYS]
     if leaked and not cfg.obs.allow_privileged_actor:
         raise ConfigError(
             f"obs.actor reads {leaked} (privileged: known only in simulation), so the policy could never run on "
             f"the real arm, which provides only {list(REAL_ARM_KEYS)}; give the privileged keys to obs.critic, "
             f"or set obs.allow_privileged_actor=true for a simulation-only study"
         )
-    if cfg.agent.name == "drqv2":
-        for role in ("actor", "critic"):
-            if "pixels" not in getattr(cfg.obs, role):
-                raise ConfigError(f"the drqv2 agent learns from pixels: obs.{role} must include 'pixels', "
-                                  f"got {list(getattr(cfg.obs, role))}")
-    if cfg.agent.name == "sac":
-        for role in ("actor", "critic"):
-            if "pixels" in getattr(cfg.obs, role):
-                raise ConfigError(f"the sac agent learns from low-dimensional keys only: remove 'pixels' from "
-                                  f"obs.{role} or use agent.name=drqv2")
+    for role in ("actor", "critic"):
+        keys = list(getattr(cfg.obs, role))
+        if cfg.agent.name == "drqv2" and "pixels" not in keys:
+            raise ConfigError(f"the drqv2 agent learns from pixels: obs.{role} must include 'pixels', got {keys}")
+        if cfg.agent.name == "sac" and "pixels" in keys:
+            raise ConfigError(f"the sac agent learns from low-dimensional keys only: remove 'pixels' from "
+                              f"obs.{role} or use agent.name=drqv2")
 
+
+def _fill_observations(cfg: Config) -> Config:
+    """``env.observations`` empty -> the union of the roles; given -> it must provide what they read."""
     needed = [k for k in OBSERVATION_KEYS if k in cfg.obs.actor or k in cfg.obs.critic]
     if not cfg.env.observations:
-        cfg = dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, observations=tuple(needed)))
-    else:
-        missing = [k for k in needed if k not in cfg.env.observations]
-        if missing:
-            raise ConfigError(f"obs.actor/obs.critic read {missing}, which env.observations "
-                              f"{list(cfg.env.observations)} does not provide (leave env.observations empty "
-                              f"to use the union of the two roles)")
+        return dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, observations=tuple(needed)))
+    missing = [k for k in needed if k not in cfg.env.observations]
+    if missing:
+        raise ConfigError(f"obs.actor/obs.critic read {missing}, which env.observations "
+                          f"{list(cfg.env.observations)} does not provide (leave env.observations empty "
+                          f"to use the union of the two roles)")
     return cfg
+
+
+def _check(cfg: Config) -> Config:
+    """Rules that span fields (each env option checks itself, see ``liftrl.sim.options``); returns
+    ``cfg`` with ``env.observations`` filled in."""
+    _check_counts(cfg)
+    _check_agent(cfg.agent)
+    _check_roles(cfg)
+    return _fill_observations(cfg)
 
 
 def _unknown_value(key: str, value: str, choices: list[str]) -> ConfigError:
@@ -383,6 +361,13 @@ def agent_config_from_dict(raw: Mapping[str, Any]) -> AgentConfig:
     if name not in AGENT_CONFIGS:
         raise _unknown_value("agent.name", name, sorted(AGENT_CONFIGS))
     return _check_agent(_build(AGENT_CONFIGS[name], raw, "agent", name))
+
+
+def env_config_from_dict(raw: Mapping[str, Any]) -> EnvConfig:
+    """The env section alone (e.g. from a snapshot's metadata), each option checked by its own rule."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"config section 'env' must be a mapping, got {_given_name(raw)}")
+    return _build(EnvConfig, raw, "env")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

@@ -26,13 +26,12 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from liftrl.common.units import CONTROL_HZ
 from liftrl.deploy.policy import BundlePolicy, PolicyError, actor_arch, actor_weights, input_keys
 from liftrl.deploy.spec import (
-    SIM_ONLY_KEYS, ActionSpec, ControlSpec, ObservationSpec, SpecError, TaskSpec,
+    ActionSpec, ControlSpec, ObservationSpec, SpecError, TaskSpec,
 )
+from liftrl.obs.keys import SIM_ONLY_KEYS
 from liftrl.obs.pipeline import CameraSpec
-from liftrl.sim import task
 
 FORMAT = "liftrl.policy-bundle"
 VERSION = 1
@@ -89,13 +88,22 @@ def _golden_inputs(keys: tuple[str, ...], shapes: Mapping[str, tuple[int, ...]],
     return out
 
 
-def export_snapshot(state: Mapping[str, Any], meta: Mapping[str, Any], out_dir: str | os.PathLike,
-                    source: Mapping[str, Any] | None = None) -> Path:
-    """Write the bundle of a snapshot's ``(state, metadata)`` (as ``load_snapshot`` returns them) to ``out_dir``."""
+@dataclass(frozen=True)
+class _ExportedActor:
+    """The actor of a snapshot as a bundle holds it, checked against the run's own agent."""
+
+    arch: dict
+    weights: dict[str, torch.Tensor]
+    reads: tuple[str, ...]
+    shapes: dict[str, tuple[int, ...]]
+    golden_inputs: dict[str, np.ndarray]
+    golden_actions: np.ndarray
+
+
+def _export_actor(state: Mapping[str, Any], meta: Mapping[str, Any]) -> _ExportedActor:
+    """Flat actor weights and their architecture record, plus golden actions of the run's own agent."""
     from liftrl.run.folder import RunError
     from liftrl.run.policy import policy_from_snapshot  # export runs the training code; loading never does
-    from liftrl.sim.ik import WRIST_ROLL  # export reads the model; loading never does
-    from liftrl.sim.kinematics import STATE_LAYOUT
 
     for key in ("agent", "observations", "action_dim", "config"):
         if key not in meta:
@@ -103,25 +111,20 @@ def export_snapshot(state: Mapping[str, Any], meta: Mapping[str, Any], out_dir: 
     if "agent" not in state:
         raise BundleError("snapshot state has no 'agent' weights")
     name = meta["agent"]
-    cfg = meta["config"]
-    env_cfg, agent_cfg = cfg.get("env", {}), cfg.get("agent", {})
-    meta_obs = meta["observations"]
-    actor_keys = tuple(meta_obs["actor"])
-    shapes = {k: tuple(int(n) for n in v) for k, v in meta_obs["shapes"].items()}
-    action_dim = int(meta["action_dim"])
+    shapes = {k: tuple(int(n) for n in v) for k, v in meta["observations"]["shapes"].items()}
     try:
-        arch = actor_arch(name, agent_cfg, actor_keys, shapes, action_dim)
+        arch = actor_arch(name, meta["config"].get("agent", {}), tuple(meta["observations"]["actor"]), shapes,
+                          int(meta["action_dim"]))
         weights = actor_weights(name, state["agent"])
         reads = input_keys(arch)
         policy = BundlePolicy(arch, weights)
     except (PolicyError, KeyError) as exc:
         raise BundleError(f"cannot export the {name} actor: {exc}") from None
-
-    inputs = _golden_inputs(reads, shapes, GOLDEN_COUNT)
     try:
         agent = policy_from_snapshot(state, meta, "cpu").agent  # the run's own agent: the training code
     except RunError as exc:
         raise BundleError(f"cannot export: {exc}") from None
+    inputs = _golden_inputs(reads, shapes, GOLDEN_COUNT)
     # The agent itself, not LoadedPolicy's key filter: the golden inputs hold exactly what the actor reads.
     expected = np.asarray(agent.act(inputs, step=0, eval_mode=True), dtype=np.float32)
     rebuilt = policy(inputs)
@@ -129,40 +132,52 @@ def export_snapshot(state: Mapping[str, Any], meta: Mapping[str, Any], out_dir: 
         gap = float(np.max(np.abs(rebuilt - expected)))
         raise BundleError(f"the rebuilt actor differs from the {name} agent by {gap:.3g}; "
                           "liftrl.deploy.policy no longer matches liftrl.agents")
+    return _ExportedActor(arch, weights, reads, shapes, inputs, expected)
 
-    defaults = task.TaskConfig()
-    image_size = int(env_cfg.get("image_size", 84))
+
+def _bundle_spec(actor: _ExportedActor, meta: Mapping[str, Any], source: Mapping[str, Any] | None) -> dict:
+    """``bundle.json``: the actor's inputs and outputs, control rate, task and source, from the run's config."""
+    from liftrl.config import ConfigError, env_config_from_dict
+    from liftrl.sim.ik import WRIST_ROLL  # export reads the model; loading never does
+    from liftrl.sim.kinematics import STATE_LAYOUT
+
+    try:
+        env = env_config_from_dict(meta["config"].get("env", {}))
+    except ConfigError as exc:
+        raise BundleError(f"cannot export: the env config stored in the snapshot is not valid today ({exc})") from None
+    rules = env.task_config()
     observation = ObservationSpec(
-        keys=reads, shapes={k: shapes[k] for k in reads}, camera=CameraSpec(size=image_size),
-        frame_stack=int(env_cfg.get("frame_stack", 3)), state_layout=STATE_LAYOUT,
+        keys=actor.reads, shapes={k: actor.shapes[k] for k in actor.reads}, camera=CameraSpec(size=env.image_size),
+        frame_stack=env.frame_stack, state_layout=STATE_LAYOUT,
     )
-    spec = {
-        "format": FORMAT, "version": VERSION, "agent": name,
+    action = ActionSpec(dim=int(meta["action_dim"]), scale=rules.action_scale, workspace_low=rules.workspace_low,
+                        workspace_high=rules.workspace_high, gripper_ctrl=_gripper_ctrl(), wrist_roll=float(WRIST_ROLL))
+    reward = meta.get("reward")
+    return {
+        "format": FORMAT, "version": VERSION, "agent": meta["agent"],
         "observation": observation.to_json(),
-        "action": ActionSpec(dim=action_dim, scale=defaults.action_scale, workspace_low=defaults.workspace_low,
-                             workspace_high=defaults.workspace_high, gripper_ctrl=_gripper_ctrl(),
-                             wrist_roll=float(WRIST_ROLL)).to_json(),
-        "control": {"hz": float(env_cfg.get("control_hz") or CONTROL_HZ),
-                    "latency_ms": float(env_cfg.get("latency_ms") or 0.0)},
-        "task": {"curriculum_stage": int(env_cfg.get("curriculum_stage", defaults.curriculum_stage)),
-                 "hold_steps": int(env_cfg.get("hold_steps", defaults.hold_steps)),
-                 "lift_height": float(env_cfg.get("lift_height", defaults.lift_height)),
-                 "max_episode_steps": int(env_cfg.get("max_episode_steps", defaults.max_episode_steps))},
-        "reward": _reward_name(meta, env_cfg),
-        "actor": arch,
+        "action": action.to_json(),
+        "control": {"hz": float(env.control_hz), "latency_ms": float(env.latency_ms)},
+        "task": {"curriculum_stage": env.curriculum_stage, "hold_steps": env.hold_steps,
+                 "lift_height": float(env.lift_height), "max_episode_steps": env.max_episode_steps},
+        "reward": reward.get("name") if isinstance(reward, dict) else env.reward,
+        "actor": actor.arch,
         "source": {"env_steps": meta.get("env_steps"), "saved_at": meta.get("saved_at"), **dict(source or {})},
     }
 
-    out = Path(out_dir)
+
+def _write_bundle(out: Path, actor: _ExportedActor, spec: Mapping[str, Any]) -> Path:
+    """Write the three files beside ``out`` and swap them in; only an earlier bundle is ever replaced."""
     if out.exists() and not (out.is_dir() and (out / SPEC_FILE).is_file()):
-        # Only an earlier bundle is ever replaced: `--out ~/Desktop` must not wipe a folder.
+        # `--out ~/Desktop` must not wipe a folder.
         raise FileExistsError(f"{out} exists and is not a policy bundle (no {SPEC_FILE}); choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     old = None
     try:
-        torch.save(weights, tmp / WEIGHTS_FILE)
-        np.savez(tmp / GOLDEN_FILE, action=expected, **{f"input.{k}": v for k, v in inputs.items()})
+        torch.save(actor.weights, tmp / WEIGHTS_FILE)
+        np.savez(tmp / GOLDEN_FILE, action=actor.golden_actions,
+                 **{f"input.{k}": v for k, v in actor.golden_inputs.items()})
         (tmp / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n")
         if out.exists():  # keep the previous bundle until the new one is in place
             old = out.with_name(f".{out.name}.old.{os.getpid()}")
@@ -178,9 +193,11 @@ def export_snapshot(state: Mapping[str, Any], meta: Mapping[str, Any], out_dir: 
     return out
 
 
-def _reward_name(meta: Mapping[str, Any], env_cfg: Mapping[str, Any]) -> str | None:
-    reward = meta.get("reward")
-    return reward.get("name") if isinstance(reward, dict) else env_cfg.get("reward")
+def export_snapshot(state: Mapping[str, Any], meta: Mapping[str, Any], out_dir: str | os.PathLike,
+                    source: Mapping[str, Any] | None = None) -> Path:
+    """Write the bundle of a snapshot's ``(state, metadata)`` (as ``load_snapshot`` returns them) to ``out_dir``."""
+    actor = _export_actor(state, meta)
+    return _write_bundle(Path(out_dir), actor, _bundle_spec(actor, meta, source))
 
 
 def _gripper_ctrl() -> tuple[float, float]:

@@ -15,8 +15,6 @@ from liftrl.common.units import CONTROL_HZ
 from liftrl.obs.pipeline import CameraSpec
 from liftrl.sim import task
 
-REAL_ARM_KEYS = ("pixels", "state")
-SIM_ONLY_KEYS = ("privileged",)
 
 
 class SpecError(ValueError):
@@ -63,10 +61,6 @@ class ObservationSpec:
                             f"{frame_stack} stacked RGB frames of {camera.size}x{camera.size}")
         return cls(keys=keys, shapes=shapes, camera=camera, frame_stack=frame_stack,
                    state_layout=tuple(_need(raw, "state_layout", w)))
-
-    @property
-    def sim_only_keys(self) -> tuple[str, ...]:
-        return tuple(k for k in self.keys if k in SIM_ONLY_KEYS)
 
 
 @dataclass(frozen=True)

@@ -10,27 +10,23 @@ Only training envs get ``curriculum_mix``: every evaluation measures ``curriculu
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
 from liftrl.config import EnvConfig
+from liftrl.sim.options import EnvOptions
 
 
-def env_kwargs(env: EnvConfig, training: bool = False) -> dict[str, Any]:
-    """Keyword arguments of ``liftrl.sim.latency.make_env``: the env plus its control rate and latency."""
-    extra = {"curriculum_mix": tuple(env.curriculum_mix)} if training and env.curriculum_mix else {}
-    return dict(**extra,
-        curriculum_stage=env.curriculum_stage, hold_steps=env.hold_steps, lift_height=env.lift_height,
-        max_episode_steps=env.max_episode_steps, terminate_on_success=env.terminate_on_success,
-        observations=tuple(env.observations), image_size=env.image_size, frame_stack=env.frame_stack,
-        randomize=env.randomize, reward=env.reward, control_hz=env.control_hz, latency_ms=env.latency_ms,
-    )
+def env_options(env: EnvConfig, training: bool = False) -> EnvOptions:
+    """The options of one env of this config (``curriculum_mix`` for training envs only)."""
+    options = env.env_options()
+    return options if training else dataclasses.replace(options, curriculum_mix=())
 
 
 def make_env(env: EnvConfig, training: bool = False, render_mode: str | None = None):
     """One env in this process (wrapped for ``control_hz``/``latency_ms`` when they differ from 50 Hz / 0 ms)."""
     from liftrl.sim.latency import make_env as make_sim_env
 
-    return make_sim_env(**env_kwargs(env, training), render_mode=render_mode)
+    return make_sim_env(env_options(env, training), render_mode=render_mode)
 
 
 def worker_count(env: EnvConfig, num_envs: int) -> int | None:
@@ -43,4 +39,4 @@ def make_vector_env(env: EnvConfig, num_envs: int | None = None, training: bool 
     from liftrl.sim.vector import make_vector_env as make_sim_vector_env
 
     n = env.num_envs if num_envs is None else num_envs
-    return make_sim_vector_env(n, num_workers=worker_count(env, n), **env_kwargs(env, training))
+    return make_sim_vector_env(n, num_workers=worker_count(env, n), options=env_options(env, training))

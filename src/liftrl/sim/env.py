@@ -8,6 +8,7 @@ renderer and generator, so any number of them (in one process or many) are indep
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import weakref
 from typing import Any
 
@@ -16,15 +17,17 @@ import mujoco
 import numpy as np
 
 from liftrl.common.units import CONTROL_HZ, PHYSICS_STEPS_PER_CONTROL
+from liftrl.obs.keys import OBSERVATION_KEYS
 from liftrl.obs.pipeline import CameraSpec, FrameStack, preprocess_frame
 from liftrl.rewards import get_reward
 from liftrl.sim import randomize as domain_rand
 from liftrl.sim import scene, task
 from liftrl.sim.ik import WRIST_ROLL, TopDownIK
 from liftrl.sim.kinematics import STATE_DIM, ArmKinematics, action_to_joint_targets
+from liftrl.sim.options import EnvOptions
 
-OBSERVATION_KEYS = ("pixels", "state", "privileged")
 PRIVILEGED_DIM = 3
+ACTION_DIM = 4  # [dx, dy, dz, gripper]
 SETTLE_STEPS = 60  # physics steps that let a gripped cube settle at reset (0.12 s)
 
 
@@ -50,58 +53,54 @@ def _new_renderer(model: mujoco.MjModel, height: int, width: int) -> mujoco.Rend
     return renderer
 
 
+def resolve_options(options: EnvOptions | None, values: dict[str, Any]) -> EnvOptions:
+    """``options`` with keyword ``values`` applied (lists read as tuples), checked; ``EnvOptions()`` if neither."""
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(EnvOptions)})
+    if unknown:
+        raise TypeError(f"unknown env option(s) {unknown}; the options are the fields of liftrl.sim.options.EnvOptions")
+    if options is None:
+        return EnvOptions(**values)
+    return dataclasses.replace(options.env_options(), **values)
+
+
 class LiftCubeEnv(gym.Env):
     """Grasp, lift to ``lift_height`` and hold for ``hold_steps`` consecutive control steps."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": round(CONTROL_HZ)}
 
-    def __init__(
-        self,
-        curriculum_stage: int = 3,
-        curriculum_mix: tuple[float, ...] | list[float] = (),
-        hold_steps: int = 150,
-        lift_height: float = 0.08,
-        max_episode_steps: int = 200,
-        terminate_on_success: bool = True,
-        observations: tuple[str, ...] | list[str] = ("pixels", "state"),
-        image_size: int = 84,
-        frame_stack: int = 3,
-        randomize: bool = True,
-        reward: str = "v19",
-        camera: str = scene.WRIST_CAMERA,
-        mesh_quality: str | None = None,
-        render_mode: str | None = "rgb_array",
-        video_size: tuple[int, int] = (scene.VIDEO_WIDTH, scene.VIDEO_HEIGHT),
-    ):
+    def __init__(self, options: EnvOptions | None = None, *, camera: str = scene.WRIST_CAMERA,
+                 mesh_quality: str | None = None, render_mode: str | None = "rgb_array",
+                 video_size: tuple[int, int] = (scene.VIDEO_WIDTH, scene.VIDEO_HEIGHT), **option_values: Any):
+        """``options`` (or the same fields as keywords, e.g. ``curriculum_stage=1``, as ``gymnasium.make``
+        passes them) describe the task; the rest is how this instance renders."""
         super().__init__()
-        self.cfg = task.TaskConfig(
-            curriculum_stage=curriculum_stage, curriculum_mix=tuple(curriculum_mix),
-            hold_steps=hold_steps, lift_height=lift_height,
-            max_episode_steps=max_episode_steps, terminate_on_success=terminate_on_success,
-        )
-        observations = tuple(observations)
-        unknown = [k for k in observations if k not in OBSERVATION_KEYS]
-        if unknown or not observations:
-            raise ValueError(
-                f"unknown observation key(s) {unknown or observations!r}; choose from {OBSERVATION_KEYS}"
-            )
-        if not (isinstance(image_size, (int, np.integer)) and 16 <= image_size <= 512):
-            raise ValueError(f"image_size must be an integer in 16..512, got {image_size!r}")
-        if not (isinstance(frame_stack, (int, np.integer)) and frame_stack >= 1):
-            raise ValueError(f"frame_stack must be an integer >= 1, got {frame_stack!r}")
+        self.options = resolve_options(options, option_values)
+        if not self.options.plain_rate:
+            raise ValueError(f"LiftCubeEnv steps at {CONTROL_HZ:g} Hz with no latency; control_hz="
+                             f"{self.options.control_hz:g} / latency_ms={self.options.latency_ms:g} need "
+                             f"liftrl.sim.latency.make_env, which wraps it")
+        if not self.options.observations:
+            raise ValueError(f"unknown observation key(s) (): the env must compute one of {OBSERVATION_KEYS}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         if camera not in scene.CAMERAS:
             raise ValueError(f"unknown camera {camera!r}; the scene has {scene.CAMERAS}")
+        self.cfg = self.options.task_config()
         self.camera = camera
-        self.observation_keys = observations
-        self.randomize = bool(randomize)
-        self.reward_version = get_reward(reward)
+        self.observation_keys = self.options.observations
+        self.randomize = bool(self.options.randomize)
+        self.reward_version = get_reward(self.options.reward)
         self.render_mode = render_mode
-        self.camera_spec = CameraSpec(size=int(image_size))
-        self.frame_stack = int(frame_stack)
+        self.camera_spec = CameraSpec(size=int(self.options.image_size))
+        self.frame_stack = int(self.options.frame_stack)
         self.video_size = video_size
+        self._build_simulation(mesh_quality)
+        self.observation_space = self._observation_space()
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
 
+    def _build_simulation(self, mesh_quality: str | None) -> None:
+        """This instance's own model, data, IK scratch data, kinematics and renderers."""
         self.model = scene.build_model(mesh_quality or scene.default_mesh_quality())
         self.data = mujoco.MjData(self.model)
         self.ids = scene.lookup_ids(self.model)
@@ -115,18 +114,6 @@ class LiftCubeEnv(gym.Env):
         self._video_renderer: mujoco.Renderer | None = None
         self._stack = FrameStack(self.frame_stack)
         _LIVE_ENVS.add(self)
-
-        spaces: dict[str, gym.Space] = {}
-        if "pixels" in observations:
-            s = self.camera_spec.size
-            spaces["pixels"] = gym.spaces.Box(0, 255, (3 * self.frame_stack, s, s), np.uint8)
-        if "state" in observations:
-            spaces["state"] = gym.spaces.Box(-np.inf, np.inf, (STATE_DIM,), np.float32)
-        if "privileged" in observations:
-            spaces["privileged"] = gym.spaces.Box(-np.inf, np.inf, (PRIVILEGED_DIM,), np.float32)
-        self.observation_space = gym.spaces.Dict(spaces)
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
-
         self._target = np.zeros(3)
         self._q_cmd = np.zeros(6)
         self._prev_action = np.zeros(4)
@@ -134,6 +121,17 @@ class LiftCubeEnv(gym.Env):
         self._hold = 0
         self._t = 0
         self.draw: domain_rand.Randomization | None = None
+
+    def _observation_space(self) -> gym.spaces.Dict:
+        spaces: dict[str, gym.Space] = {}
+        if "pixels" in self.observation_keys:
+            s = self.camera_spec.size
+            spaces["pixels"] = gym.spaces.Box(0, 255, (3 * self.frame_stack, s, s), np.uint8)
+        if "state" in self.observation_keys:
+            spaces["state"] = gym.spaces.Box(-np.inf, np.inf, (STATE_DIM,), np.float32)
+        if "privileged" in self.observation_keys:
+            spaces["privileged"] = gym.spaces.Box(-np.inf, np.inf, (PRIVILEGED_DIM,), np.float32)
+        return gym.spaces.Dict(spaces)
 
     # ------------------------------------------------------------------ measurements
     def touches(self) -> tuple[bool, bool]:

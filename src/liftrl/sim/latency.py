@@ -20,6 +20,7 @@ at 2 ms physics resolution instead.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import deque
 from typing import Any
@@ -29,7 +30,8 @@ import numpy as np
 
 from liftrl.obs.pipeline import FrameStack
 from liftrl.common.units import CONTROL_HZ, PHYSICS_STEPS_PER_CONTROL
-from liftrl.sim.env import LiftCubeEnv
+from liftrl.sim.env import LiftCubeEnv, resolve_options
+from liftrl.sim.options import EnvOptions, check_rate
 
 
 def env_tick_hz(env: LiftCubeEnv) -> float:
@@ -40,10 +42,7 @@ class ControlRateWrapper(gym.Wrapper):
     def __init__(self, env: LiftCubeEnv, control_hz: float = CONTROL_HZ, latency_ms: float = 0.0):
         super().__init__(env)
         base = env_tick_hz(env.unwrapped)
-        if not (isinstance(control_hz, (int, float)) and 0 < control_hz <= base):
-            raise ValueError(f"control_hz must be in (0, {base:g}] (the env ticks at {base:g} Hz), got {control_hz!r}")
-        if not (isinstance(latency_ms, (int, float)) and latency_ms >= 0):
-            raise ValueError(f"latency_ms must be >= 0, got {latency_ms!r}")
+        check_rate(control_hz, latency_ms, tick_hz=base)
         self.control_hz = float(control_hz)
         self.latency_ms = float(latency_ms)
         self.base_hz = base
@@ -110,9 +109,14 @@ class ControlRateWrapper(gym.Wrapper):
             self._stack.set_state(state["frames"])
 
 
-def make_env(control_hz: float = CONTROL_HZ, latency_ms: float = 0.0, **env_kwargs) -> gym.Env:
-    """A LiftCubeEnv, wrapped only when the rate or latency differ from the env's own 50 Hz, 0 ms."""
-    env = LiftCubeEnv(**env_kwargs)
-    if control_hz == env_tick_hz(env) and latency_ms == 0:
+def make_env(options: EnvOptions | None = None, render_mode: str | None = "rgb_array", **option_values) -> gym.Env:
+    """A LiftCubeEnv, wrapped only when the rate or latency differ from the env's own 50 Hz, 0 ms.
+
+    ``options`` (or its fields as keywords) say what to build; ``liftrl.run.envs.make_env`` builds
+    them from a run's config.
+    """
+    options = resolve_options(options, option_values)
+    env = LiftCubeEnv(dataclasses.replace(options, control_hz=CONTROL_HZ, latency_ms=0.0), render_mode=render_mode)
+    if options.plain_rate:
         return env
-    return ControlRateWrapper(env, control_hz=control_hz, latency_ms=latency_ms)
+    return ControlRateWrapper(env, control_hz=options.control_hz, latency_ms=options.latency_ms)

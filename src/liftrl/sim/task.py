@@ -29,6 +29,14 @@ GRASP_MAX_GRIPPER = 0.45
 OPEN_GRIPPER = 0.8
 
 
+class OptionError(ValueError):
+    """A task or env option with a bad value; ``key`` names the option so a config can name its key."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
 @dataclass(frozen=True)
 class TaskConfig:
     """The task as TASK.md states it, plus this model's gripper angles (see module constants)."""
@@ -52,16 +60,17 @@ class TaskConfig:
     def __post_init__(self):
         check_mix(self.curriculum_mix)
         if self.curriculum_stage not in STAGES:
-            raise ValueError(
-                f"unknown curriculum_stage {self.curriculum_stage!r}; stages are "
+            raise OptionError(
+                "curriculum_stage", f"unknown curriculum_stage {self.curriculum_stage!r}; stages are "
                 + "; ".join(f"{k}: {v}" for k, v in STAGE_NAMES.items())
             )
         if not (isinstance(self.hold_steps, (int, np.integer)) and self.hold_steps >= 1):
-            raise ValueError(f"hold_steps must be an integer >= 1, got {self.hold_steps!r}")
+            raise OptionError("hold_steps", f"hold_steps must be an integer >= 1, got {self.hold_steps!r}")
         if not 0.02 < self.lift_height < 0.4:
-            raise ValueError(f"lift_height must be between 0.02 and 0.4 m, got {self.lift_height!r}")
+            raise OptionError("lift_height", f"lift_height must be between 0.02 and 0.4 m, got {self.lift_height!r}")
         if not (isinstance(self.max_episode_steps, (int, np.integer)) and self.max_episode_steps >= 1):
-            raise ValueError(f"max_episode_steps must be an integer >= 1, got {self.max_episode_steps!r}")
+            raise OptionError("max_episode_steps",
+                              f"max_episode_steps must be an integer >= 1, got {self.max_episode_steps!r}")
 
 
 def check_mix(mix) -> None:
@@ -69,8 +78,8 @@ def check_mix(mix) -> None:
         return
     p = np.asarray(mix, dtype=float)
     if p.shape != (len(STAGES),) or not np.all(np.isfinite(p)) or np.any(p < 0) or abs(p.sum() - 1.0) > 1e-6:
-        raise ValueError(f"curriculum_mix must be {len(STAGES)} non-negative probabilities (stages "
-                         f"{STAGES[0]}-{STAGES[-1]}) that sum to 1, got {list(mix)!r}")
+        raise OptionError("curriculum_mix", f"curriculum_mix must be {len(STAGES)} non-negative probabilities "
+                          f"(stages {STAGES[0]}-{STAGES[-1]}) that sum to 1, got {list(mix)!r}")
 
 
 def pick_stage(rng: np.random.Generator, cfg: "TaskConfig") -> int:

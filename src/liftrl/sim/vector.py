@@ -95,8 +95,8 @@ class WorkerError(RuntimeError):
 class LiftCubeVectorEnv(VectorEnv):
     """``num_envs`` independent LiftCube envs spread over ``num_workers`` spawn processes.
 
-    ``env_kwargs`` go to ``liftrl.sim.latency.make_env``: the env's own options plus
-    ``control_hz`` / ``latency_ms`` to step at the real arm's rate and latency.
+    ``env_kwargs`` go to ``liftrl.sim.latency.make_env``: an ``EnvOptions`` as ``options=``, or its
+    fields as keywords (``control_hz`` / ``latency_ms`` step at the real arm's rate and latency).
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}

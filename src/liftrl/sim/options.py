@@ -1,0 +1,99 @@
+"""Every option of the simulated task, defined once with its default and its check.
+
+``EnvOptions`` is what an environment is made from: ``LiftCubeEnv`` reads it, the control-rate
+wrapper reads its rate and latency, and the task rules (``TaskConfig``) are derived from it. A
+run's config section ``env`` (``liftrl.config.EnvConfig``) *is* an ``EnvOptions`` plus how many
+copies run, so a bad value fails when the config is loaded, naming its key, and never first
+inside a spawned worker.
+
+The task's own options (stage, mix, hold, lift height, episode length, termination) take their
+defaults and checks from ``TaskConfig``, which the deploy side also builds on its own; the
+checks raise ``OptionError``, whose ``key`` names the option.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass
+
+import numpy as np
+
+from liftrl.common.units import CONTROL_HZ
+from liftrl.obs.keys import OBSERVATION_KEYS
+from liftrl.rewards import known_versions
+from liftrl.sim.task import OptionError, TaskConfig
+
+IMAGE_SIZE_RANGE = (16, 512)  # a wrist image smaller than 16 px shows nothing; above 512 px is only slow
+_TASK = TaskConfig  # the task options' defaults are TaskConfig's class attributes
+
+
+@dataclass(frozen=True)
+class EnvOptions:
+    """The options of one simulated env; building one checks every value (``OptionError`` names it)."""
+
+    curriculum_stage: int = _TASK.curriculum_stage
+    # Training resets draw their stage from these probabilities of stages 0-4 (empty: always
+    # curriculum_stage). Evaluation, videos and eval runs always use curriculum_stage.
+    curriculum_mix: tuple[float, ...] = _TASK.curriculum_mix
+    hold_steps: int = _TASK.hold_steps
+    lift_height: float = _TASK.lift_height
+    max_episode_steps: int = _TASK.max_episode_steps
+    terminate_on_success: bool = _TASK.terminate_on_success
+    # What the env computes, from OBSERVATION_KEYS.
+    observations: tuple[str, ...] = ("pixels", "state")
+    image_size: int = 84
+    frame_stack: int = 3
+    randomize: bool = True
+    reward: str = "v19"
+    # Train (and evaluate) at the real arm's control rate and latency (liftrl.sim.latency): the
+    # user's real loop ran at 10-20 Hz with ~100 ms latency. 50 Hz / 0 ms is the plain env.
+    control_hz: float = CONTROL_HZ
+    latency_ms: float = 0.0
+
+    def __post_init__(self):
+        self.task_config()  # the task rules check their own options
+        check_observations(self.observations)
+        if not (isinstance(self.image_size, (int, np.integer)) and
+                IMAGE_SIZE_RANGE[0] <= self.image_size <= IMAGE_SIZE_RANGE[1]):
+            raise OptionError("image_size", f"image_size must be an integer in "
+                                            f"{IMAGE_SIZE_RANGE[0]}..{IMAGE_SIZE_RANGE[1]}, got {self.image_size!r}")
+        if not (isinstance(self.frame_stack, (int, np.integer)) and self.frame_stack >= 1):
+            raise OptionError("frame_stack", f"frame_stack must be an integer >= 1, got {self.frame_stack!r}")
+        if self.reward not in known_versions():
+            close = difflib.get_close_matches(str(self.reward), known_versions(), n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise OptionError("reward", f"unknown reward {self.reward!r}, choose from {known_versions()}{hint}")
+        check_rate(self.control_hz, self.latency_ms)
+
+    def task_config(self) -> TaskConfig:
+        """The task rules these options describe (workspace, scale and gripper angles are the model's)."""
+        return TaskConfig(curriculum_stage=self.curriculum_stage, curriculum_mix=tuple(self.curriculum_mix),
+                          hold_steps=self.hold_steps, lift_height=self.lift_height,
+                          max_episode_steps=self.max_episode_steps, terminate_on_success=self.terminate_on_success)
+
+    @property
+    def plain_rate(self) -> bool:
+        """True for the env's own 50 Hz with no latency: no control-rate wrapper needed."""
+        return self.control_hz == CONTROL_HZ and self.latency_ms == 0
+
+    def env_options(self) -> "EnvOptions":
+        """Just the env's options (a subclass such as ``EnvConfig`` adds others): what a worker needs."""
+        return EnvOptions(**{f.name: getattr(self, f.name) for f in dataclasses.fields(EnvOptions)})
+
+
+def check_observations(keys) -> None:
+    unknown = [k for k in keys if k not in OBSERVATION_KEYS]
+    if unknown:
+        raise OptionError("observations", f"unknown observation key(s) {unknown!r}; choose from {OBSERVATION_KEYS}")
+    if len(set(keys)) != len(keys):
+        raise OptionError("observations", f"observations lists a key twice: {list(keys)}")
+
+
+def check_rate(control_hz: float, latency_ms: float, tick_hz: float = CONTROL_HZ) -> None:
+    """A control rate the env can step (no faster than its own ticks) and a non-negative latency."""
+    if not (isinstance(control_hz, (int, float)) and 0 < control_hz <= tick_hz):
+        raise OptionError("control_hz", f"control_hz must be in (0, {tick_hz:g}] (the env ticks at {tick_hz:g} Hz), "
+                                        f"got {control_hz!r}")
+    if not (isinstance(latency_ms, (int, float)) and latency_ms >= 0):
+        raise OptionError("latency_ms", f"latency_ms must be >= 0, got {latency_ms!r}")
