@@ -23,14 +23,19 @@ import numpy as np  # noqa: E402
 from common import rate  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
+# The env every figure here measures, built by the same factory as training and evaluation.
+ENV = dict(curriculum_stage=3, observations=("pixels", "state"), image_size=84)
+
+
 def bench_single(args, cpu_one: bool) -> dict[str, float]:
-    from liftrl.sim.env import LiftCubeEnv
+    from liftrl.config import EnvConfig
+    from liftrl.run.envs import make_env
 
     all_cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     if cpu_one and all_cpus:
         # One core, as the goal says; Mesa's llvmpipe would otherwise spread a frame over threads.
         os.sched_setaffinity(0, {sorted(all_cpus)[0]})
-    env = LiftCubeEnv(curriculum_stage=3, observations=("pixels", "state"), image_size=84)
+    env = make_env(EnvConfig(**ENV))
     env.reset(seed=0)
     model, data = env.model, env.data
     renderer = mujoco.Renderer(model, 84, 84)
@@ -68,9 +73,10 @@ def bench_single(args, cpu_one: bool) -> dict[str, float]:
 
 
 def bench_vector(num_envs: int, args) -> float:
-    from liftrl.sim.vector import make_vector_env
+    from liftrl.config import EnvConfig
+    from liftrl.run.envs import make_vector_env
 
-    venv = make_vector_env(num_envs=num_envs, curriculum_stage=3, observations=("pixels", "state"), image_size=84)
+    venv = make_vector_env(EnvConfig(**ENV), num_envs=num_envs)
     venv.reset(seed=0)
     rng = np.random.default_rng(0)
 

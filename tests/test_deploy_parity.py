@@ -212,7 +212,7 @@ def test_deploy_loop_at_the_trained_rate_reproduces_the_env_episode(arm):
     """The scripted grasp's actions, replayed through SimRobot + the deploy loop at 50 Hz with no latency,
     give the env's episode: same success at the same step, cube at the same height."""
     from liftrl.deploy.episode_log import EpisodeLog
-    from liftrl.deploy.runner import LoopConfig, run_episode
+    from liftrl.deploy.runner import LoopConfig, run_arm_episode
     from liftrl.deploy.safety import SafetyLimits, Watchdog
     from liftrl.scripted import ScriptedGrasp
 
@@ -234,7 +234,7 @@ def test_deploy_loop_at_the_trained_rate_reproduces_the_env_episode(arm):
     robot = SimRobot(env, render=False)
     robot.reset(seed=1)
     replay = iter(actions)
-    result = run_episode(robot, robot, lambda obs: next(replay)[None], ObservationBuilder(state_only, arm.kinematics),
+    result = run_arm_episode(robot, robot, lambda obs: next(replay)[None], ObservationBuilder(state_only, arm.kinematics),
                          CommandMapper(spec, task_spec, arm), limits, Watchdog(), LoopConfig(50.0, 200), EpisodeLog(),
                          done=robot.episode_over)
     assert robot.success and result.stop_reason == "done" and result.steps == len(actions)

@@ -6,7 +6,7 @@ import pytest
 from liftrl.deploy.episode_log import EpisodeLog
 from liftrl.deploy.pipeline import ArmModel, CommandMapper, ObservationBuilder
 from liftrl.deploy.robot import FakeRobot
-from liftrl.deploy.runner import LoopConfig, run_episode
+from liftrl.deploy.runner import LoopConfig, run_arm_episode
 from liftrl.deploy.safety import SafetyLimits, SafetyStop, Watchdog, limit_command
 from liftrl.deploy.spec import ActionSpec, ObservationSpec, TaskSpec
 from liftrl.obs.pipeline import CameraSpec
@@ -38,7 +38,7 @@ def limits(arm, **kw):
 
 def run(robot, arm, policy, steps=10, rate=10.0, watchdog=Watchdog(), lim=None):
     log = EpisodeLog()
-    result = run_episode(robot, robot, policy, ObservationBuilder(OBS, arm.kinematics),
+    result = run_arm_episode(robot, robot, policy, ObservationBuilder(OBS, arm.kinematics),
                          CommandMapper(ACTION, TASK, arm),
                          lim or limits(arm), watchdog, LoopConfig(rate_hz=rate, max_steps=steps), log)
     return result, log

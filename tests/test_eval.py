@@ -18,6 +18,7 @@ from liftrl.report import evaluation
 from liftrl.run import checkpoints, folder, policy
 from liftrl.cli import build_parser
 from liftrl.run.snapshot import SnapshotError, load_snapshot, save_snapshot
+from liftrl.report.rollout import end_of_training_video
 from liftrl.train.loop import train
 from liftrl.train.metrics import read_metrics
 
@@ -33,7 +34,8 @@ def _threads():
 def _train(root: Path, config: str, video_episodes: int) -> Path:
     torch.set_num_threads(1)
     return train(str(CONFIGS / config), ["train.progress=false", f"env.max_episode_steps={EPISODE_STEPS}",
-                                         f"train.video_episodes={video_episodes}"], run_root=str(root))
+                                         f"train.video_episodes={video_episodes}"], run_root=str(root),
+                 after=end_of_training_video)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,8 @@ import yaml
 from liftrl.report import history, plots, tables
 from liftrl.run import checkpoints, folder
 from liftrl.cli import build_parser
-from liftrl.train.evaluate import EpisodeResult, summarize, wilson_lower_bound
+from liftrl.train.episodes import EpisodeResult
+from liftrl.train.scoring import summarize, wilson_lower_bound
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

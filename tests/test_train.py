@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from liftrl.run.snapshot import load_snapshot
+from liftrl.report.rollout import end_of_training_video
 from liftrl.train.loop import resume, train
 from liftrl.train.metrics import TIMING_KEYS, read_metrics
 
@@ -41,7 +42,7 @@ def _check_run_folder(run: Path):
 
 @pytest.mark.parametrize("config", ["tiny_sac.yaml", "tiny_drqv2.yaml"])
 def test_short_run_writes_complete_run_folder(tmp_path, config):
-    run = train(str(CONFIGS / config), ["train.progress=false"], run_root=str(tmp_path))
+    run = train(str(CONFIGS / config), ["train.progress=false"], run_root=str(tmp_path), after=end_of_training_video)
     assert run.parent.name in ("sac", "drqv2")
     _check_run_folder(run)
     state, meta = load_snapshot(run / "snapshots" / "latest.pt")

@@ -14,10 +14,8 @@ from pathlib import Path
 
 def _demo(args: argparse.Namespace) -> int:
     """Scripted grasp-lift-hold episodes written as MP4: checks the install end to end."""
-    import numpy as np
-
     from liftrl.config import EnvConfig
-    from liftrl.report.video import Mp4Writer, annotate, side_by_side
+    from liftrl.report.rollout import play_episode
     from liftrl.run.envs import make_env
     from liftrl.scripted import ScriptedGrasp
 
@@ -26,31 +24,16 @@ def _demo(args: argparse.Namespace) -> int:
     env = make_env(EnvConfig(curriculum_stage=args.stage, hold_steps=args.hold_steps, observations=("pixels", "state"),
                              randomize=not args.no_randomize, reward=args.reward), render_mode="rgb_array")
     successes = 0
-    for episode in range(args.episodes):
-        seed = args.seed + episode
-        obs, info = env.reset(seed=seed)
-        policy = ScriptedGrasp()
-        path = out / f"demo_stage{args.stage}_seed{seed}.mp4"
-        total = 0.0
-        with Mp4Writer(path, fps=env.metadata["render_fps"]) as video:
-            def frame(reward: float) -> np.ndarray:
-                wrist = obs["pixels"][-3:].transpose(1, 2, 0)
-                lines = [f"step {info['step']}  reward {reward:+.2f}  return {total:.1f}",
-                         f"cube z {info['cube_pos'][2]:.3f} m  grasp {int(info['is_grasping'])}  "
-                         f"hold {info['hold_count']}/{args.hold_steps}"]
-                return annotate(side_by_side([wrist, env.render()], height=360), lines)
-
-            video.append(frame(0.0))
-            done = False
-            while not done:
-                obs, reward, term, trunc, info = env.step(policy.act(info))
-                total += reward
-                video.append(frame(reward))
-                done = term or trunc
-        successes += bool(info["is_success"])
-        print(f"episode {episode} seed {seed}: success={info['is_success']} steps={info['step']} "
-              f"return={total:.1f} video={path}")
-    env.close()
+    try:
+        for episode in range(args.episodes):
+            seed = args.seed + episode
+            path = out / f"demo_stage{args.stage}_seed{seed}.mp4"
+            result = play_episode(env, ScriptedGrasp().act, seed, video_path=path, reads_info=True)
+            successes += result.success
+            print(f"episode {episode} seed {seed}: success={result.success} steps={result.length} "
+                  f"return={result.reward:.1f} video={path}")
+    finally:
+        env.close()
     print(f"scripted success: {successes}/{args.episodes}")
     return 0
 
@@ -64,6 +47,7 @@ def _train(args: argparse.Namespace) -> int:
     """Train from a config (or resume a run) and leave a complete run folder."""
     import warnings
 
+    from liftrl.report.rollout import end_of_training_video
     from liftrl.train.loop import resume, train
 
     warnings.showwarning = _show_warning
@@ -75,9 +59,9 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume:
         if args.config:
             raise ValueError("give either a config or --resume RUN, not both")
-        run = resume(args.resume, args.overrides)
+        run = resume(args.resume, args.overrides, after=end_of_training_video)
     else:
-        run = train(args.config, args.overrides, run_root=args.runs)
+        run = train(args.config, args.overrides, run_root=args.runs, after=end_of_training_video)
     print(f"run folder: {run}")
     return 0
 

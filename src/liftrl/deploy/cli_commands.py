@@ -62,7 +62,7 @@ def _deploy_so101(args: argparse.Namespace) -> int:
     from liftrl.deploy.mapping import JointMapping
     from liftrl.deploy.pipeline import ArmModel, CommandMapper, ObservationBuilder
     from liftrl.deploy.robot import WallClock
-    from liftrl.deploy.runner import LoopConfig, run_episode
+    from liftrl.deploy.runner import LoopConfig, run_arm_episode
     from liftrl.deploy.safety import SafetyLimits, Watchdog
     from liftrl.deploy.so101 import So101Robot, make_lerobot_follower
 
@@ -92,7 +92,7 @@ def _deploy_so101(args: argparse.Namespace) -> int:
         for episode in range(args.episodes):
             input(f"episode {episode + 1}/{args.episodes}: place the cube, then press Enter (Ctrl-C stops the arm) ")
             episode_log = EpisodeLog(log_frames=not args.no_log_frames)
-            result = run_episode(robot, WallClock(), bundle.policy,
+            result = run_arm_episode(robot, WallClock(), bundle.policy,
                                  ObservationBuilder(bundle.observation, arm.kinematics),
                                  CommandMapper(bundle.action, bundle.task, arm), limits, Watchdog(),
                                  LoopConfig(rate_hz=rate, max_steps=max_steps), episode_log)

@@ -23,11 +23,12 @@ from liftrl.config import EnvConfig
 from liftrl.deploy.bundle import Bundle
 from liftrl.deploy.episode_log import EpisodeLog
 from liftrl.deploy.pipeline import ArmModel, CommandMapper, ObservationBuilder
-from liftrl.deploy.runner import LoopConfig, run_episode
+from liftrl.deploy.runner import LoopConfig, run_arm_episode
 from liftrl.deploy.safety import SafetyLimits, Watchdog
 from liftrl.deploy.sim_robot import CameraNoise, SimRobot
 from liftrl.rewards import known_versions
 from liftrl.run.envs import make_env
+from liftrl.train.episodes import run_episode
 
 
 
@@ -60,16 +61,8 @@ def env_config(bundle: Bundle) -> EnvConfig:
 def run_env(bundle: Bundle, episode_seeds: list[int]) -> DryRunRow:
     """The policy in the env at the rate and latency it was trained at (wrapped if not 50 Hz / 0 ms)."""
     env = make_env(env_config(bundle))
-    successes = 0
     try:
-        for seed in episode_seeds:
-            obs, info = env.reset(seed=seed)
-            done = False
-            while not done:
-                action = bundle.policy({k: obs[k][None] for k in bundle.observation.keys})[0]
-                obs, _, term, trunc, info = env.step(action)
-                done = term or trunc
-            successes += bool(info["is_success"])
+        successes = sum(run_episode(env, bundle.policy, seed).success for seed in episode_seeds)
     finally:
         env.close()
     return DryRunRow("env (training loop)", bundle.control.hz, bundle.control.latency_ms, 0.0,
@@ -94,7 +87,7 @@ def run_deploy(bundle: Bundle, episode_seeds: list[int], rate_hz: float, latency
         for seed in episode_seeds:
             robot.reset(seed)
             episode_log = EpisodeLog(log_frames=log_dir is not None)
-            result = run_episode(robot, robot, bundle.policy, ObservationBuilder(bundle.observation, arm.kinematics),
+            result = run_arm_episode(robot, robot, bundle.policy, ObservationBuilder(bundle.observation, arm.kinematics),
                                  CommandMapper(bundle.action, bundle.task, arm), limits, Watchdog(), loop, episode_log,
                                  done=robot.episode_over)
             successes += bool(robot.success)

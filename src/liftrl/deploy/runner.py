@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable
 
 import numpy as np
 
+from liftrl.common.types import Policy
 from liftrl.deploy.episode_log import EpisodeLog
 from liftrl.deploy.pipeline import CommandMapper, ObservationBuilder
 from liftrl.deploy.robot import Clock, Robot
 from liftrl.deploy.safety import SafetyLimits, SafetyStop, Watchdog, limit_command
 
 log = logging.getLogger(__name__)
-
-Policy = Callable[[Mapping[str, np.ndarray]], np.ndarray]
-
 
 @dataclass(frozen=True)
 class LoopConfig:
@@ -36,7 +34,7 @@ class LoopConfig:
 
 
 @dataclass(frozen=True)
-class EpisodeResult:
+class LoopResult:
     steps: int
     stop_reason: str  # "done", "max_steps", "interrupted", "error", or a SafetyStop reason
     message: str
@@ -46,9 +44,9 @@ class EpisodeResult:
         return self.stop_reason not in ("done", "max_steps", "interrupted")
 
 
-def run_episode(robot: Robot, clock: Clock, policy: Policy, builder: ObservationBuilder, mapper: CommandMapper,
+def run_arm_episode(robot: Robot, clock: Clock, policy: Policy, builder: ObservationBuilder, mapper: CommandMapper,
                 limits: SafetyLimits, watchdog: Watchdog, cfg: LoopConfig, episode_log: EpisodeLog,
-                done: Callable[[], bool] | None = None) -> EpisodeResult:
+                done: Callable[[], bool] | None = None) -> LoopResult:
     """One episode from the arm's current pose; ``done()`` (if given) is asked at each tick before reading."""
     period = 1.0 / cfg.rate_hz
     tool_point = mapper.arm.kinematics.tool_point
@@ -108,4 +106,4 @@ def run_episode(robot: Robot, clock: Clock, policy: Policy, builder: Observation
             log.error("robot.stop() failed: %s", exc)
             message += f"; robot.stop() failed: {exc}"
     episode_log.meta.update({"stop_reason": reason, "message": message, "rate_hz": cfg.rate_hz})
-    return EpisodeResult(steps=steps, stop_reason=reason, message=message)
+    return LoopResult(steps=steps, stop_reason=reason, message=message)

@@ -6,7 +6,7 @@ metadata, and the environment, by the one env factory (``liftrl.run.envs``), fro
 observations and action space are checked against what the snapshot was trained on, so a
 policy is never fed inputs of another shape or meaning.
 
-Episodes run whole inside worker processes (``run_episode`` on a ``LiftCubeEnv``), each worker
+Episodes run whole inside worker processes (the one runner, ``liftrl.train.episodes.run_episode``), each worker
 with its own copy of the policy on the CPU, rather than batched over ``LiftCubeVectorEnv``: a
 video needs the third-person render of the final step, which the vector env's same-step
 auto-reset replaces with the next episode's first state, and this way every video is exactly the
@@ -27,7 +27,8 @@ from liftrl.report.tables import EvalRecord, write_eval_files
 from liftrl.run.checkpoints import Checkpoint
 from liftrl.run.folder import Run, RunError
 from liftrl.run.policy import LoadedPolicy, check_compatible, load_policy
-from liftrl.train import evaluate
+from liftrl.train.episodes import EpisodeResult
+from liftrl.train.scoring import summarize
 
 if TYPE_CHECKING:
     from liftrl.config import EnvConfig
@@ -81,10 +82,10 @@ def _init_worker(snapshot: str | LoadedPolicy, env: EnvConfig, video: bool, thre
     _WORKER["env"] = make_env(env, render_mode="rgb_array" if video else None)
 
 
-def _run_one(seed: int, video_path: str | None, label: str) -> evaluate.EpisodeResult:
-    from liftrl.report.rollout import run_episode
+def _run_one(seed: int, video_path: str | None, label: str) -> EpisodeResult:
+    from liftrl.report.rollout import play_episode
 
-    return run_episode(_WORKER["env"], _WORKER["policy"], seed, video_path=video_path, label=label)
+    return play_episode(_WORKER["env"], _WORKER["policy"], seed, video_path=video_path, label=label)
 
 
 def _close_worker() -> None:
@@ -96,15 +97,15 @@ def _close_worker() -> None:
 
 def run_checkpoint_episodes(policy: LoadedPolicy, snapshot: Path, env: EnvConfig, seeds: Sequence[int],
                             videos: Sequence[str | None], label: str, workers: int,
-                            on_episode: Callable[[int, evaluate.EpisodeResult], None] | None = None
-                            ) -> list[evaluate.EpisodeResult]:
+                            on_episode: Callable[[int, EpisodeResult], None] | None = None
+                            ) -> list[EpisodeResult]:
     """One episode per seed, spread over ``workers`` spawn processes that each load ``snapshot``.
 
     With one worker the episodes run here with the already loaded ``policy``.
     """
     video = any(v is not None for v in videos)
     workers = max(1, min(workers, len(seeds)))
-    results: list[evaluate.EpisodeResult | None] = [None] * len(seeds)
+    results: list[EpisodeResult | None] = [None] * len(seeds)
     if workers == 1:
         _init_worker(policy, env, video, None)
         try:
@@ -131,7 +132,7 @@ def run_checkpoint_episodes(policy: LoadedPolicy, snapshot: Path, env: EnvConfig
 # ---------------------------------------------------------------------------------- one checkpoint
 def evaluate_checkpoint(run: Run, checkpoint: Checkpoint, episodes: int = 10, video: bool = True,
                         overrides: Sequence[str] = (), workers: int | None = None,
-                        on_episode: Callable[[int, evaluate.EpisodeResult], None] | None = None
+                        on_episode: Callable[[int, EpisodeResult], None] | None = None
                         ) -> tuple[EvalRecord, Path]:
     """Evaluate one snapshot and write its table files (and videos) under ``RUN/eval_<step>/``."""
     from liftrl.rewards import check_fingerprint
@@ -165,7 +166,7 @@ def evaluate_checkpoint(run: Run, checkpoint: Checkpoint, episodes: int = 10, vi
                 "curriculum_stage": cfg.env.curriculum_stage, "reward": cfg.env.reward, "randomize": cfg.env.randomize,
                 "deterministic_actions": True}
     record = EvalRecord(run=str(run.path), checkpoint=checkpoint.label, step=checkpoint.step, settings=settings,
-                        summary=evaluate.summarize(rows), episodes=tuple(rows),
+                        summary=summarize(rows), episodes=tuple(rows),
                         videos=tuple(os.path.relpath(v, out) if v else None for v in videos))
     write_eval_files(out, record)
     return record, out

@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from liftrl.run.folder import Run, RunError
-from liftrl.train.evaluate import EvalSummary, rank_key, wilson_lower_bound
+from liftrl.train.scoring import EvalSummary, rank_key, wilson_lower_bound
 from liftrl.train.metrics import read_metrics
 
 

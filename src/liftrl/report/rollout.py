@@ -1,5 +1,6 @@
-"""One deterministic episode in this process, optionally filmed: the end-of-training video and
-``liftrl eval`` both run episodes through here, so a video and its table row are the same episode.
+"""Episodes on film: the ``on_frame`` hook that turns ``liftrl.train.episodes.run_episode`` into an
+MP4, used by ``liftrl eval``, the end-of-training video and the scripted demo, so a video and its
+table row are the same episode.
 
 A video has one frame per observation the policy received: the reset frame plus one per step,
 ``length + 1`` in all. Each shows the wrist view the policy sees (the newest frame of its
@@ -10,15 +11,17 @@ beside the third-person view, with the step, reward, cube height, grasp and hold
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
-from liftrl.train.evaluate import EpisodeResult
+from liftrl.common.seeds import eval_seeds
+from liftrl.report.video import Mp4Writer, annotate, newest_frame, side_by_side
+from liftrl.common.types import Policy
+from liftrl.train.episodes import EpisodeResult, run_episode
 
 VIDEO_HEIGHT = 360
-
-Policy = Callable[[Mapping[str, np.ndarray]], np.ndarray]
+FINAL_VIDEO_DIR = "eval_final"
 
 
 def frame_lines(info: Mapping, reward: float, total: float, label: str = "") -> list[str]:
@@ -31,51 +34,62 @@ def frame_lines(info: Mapping, reward: float, total: float, label: str = "") -> 
     ]
 
 
-def _wrist_view(env, obs: Mapping[str, np.ndarray]) -> np.ndarray:
-    from liftrl.report.video import newest_frame
+class EpisodeFilm:
+    """An ``on_frame`` hook writing each frame of one episode to ``path``; close it (or use ``with``)."""
 
-    return newest_frame(obs["pixels"]) if "pixels" in obs else env.unwrapped.render_wrist()
-
-
-def run_episode(env, policy: Policy, seed: int, video_path: str | Path | None = None, label: str = "",
-                height: int = VIDEO_HEIGHT) -> EpisodeResult:
-    """Reset ``env`` (a ``LiftCubeEnv``) with ``seed``, act with ``policy`` until the episode ends.
-
-    ``policy`` takes a batch of one observation dict and returns a batch of one action, the
-    same call the vector-env evaluation makes. With ``video_path`` the episode is written as MP4;
-    the env must then have ``render_mode="rgb_array"``.
-    """
-    obs, info = env.reset(seed=seed)
-    writer = None
-    if video_path is not None:
+    def __init__(self, env, path: str | Path, label: str = "", height: int = VIDEO_HEIGHT):
         if getattr(env, "render_mode", None) != "rgb_array":
             raise ValueError("filming an episode needs an env made with render_mode='rgb_array'")
-        from liftrl.report.video import Mp4Writer
+        self.env = env
+        self.label = label
+        self.height = height
+        self.writer = Mp4Writer(path, fps=env.metadata["render_fps"])
 
-        writer = Mp4Writer(video_path, fps=env.metadata["render_fps"])
-    total, reward = 0.0, 0.0
-    length, max_hold = 0, 0
-    max_z = float(info["cube_pos"][2])
-    done = False
+    def _wrist_view(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
+        return newest_frame(obs["pixels"]) if "pixels" in obs else self.env.unwrapped.render_wrist()
+
+    def __call__(self, obs: Mapping[str, np.ndarray], info: Mapping[str, Any], reward: float, total: float) -> None:
+        frame = side_by_side([self._wrist_view(obs), self.env.render()], height=self.height)
+        self.writer.append(annotate(frame, frame_lines(info, reward, total, self.label)))
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def __enter__(self) -> "EpisodeFilm":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def play_episode(env, policy: Policy, seed: int, video_path: str | Path | None = None, label: str = "",
+                 height: int = VIDEO_HEIGHT, reads_info: bool = False) -> EpisodeResult:
+    """One episode through the runner, written as MP4 when ``video_path`` is given (the env must then
+    have ``render_mode="rgb_array"``)."""
+    if video_path is None:
+        return run_episode(env, policy, seed, reads_info=reads_info)
+    with EpisodeFilm(env, video_path, label, height) as film:
+        return run_episode(env, policy, seed, on_frame=film, reads_info=reads_info)
+
+
+def end_of_training_video(trainer) -> list[Path]:
+    """``train.video_episodes`` deterministic episodes on evaluation seeds after training, filmed as
+    ``liftrl eval`` films them, into ``RUN/eval_final/``; the ``after`` callback of ``liftrl train``."""
+    from liftrl.run.envs import make_env
+
+    episodes = trainer.cfg.train.video_episodes
+    if not episodes:
+        return []
+    out = trainer.run_dir / FINAL_VIDEO_DIR
+    out.mkdir(exist_ok=True)
+    env = make_env(trainer.cfg.env, render_mode="rgb_array")
+    paths = []
     try:
-        while True:
-            if writer is not None:
-                from liftrl.report.video import annotate, side_by_side
-
-                frame = side_by_side([_wrist_view(env, obs), env.render()], height=height)
-                writer.append(annotate(frame, frame_lines(info, reward, total, label)))
-            if done:
-                break
-            action = np.asarray(policy({k: v[None] for k, v in obs.items()}), dtype=np.float32)[0]
-            obs, reward, term, trunc, info = env.step(action)
-            reward = float(reward)
-            total += reward
-            length += 1
-            max_z = max(max_z, float(info["cube_pos"][2]))
-            max_hold = max(max_hold, int(info["hold_count"]))
-            done = bool(term or trunc)
+        for seed in eval_seeds(episodes):
+            path = out / f"step_{trainer.env_steps:09d}_seed_{seed}.mp4"
+            play_episode(env, trainer.eval_policy, seed, video_path=path,
+                         label=f"step {trainer.env_steps} (end of training)")
+            paths.append(path)
     finally:
-        if writer is not None:
-            writer.close()
-    return EpisodeResult(seed=int(seed), reward=total, success=bool(info["is_success"]), length=length,
-                         max_cube_z=max_z, max_hold=max_hold, final_hold=int(info["hold_count"]))
+        env.close()
+    return paths

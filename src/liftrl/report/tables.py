@@ -2,7 +2,7 @@
 
 The printed tables are Markdown so they paste straight into a devlog, in the shape the user
 already writes them (checkpoint, mean reward +- std, max cube height, success rate). Every figure
-in a summary comes from ``liftrl.train.evaluate.summarize`` over the per-episode rows written
+in a summary comes from ``liftrl.train.scoring.summarize`` over the per-episode rows written
 beside it, so the two files can always be checked against each other.
 """
 
@@ -18,7 +18,8 @@ from typing import Any, Sequence
 
 from liftrl.report.history import EvalPoint
 from liftrl.run.checkpoints import format_step
-from liftrl.train.evaluate import EpisodeResult, EvalSummary
+from liftrl.train.episodes import EpisodeResult
+from liftrl.train.scoring import EvalSummary
 
 SUMMARY_FILE_CSV = "summary.csv"
 EPISODES_FILE_CSV = "episodes.csv"

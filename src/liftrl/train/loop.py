@@ -12,8 +12,8 @@ import os
 import shutil
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -26,8 +26,9 @@ from liftrl.rewards import check_fingerprint
 from liftrl.run.envs import make_vector_env, worker_count
 from liftrl.run.folder import BEST, CONFIG_FILE, LATEST, SNAPSHOT_DIR, link_atomic, new_run_dir, replay_name, snapshot_name
 from liftrl.run.snapshot import is_run_snapshot, load_snapshot, run_metadata, save_snapshot
-from liftrl.train import evaluate
+from liftrl.train.episodes import EpisodeStats, env_info, run_episodes
 from liftrl.train.metrics import MetricsLogger
+from liftrl.train.scoring import EvalSummary, is_better, summarize
 
 
 def resolve_device(name: str) -> torch.device:
@@ -46,31 +47,29 @@ def auto_threads(cfg: Config) -> int:
     return max(1, cores - workers)
 
 
-@dataclass
 class EpisodeTracker:
-    """Running sums of the episodes in flight, one slot per env."""
+    """The training episodes in flight, one ``EpisodeStats`` per env (cube height counted from 0)."""
 
-    num_envs: int
-    ret: np.ndarray = field(init=False)
-    length: np.ndarray = field(init=False)
-    max_z: np.ndarray = field(init=False)
-    terms: dict[str, np.ndarray] = field(init=False)
-
-    def __post_init__(self):
-        self.ret = np.zeros(self.num_envs)
-        self.length = np.zeros(self.num_envs, dtype=np.int64)
-        self.max_z = np.zeros(self.num_envs)
-        self.terms = {}
+    def __init__(self, num_envs: int):
+        self.stats = [EpisodeStats() for _ in range(num_envs)]
 
     def state(self) -> dict:
-        return {"ret": self.ret.tolist(), "length": self.length.tolist(), "max_z": self.max_z.tolist(),
-                "terms": {k: v.tolist() for k, v in self.terms.items()}}
+        keys = list(dict.fromkeys(k for s in self.stats for k in s.terms))
+        return {"ret": [s.total for s in self.stats], "length": [s.length for s in self.stats],
+                "max_z": [s.max_cube_z for s in self.stats],
+                "terms": {k: [s.terms.get(k, 0.0) for s in self.stats] for k in keys}}
 
     def load(self, state: dict) -> None:
-        self.ret = np.array(state["ret"], dtype=float)
-        self.length = np.array(state["length"], dtype=np.int64)
-        self.max_z = np.array(state["max_z"], dtype=float)
-        self.terms = {k: np.array(v, dtype=float) for k, v in state["terms"].items()}
+        self.stats = [EpisodeStats(total=float(ret), length=int(length), max_cube_z=float(max_z),
+                                   terms={k: float(v[i]) for k, v in state["terms"].items()})
+                      for i, (ret, length, max_z) in enumerate(zip(state["ret"], state["length"], state["max_z"]))]
+
+    def finish(self, i: int, final_info: Mapping[str, Any]) -> dict:
+        """The finished episode of env ``i`` as a log row; its slot starts the next episode."""
+        done, self.stats[i] = self.stats[i], EpisodeStats()
+        return {"episode/return": float(done.total), "episode/length": int(done.length),
+                "episode/success": float(final_info["is_success"]), "episode/max_cube_z": float(done.max_cube_z),
+                **{f"reward_terms/{k}": float(v) for k, v in done.terms.items()}}
 
 
 class Trainer:
@@ -203,27 +202,13 @@ class Trainer:
         return np.asarray(self.agent.act(actor_obs, self.env_steps, eval_mode=False), dtype=np.float32)
 
     def _record_episodes(self, rewards, done, infos) -> None:
-        tr = self.tracker
-        tr.ret += rewards
-        tr.length += 1
         final_mask = infos.get("_final_info", np.zeros(self.num_envs, dtype=bool))
         for i in range(self.num_envs):
-            info = evaluate._row(infos["final_info"], i) if done[i] and final_mask[i] else evaluate._row(infos, i)
-            tr.max_z[i] = max(tr.max_z[i], float(info["cube_pos"][2]))
-            for k, v in info["reward_terms"].items():
-                tr.terms.setdefault(k, np.zeros(self.num_envs))[i] += v
+            info = env_info(infos["final_info"], i) if done[i] and final_mask[i] else env_info(infos, i)
+            self.tracker.stats[i].add(float(rewards[i]), info)
             if done[i]:
-                self._pending_episodes.append({
-                    "episode/return": float(tr.ret[i]), "episode/length": int(tr.length[i]),
-                    "episode/success": float(info["is_success"]), "episode/max_cube_z": float(tr.max_z[i]),
-                    **{f"reward_terms/{k}": float(v[i]) for k, v in tr.terms.items()},
-                })
+                self._pending_episodes.append(self.tracker.finish(i, info))
                 self.episodes += 1
-                tr.ret[i] = 0.0
-                tr.length[i] = 0
-                tr.max_z[i] = 0.0
-                for v in tr.terms.values():
-                    v[i] = 0.0
 
     def _update(self) -> int:
         a = self.cfg.agent
@@ -274,37 +259,20 @@ class Trainer:
         self._pending_updates.clear()
         self._pending_episodes.clear()
 
-    def _policy(self, obs):
+    def eval_policy(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The agent's deterministic actions now: what evaluation (and the end-of-training video) runs."""
         return np.asarray(self.agent.act({k: obs[k] for k in self.cfg.obs.actor}, self.env_steps, eval_mode=True),
                           dtype=np.float32)
 
-    def evaluate(self) -> evaluate.EvalSummary:
+    def evaluate(self) -> EvalSummary:
         t = self.cfg.train
         if self.eval_env is None:
             n = min(t.eval_episodes, self.num_envs)
             self.eval_env = make_vector_env(self.cfg.env, n)
-        rows = evaluate.run_episodes(self.eval_env, self._policy, eval_seeds(t.eval_episodes))
-        summary = evaluate.summarize(rows)
+        rows = run_episodes(self.eval_env, self.eval_policy, eval_seeds(t.eval_episodes))
+        summary = summarize(rows)
         self.logger.log(self.env_steps, "eval", {f"eval/{k}": v for k, v in summary.as_dict().items()})
         return summary
-
-    def write_eval_video(self, episodes: int = 1) -> list[Path]:
-        """MP4s of deterministic episodes on evaluation seeds, filmed as ``liftrl eval`` films them."""
-        from liftrl.report.rollout import run_episode
-        from liftrl.run.envs import make_env
-
-        out = self.run_dir / "eval_final"
-        out.mkdir(exist_ok=True)
-        env = make_env(self.cfg.env, render_mode="rgb_array")
-        paths = []
-        try:
-            for seed in eval_seeds(episodes):
-                path = out / f"step_{self.env_steps:09d}_seed_{seed}.mp4"
-                run_episode(env, self._policy, seed, video_path=path, label=f"step {self.env_steps} (end of training)")
-                paths.append(path)
-        finally:
-            env.close()
-        return paths
 
     def close(self) -> None:
         if self.logger is not None:
@@ -348,7 +316,7 @@ class Trainer:
                 if is_eval:
                     summary = self.evaluate()
                     last_eval = f"{summary.successes}/{summary.episodes} R={summary.reward_mean:.0f}"
-                    if evaluate.is_better(summary, None if self.best is None else _summary(self.best)):
+                    if is_better(summary, None if self.best is None else _summary(self.best)):
                         self.best = {**summary.as_dict(), "env_steps": self.env_steps}
                         improved = True
                 if _crossed(before, self.env_steps, t.snapshot_every) or improved or final:
@@ -356,8 +324,6 @@ class Trainer:
         finally:
             if progress is not None:
                 progress.close()
-        if t.video_episodes:
-            self.write_eval_video(t.video_episodes)
         return self.run_dir
 
 
@@ -365,11 +331,16 @@ def _crossed(before: int, after: int, every: int) -> bool:
     return every > 0 and after // every > before // every
 
 
-def _summary(d: dict) -> evaluate.EvalSummary:
-    return evaluate.EvalSummary(**{k: d[k] for k in evaluate.EvalSummary.__dataclass_fields__})
+def _summary(d: dict) -> EvalSummary:
+    return EvalSummary(**{k: d[k] for k in EvalSummary.__dataclass_fields__})
 
 
-def train(config_path: str | None, overrides: list[str], run_root: str | None = None) -> Path:
+# Called with the finished Trainer before it closes (the CLI films the end-of-training video this way).
+AfterTraining = Callable[["Trainer"], None]
+
+
+def train(config_path: str | None, overrides: list[str], run_root: str | None = None,
+          after: AfterTraining | None = None) -> Path:
     """Start a new run: resolve the config, save it, train, and leave a complete run folder."""
     cfg = load_config(config_path, overrides)
     run_dir = new_run_dir(run_root or cfg.train.run_dir, cfg.agent.name)
@@ -379,14 +350,20 @@ def train(config_path: str | None, overrides: list[str], run_root: str | None = 
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)  # nothing ran: leave no half-made run folder behind
         raise
-    try:
-        trainer.run()
-    finally:
-        trainer.close()
+    _run_and_close(trainer, after)
     return run_dir
 
 
-def resume(run_dir: str | os.PathLike, overrides: list[str] | None = None) -> Path:
+def _run_and_close(trainer: Trainer, after: AfterTraining | None) -> None:
+    try:
+        trainer.run()
+        if after is not None:
+            after(trainer)
+    finally:
+        trainer.close()
+
+
+def resume(run_dir: str | os.PathLike, overrides: list[str] | None = None, after: AfterTraining | None = None) -> Path:
     """Continue a run from ``snapshots/latest.pt`` (only ``train.total_env_steps`` and ``train.max_minutes`` may change)."""
     run_dir = Path(run_dir)
     config_file = run_dir / CONFIG_FILE
@@ -403,8 +380,5 @@ def resume(run_dir: str | os.PathLike, overrides: list[str] | None = None) -> Pa
     if overrides:
         save_config(cfg, config_file)
     trainer = Trainer(cfg, run_dir, resume=True)
-    try:
-        trainer.run()
-    finally:
-        trainer.close()
+    _run_and_close(trainer, after)
     return run_dir
