@@ -188,6 +188,15 @@ def parse_args(argv=None):
     return args
 
 
+def _shown_path(path) -> str:
+    """A config path as results should record it: relative to the repository, never this machine's layout."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return path.name
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     cfg = load_config(args.config, args.overrides)
@@ -205,14 +214,14 @@ def main(argv=None) -> None:
     wall = loop["wall"]
     shares = {part: timers.seconds[part] / wall for part in PARTS}
     shares["other"] = max(0.0, 1.0 - sum(shares.values()))
-    a, e = cfg.agent, cfg.env
+    agent, env = cfg.agent, cfg.env
     print(machine_line())
     print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads in the training "
           f"process, MUJOCO_GL={os.environ.get('MUJOCO_GL')}, env workers: "
-          f"{e.num_workers if e.num_workers is not None else 'one per core'}")
-    print(f"config {args.config} + {' '.join(args.overrides)}")
-    print(f"agent {a.name}, batch {a.batch_size}, {e.num_envs} envs, image {e.image_size}, frame_stack "
-          f"{e.frame_stack}, update every {a.update_every_steps} env steps x {a.updates_per_step}")
+          f"{env.num_workers if env.num_workers is not None else 'one per core'}")
+    print(f"config {_shown_path(args.config)} + {' '.join(args.overrides)}")
+    print(f"agent {agent.name}, batch {agent.batch_size}, {env.num_envs} envs, image {env.image_size}, frame_stack "
+          f"{env.frame_stack}, update every {agent.update_every_steps} env steps x {agent.updates_per_step}")
     print(f"warm-up (random actions until updates start): {loop['warmup']['env_steps']} env steps in "
           f"{loop['warmup']['seconds']:.1f} s")
     print(f"timed: {loop['env_steps']} env steps, {loop['updates']} updates in {wall:.1f} s")

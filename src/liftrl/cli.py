@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="liftrl", description="Train, evaluate and deploy an SO-101 policy that grasps, lifts and holds a cube.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    tr = sub.add_parser(
+    train_parser = sub.add_parser(
         "train", help="train a policy from a YAML config with dotted overrides",
         description="Train from a YAML config (sections env, obs, agent, replay, train) with dotted "
                     "overrides, writing runs/<agent>/<YYYYMMDD_HHMMSS>/; or continue a run with --resume.",
@@ -79,11 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
                "agent.batch_size=128 env.hold_steps=50 train.device=cuda | liftrl train --resume "
                "runs/drqv2/20250101_120000 train.total_env_steps=3000000",
     )
-    tr.add_argument("config", nargs="?", help="YAML config, e.g. configs/drqv2_v19.yaml (default: built-in defaults)")
-    tr.add_argument("overrides", nargs="*", help="dotted overrides such as agent.batch_size=128 env.hold_steps=50")
-    tr.add_argument("--resume", metavar="RUN", help="continue RUN from its latest snapshot")
-    tr.add_argument("--runs", default=None, help="root folder for new runs (default: train.run_dir)")
-    tr.set_defaults(func=_train)
+    train_parser.add_argument("config", nargs="?", help="YAML config, e.g. configs/drqv2_v19.yaml (default: built-in defaults)")
+    train_parser.add_argument("overrides", nargs="*", help="dotted overrides such as agent.batch_size=128 env.hold_steps=50")
+    train_parser.add_argument("--resume", metavar="RUN", help="continue RUN from its latest snapshot")
+    train_parser.add_argument("--runs", default=None, help="root folder for new runs (default: train.run_dir)")
+    train_parser.set_defaults(func=_train)
 
     demo = sub.add_parser("demo", help="run the scripted policy and write MP4 videos")
     demo.add_argument("--stage", type=int, default=3, help="curriculum stage 0-4 (default 3)")

@@ -133,46 +133,46 @@ def _given_name(value: Any) -> str:
     return type(value).__name__
 
 
-_NO = object()
+_NOT_COERCIBLE = object()
 
 
 def _coerce(value: Any, tp: Any) -> Any:
-    """``value`` as type ``tp``, or ``_NO``. Only lossless conversions: int -> float, number -> str,
+    """``value`` as type ``tp``, or ``_NOT_COERCIBLE``. Only lossless conversions: int -> float, number -> str,
     list -> tuple, integral float -> int."""
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
         for arg in typing.get_args(tp):
             out = _coerce(value, arg)
-            if out is not _NO:
+            if out is not _NOT_COERCIBLE:
                 return out
-        return _NO
+        return _NOT_COERCIBLE
     if tp is type(None):
-        return None if value is None else _NO
+        return None if value is None else _NOT_COERCIBLE
     if tp is bool:
-        return value if isinstance(value, bool) else _NO
+        return value if isinstance(value, bool) else _NOT_COERCIBLE
     if tp is int:
         if isinstance(value, bool):
-            return _NO
+            return _NOT_COERCIBLE
         if isinstance(value, int):
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        return _NO
+        return _NOT_COERCIBLE
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return _NO
+            return _NOT_COERCIBLE
         return float(value)
     if tp is str:
         # A number where text is expected keeps its spelling as text (e.g. stddev_schedule=0.2).
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
-        return value if isinstance(value, str) else _NO
+        return value if isinstance(value, str) else _NOT_COERCIBLE
     if origin is tuple:
         (item,) = [a for a in typing.get_args(tp) if a is not Ellipsis]
         if not isinstance(value, (list, tuple)):
-            return _NO
+            return _NOT_COERCIBLE
         items = [_coerce(v, item) for v in value]
-        return _NO if any(v is _NO for v in items) else tuple(items)
+        return _NOT_COERCIBLE if any(v is _NOT_COERCIBLE for v in items) else tuple(items)
     raise TypeError(f"config field type {tp!r} is not supported")  # a programming error, not user input
 
 
@@ -207,7 +207,7 @@ def _build(cls: type, raw: Mapping[str, Any], section: str, agent_name: str | No
         if key not in fields:
             raise _unknown(dotted, _all_keys(agent_name))
         out = _coerce(value, fields[key])
-        if out is _NO:
+        if out is _NOT_COERCIBLE:
             raise ConfigError(f"config key {dotted!r} expects {_type_name(fields[key])}, "
                               f"got {_given_name(value)} {value!r}")
         values[key] = out

@@ -124,23 +124,24 @@ class DrQV2Agent:
     @torch.no_grad()
     def act(self, obs: Mapping[str, np.ndarray], step: int, eval_mode: bool) -> np.ndarray:
         """(B, action_dim) float32 actions in [-1, 1] from the actor's keys only (others are ignored)."""
-        t = as_tensors(obs, (PIXELS, *self.actor_low), self.device)
+        x = as_tensors(obs, (PIXELS, *self.actor_low), self.device)
         with self._autocast():
-            mu = self.actor(self.encoder(t[PIXELS]), concat_low_dim(t, self.actor_low)).float()
+            mu = self.actor(self.encoder(x[PIXELS]), concat_low_dim(x, self.actor_low)).float()
         action = mu if eval_mode else noisy_action(mu, self.stddev(step), None, self.generator)
         return action.cpu().numpy().astype(np.float32)
 
     @torch.no_grad()
     def critic_q(self, obs: Mapping[str, np.ndarray], action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(Q1, Q2), each (B,), of the online critic on un-augmented observations; for inspection."""
-        t = as_tensors(obs, (PIXELS, *self.critic_low), self.device)
-        a = torch.as_tensor(action, device=self.device, dtype=torch.float32)
+        x = as_tensors(obs, (PIXELS, *self.critic_low), self.device)
+        act = torch.as_tensor(action, device=self.device, dtype=torch.float32)
         with self._autocast():
-            q1, q2 = self.critic(self.encoder(t[PIXELS]), concat_low_dim(t, self.critic_low), a)
+            q1, q2 = self.critic(self.encoder(x[PIXELS]), concat_low_dim(x, self.critic_low), act)
         return q1.float().squeeze(-1).cpu().numpy(), q2.float().squeeze(-1).cpu().numpy()
 
     # ------------------------------------------------------------------ learning
     def update(self, batch: Mapping[str, Any], step: int) -> dict[str, float]:
+        """One gradient step: augment, encode, ``update_critic`` (with the encoder), ``update_actor``."""
         cfg = self.cfg
         keys = (PIXELS, *sorted(set(self.actor_low) | set(self.critic_low)))
         obs = as_tensors(batch["obs"], keys, self.device)
@@ -158,45 +159,54 @@ class DrQV2Agent:
         with torch.no_grad(), self._autocast():
             next_features = self.encoder(next_pixels)
 
-        # Critic (and encoder): regress both Q heads on the clipped-double-Q n-step target.
+        critic = self.update_critic(features, obs, action, reward, discount, next_features, next_obs, std)
+        actor = self.update_actor(features.detach(), obs, std)  # the encoder learns from the critic only
+        soft_update(self.critic, self.critic_target, cfg.critic_target_tau)
+
+        q = torch.cat([critic["q1"], critic["q2"]]).detach()
+        values = torch.stack([
+            critic["loss"], actor["loss"], critic["q1"].detach().mean(), q.min(), q.max(),
+            critic["target_q"].mean(), critic["target_q"].max(), reward.mean(), torch.tensor(std, device=self.device),
+            actor["grad_norm"], critic["grad_norm"], critic["encoder_grad_norm"],
+            (actor["mu"].abs() > 0.99).float().mean(),
+        ])
+        return dict(zip(DIAGNOSTICS, values.cpu().tolist()))
+
+    def update_critic(self, features, obs, action, reward, discount, next_features, next_obs,
+                      std: float) -> dict[str, torch.Tensor]:
+        """Critic and encoder: regress both Q heads on the clipped-double-Q n-step target."""
         with torch.no_grad(), self._autocast():
             next_mu = self.actor(next_features, concat_low_dim(next_obs, self.actor_low)).float()
-            next_action = noisy_action(next_mu, std, cfg.stddev_clip, self.generator)
-            tq1, tq2 = self.critic_target(next_features, concat_low_dim(next_obs, self.critic_low), next_action)
-            target_q = reward + discount * torch.min(tq1, tq2).float()
+            next_action = noisy_action(next_mu, std, self.cfg.stddev_clip, self.generator)
+            target_q1, target_q2 = self.critic_target(next_features, concat_low_dim(next_obs, self.critic_low),
+                                                      next_action)
+            target_q = reward + discount * torch.min(target_q1, target_q2).float()
         with self._autocast():
             q1, q2 = self.critic(features, concat_low_dim(obs, self.critic_low), action)
         q1, q2 = q1.float(), q2.float()
-        critic_loss = F.mse_loss(q1, target_q) + F.mse_loss(q2, target_q)
+        loss = F.mse_loss(q1, target_q) + F.mse_loss(q2, target_q)
         self.encoder_opt.zero_grad(set_to_none=True)
         self.critic_opt.zero_grad(set_to_none=True)
-        critic_loss.backward()
+        loss.backward()
         critic_gn = grad_norm(self.critic.parameters())
         encoder_gn = grad_norm(self.encoder.parameters())
         self.critic_opt.step()
         self.encoder_opt.step()
+        return {"loss": loss.detach(), "q1": q1, "q2": q2, "target_q": target_q, "grad_norm": critic_gn,
+                "encoder_grad_norm": encoder_gn}
 
-        # Actor: maximise min(Q1, Q2) on detached features (the encoder learns from the critic only).
-        features = features.detach()
+    def update_actor(self, features, obs, std: float) -> dict[str, torch.Tensor]:
+        """Actor: maximise min(Q1, Q2) of its clipped-noise action on detached features."""
         with self._autocast():
             mu = self.actor(features, concat_low_dim(obs, self.actor_low)).float()
-            pi = noisy_action(mu, std, cfg.stddev_clip, self.generator)
-            aq1, aq2 = self.critic(features, concat_low_dim(obs, self.critic_low), pi)
-        actor_loss = -torch.min(aq1, aq2).float().mean()
+            pi = noisy_action(mu, std, self.cfg.stddev_clip, self.generator)
+            q1, q2 = self.critic(features, concat_low_dim(obs, self.critic_low), pi)
+        loss = -torch.min(q1, q2).float().mean()
         self.actor_opt.zero_grad(set_to_none=True)
-        actor_loss.backward()
+        loss.backward()
         actor_gn = grad_norm(self.actor.parameters())
         self.actor_opt.step()
-
-        soft_update(self.critic, self.critic_target, cfg.critic_target_tau)
-
-        q = torch.cat([q1, q2]).detach()
-        values = torch.stack([
-            critic_loss.detach(), actor_loss.detach(), q1.detach().mean(), q.min(), q.max(),
-            target_q.mean(), target_q.max(), reward.mean(), torch.tensor(std, device=self.device),
-            actor_gn, critic_gn, encoder_gn, (mu.detach().abs() > 0.99).float().mean(),
-        ])
-        return dict(zip(DIAGNOSTICS, values.cpu().tolist()))
+        return {"loss": loss.detach(), "grad_norm": actor_gn, "mu": mu.detach()}
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:

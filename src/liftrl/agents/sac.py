@@ -94,13 +94,13 @@ class SACAgent:
     @torch.no_grad()
     def critic_q(self, obs: Mapping[str, np.ndarray], action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(Q1, Q2), each (B,), of the online critic; for inspection."""
-        a = torch.as_tensor(action, device=self.device, dtype=torch.float32)
-        q1, q2 = self.critic(self._flat(obs, self.critic_in), a)
+        act = torch.as_tensor(action, device=self.device, dtype=torch.float32)
+        q1, q2 = self.critic(self._flat(obs, self.critic_in), act)
         return q1.squeeze(-1).cpu().numpy(), q2.squeeze(-1).cpu().numpy()
 
     # ------------------------------------------------------------------ learning
     def update(self, batch: Mapping[str, Any], step: int) -> dict[str, float]:
-        cfg = self.cfg
+        """One gradient step: ``update_critic``, then (every ``actor_update_every``) ``update_actor``."""
         obs_a, obs_c = self._flat(batch["obs"], self.actor_in), self._flat(batch["obs"], self.critic_in)
         next_a, next_c = self._flat(batch["next_obs"], self.actor_in), self._flat(batch["next_obs"], self.critic_in)
         action = torch.as_tensor(batch["action"], device=self.device, dtype=torch.float32)
@@ -109,50 +109,56 @@ class SACAgent:
         discount = torch.as_tensor(batch["discount"], device=self.device, dtype=torch.float32).reshape(-1, 1)
         alpha = self.log_alpha.detach().exp()
 
-        # Critic: soft clipped-double-Q n-step target.
-        with torch.no_grad():
-            next_action, next_logp, _, _ = self.actor.sample(next_a, self.generator)
-            tq1, tq2 = self.critic_target(next_c, next_action)
-            target_q = reward + discount * (torch.min(tq1, tq2) - alpha * next_logp.unsqueeze(-1))
-        q1, q2 = self.critic(obs_c, action)
-        critic_loss = F.mse_loss(q1, target_q) + F.mse_loss(q2, target_q)
-        self.critic_opt.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        critic_gn = grad_norm(self.critic.parameters())
-        self.critic_opt.step()
-
-        # Actor and temperature.
-        if self.updates % cfg.actor_update_every == 0:
-            pi, logp, mean, log_std = self.actor.sample(obs_a, self.generator)
-            aq1, aq2 = self.critic(obs_c, pi)
-            actor_loss = (alpha * logp - torch.min(aq1, aq2).squeeze(-1)).mean()
-            self.actor_opt.zero_grad(set_to_none=True)
-            actor_loss.backward()
-            actor_gn = grad_norm(self.actor.parameters())
-            self.actor_opt.step()
-
-            alpha_loss = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
-            self.alpha_opt.zero_grad(set_to_none=True)
-            alpha_loss.backward()
-            self.alpha_opt.step()
-            self._actor_diag = {
-                "actor_loss": actor_loss.detach(), "actor_stddev": log_std.detach().exp().mean(),
-                "actor_grad_norm": actor_gn,
-                "saturated_action_frac": (torch.tanh(mean.detach()).abs() > 0.99).float().mean(),
-                "alpha_loss": alpha_loss.detach(), "entropy": -logp.detach().mean(),
-            }
-
-        soft_update(self.critic, self.critic_target, cfg.critic_target_tau)
+        critic = self.update_critic(obs_c, action, reward, discount, next_a, next_c, alpha)
+        if self.updates % self.cfg.actor_update_every == 0:
+            self._actor_diag = self.update_actor(obs_a, obs_c, alpha)
+        soft_update(self.critic, self.critic_target, self.cfg.critic_target_tau)
         self.updates += 1
 
-        q = torch.cat([q1, q2]).detach()
+        q = torch.cat([critic["q1"], critic["q2"]]).detach()
         values = {
-            "critic_loss": critic_loss.detach(), "q1_mean": q1.detach().mean(), "q_min": q.min(), "q_max": q.max(),
-            "target_q_mean": target_q.mean(), "target_q_max": target_q.max(), "reward_mean": reward.mean(),
-            "critic_grad_norm": critic_gn, "alpha": self.log_alpha.detach().exp(), **self._actor_diag,
+            "critic_loss": critic["loss"], "q1_mean": critic["q1"].detach().mean(), "q_min": q.min(), "q_max": q.max(),
+            "target_q_mean": critic["target_q"].mean(), "target_q_max": critic["target_q"].max(),
+            "reward_mean": reward.mean(), "critic_grad_norm": critic["grad_norm"],
+            "alpha": self.log_alpha.detach().exp(), **self._actor_diag,
         }
         stacked = torch.stack([values[k].float().reshape(()) for k in DIAGNOSTICS]).cpu().tolist()
         return dict(zip(DIAGNOSTICS, stacked))
+
+    def update_critic(self, obs_c, action, reward, discount, next_a, next_c, alpha) -> dict[str, torch.Tensor]:
+        """Critic: both Q heads on the soft clipped-double-Q n-step target."""
+        with torch.no_grad():
+            next_action, next_logp, _, _ = self.actor.sample(next_a, self.generator)
+            target_q1, target_q2 = self.critic_target(next_c, next_action)
+            target_q = reward + discount * (torch.min(target_q1, target_q2) - alpha * next_logp.unsqueeze(-1))
+        q1, q2 = self.critic(obs_c, action)
+        loss = F.mse_loss(q1, target_q) + F.mse_loss(q2, target_q)
+        self.critic_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        critic_gn = grad_norm(self.critic.parameters())
+        self.critic_opt.step()
+        return {"loss": loss.detach(), "q1": q1, "q2": q2, "target_q": target_q, "grad_norm": critic_gn}
+
+    def update_actor(self, obs_a, obs_c, alpha) -> dict[str, torch.Tensor]:
+        """Actor (maximise soft min-Q of its sample) and temperature (toward the target entropy)."""
+        pi, logp, mean, log_std = self.actor.sample(obs_a, self.generator)
+        q1, q2 = self.critic(obs_c, pi)
+        actor_loss = (alpha * logp - torch.min(q1, q2).squeeze(-1)).mean()
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        actor_gn = grad_norm(self.actor.parameters())
+        self.actor_opt.step()
+
+        alpha_loss = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
+        self.alpha_opt.zero_grad(set_to_none=True)
+        alpha_loss.backward()
+        self.alpha_opt.step()
+        return {
+            "actor_loss": actor_loss.detach(), "actor_stddev": log_std.detach().exp().mean(),
+            "actor_grad_norm": actor_gn,
+            "saturated_action_frac": (torch.tanh(mean.detach()).abs() > 0.99).float().mean(),
+            "alpha_loss": alpha_loss.detach(), "entropy": -logp.detach().mean(),
+        }
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:

@@ -49,10 +49,10 @@ class DryRunRow:
 
 def env_config(bundle: Bundle) -> EnvConfig:
     """The env a bundle was trained in, at its trained control rate and latency."""
-    t = bundle.task
+    task = bundle.task
     reward = bundle.reward if bundle.reward in known_versions() else "sparse"  # reward does not affect success
-    return EnvConfig(curriculum_stage=t.curriculum_stage, hold_steps=t.hold_steps, lift_height=t.lift_height,
-                     max_episode_steps=t.max_episode_steps, observations=tuple(sorted(set(bundle.observation.keys))),
+    return EnvConfig(curriculum_stage=task.curriculum_stage, hold_steps=task.hold_steps, lift_height=task.lift_height,
+                     max_episode_steps=task.max_episode_steps, observations=tuple(sorted(set(bundle.observation.keys))),
                      image_size=bundle.observation.camera.size, frame_stack=bundle.observation.frame_stack,
                      randomize=True, reward=reward, control_hz=bundle.control.hz,
                      latency_ms=bundle.control.latency_ms)

@@ -44,53 +44,71 @@ class LoopResult:
         return self.stop_reason not in ("done", "max_steps", "interrupted")
 
 
+@dataclass
+class _Loop:
+    """What one episode's ticks share: the parts of the loop and the last command sent."""
+
+    robot: Robot
+    clock: Clock
+    policy: Policy
+    builder: ObservationBuilder
+    mapper: CommandMapper
+    limits: SafetyLimits
+    watchdog: Watchdog
+    episode_log: EpisodeLog
+    q_sent: np.ndarray | None = None
+
+    def tick(self, k: int, tick_time: float) -> None:
+        """Read, observe, act, map, limit, command and log once; any safety problem raises ``SafetyStop``."""
+        t_start = self.clock.now()
+        try:
+            reading = self.robot.read()
+        except Exception as exc:
+            raise SafetyStop("read_failed", f"robot read failed: {type(exc).__name__}: {exc}") from exc
+        t_read = self.clock.now()
+        self.watchdog.check_reading(reading, t_read)
+        if k == 0:
+            obs = self.builder.reset(reading)
+            self.mapper.reset_from_joints(reading.joints)
+            self.q_sent = np.asarray(reading.joints, dtype=float)
+        else:
+            obs = self.builder.push(reading)
+        action = np.asarray(self.policy({key: v[None] for key, v in obs.items()}), dtype=np.float32)[0]
+        self.watchdog.check_action(action)
+        requested = self.mapper.step(action)
+        q_safe, events = limit_command(requested, self.q_sent, self.limits, self.mapper.arm.kinematics.tool_point)
+        t_policy = self.clock.now()
+        try:
+            self.robot.command(q_safe)
+        except Exception as exc:
+            raise SafetyStop("write_failed", f"robot command failed: {type(exc).__name__}: {exc}") from exc
+        t_cmd = self.clock.now()
+        self.q_sent = q_safe
+        self.episode_log.append(
+            frame=reading.frame, obs=obs, action=action, requested=requested, sent=q_safe, joints=reading.joints,
+            target=self.mapper.target, timestamp=reading.timestamp, frame_timestamp=reading.frame_timestamp,
+            events=events, timings={"lateness_ms": 1e3 * (t_start - tick_time), "read_ms": 1e3 * (t_read - t_start),
+                                    "policy_ms": 1e3 * (t_policy - t_read), "command_ms": 1e3 * (t_cmd - t_policy),
+                                    "loop_ms": 1e3 * (t_cmd - t_start)})
+
+
 def run_arm_episode(robot: Robot, clock: Clock, policy: Policy, builder: ObservationBuilder, mapper: CommandMapper,
-                limits: SafetyLimits, watchdog: Watchdog, cfg: LoopConfig, episode_log: EpisodeLog,
-                done: Callable[[], bool] | None = None) -> LoopResult:
+                    limits: SafetyLimits, watchdog: Watchdog, cfg: LoopConfig, episode_log: EpisodeLog,
+                    done: Callable[[], bool] | None = None) -> LoopResult:
     """One episode from the arm's current pose; ``done()`` (if given) is asked at each tick before reading."""
     period = 1.0 / cfg.rate_hz
-    tool_point = mapper.arm.kinematics.tool_point
+    loop = _Loop(robot, clock, policy, builder, mapper, limits, watchdog, episode_log)
     t0 = clock.now()
-    q_sent: np.ndarray | None = None
     steps, reason, message = 0, "max_steps", f"ran {cfg.max_steps} steps"
     try:
         for k in range(cfg.max_steps):
-            tick = t0 + k * period
-            clock.sleep_until(tick)
+            tick_time = t0 + k * period
+            clock.sleep_until(tick_time)
             if done is not None and done():
                 reason, message = "done", f"episode ended after {steps} steps"
                 break
-            t_start = clock.now()
-            try:
-                reading = robot.read()
-            except Exception as exc:
-                raise SafetyStop("read_failed", f"robot read failed: {type(exc).__name__}: {exc}") from exc
-            t_read = clock.now()
-            watchdog.check_reading(reading, t_read)
-            if k == 0:
-                obs = builder.reset(reading)
-                mapper.reset_from_joints(reading.joints)
-                q_sent = np.asarray(reading.joints, dtype=float)
-            else:
-                obs = builder.push(reading)
-            action = np.asarray(policy({key: v[None] for key, v in obs.items()}), dtype=np.float32)[0]
-            watchdog.check_action(action)
-            requested = mapper.step(action)
-            q_safe, events = limit_command(requested, q_sent, limits, tool_point)
-            t_policy = clock.now()
-            try:
-                robot.command(q_safe)
-            except Exception as exc:
-                raise SafetyStop("write_failed", f"robot command failed: {type(exc).__name__}: {exc}") from exc
-            t_cmd = clock.now()
-            q_sent = q_safe
+            loop.tick(k, tick_time)
             steps = k + 1
-            episode_log.append(
-                frame=reading.frame, obs=obs, action=action, requested=requested, sent=q_safe, joints=reading.joints,
-                target=mapper.target, timestamp=reading.timestamp, frame_timestamp=reading.frame_timestamp,
-                events=events, timings={"lateness_ms": 1e3 * (t_start - tick), "read_ms": 1e3 * (t_read - t_start),
-                                        "policy_ms": 1e3 * (t_policy - t_read), "command_ms": 1e3 * (t_cmd - t_policy),
-                                        "loop_ms": 1e3 * (t_cmd - t_start)})
     except SafetyStop as stop:
         reason, message = stop.reason, str(stop)
         log.warning("safety stop after %d steps: %s", steps, stop)

@@ -14,7 +14,7 @@ import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from liftrl.report.history import EvalPoint
 from liftrl.run.checkpoints import format_step
@@ -56,7 +56,7 @@ def _markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
 
 
-def _f(value: float, spec: str, unit: str = "") -> str:
+def _number(value: float, spec: str, unit: str = "") -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:{spec}}{unit}"
 
 
@@ -73,9 +73,9 @@ SUMMARY_HEADER = ("checkpoint", "step", "mean reward", "max cube z (mean)", "max
 
 
 def summary_cells(label: str, step: int, s: EvalSummary | EvalPoint) -> list[str]:
-    return [label, format_step(step), f"{_f(s.reward_mean, '.2f')} ± {_f(s.reward_std, '.2f')}",
-            _f(s.max_cube_z_mean, ".3f", " m"), _f(s.max_cube_z_max, ".3f", " m"),
-            _success(s.success_rate, s.successes, s.episodes), _f(s.hold_mean, ".1f"), _f(s.length_mean, ".1f")]
+    return [label, format_step(step), f"{_number(s.reward_mean, '.2f')} ± {_number(s.reward_std, '.2f')}",
+            _number(s.max_cube_z_mean, ".3f", " m"), _number(s.max_cube_z_max, ".3f", " m"),
+            _success(s.success_rate, s.successes, s.episodes), _number(s.hold_mean, ".1f"), _number(s.length_mean, ".1f")]
 
 
 def format_summary_table(records: Sequence[EvalRecord]) -> str:
@@ -121,11 +121,6 @@ def write_eval_files(out_dir: Path, record: EvalRecord) -> dict[str, Path]:
     return paths
 
 
-def read_eval_json(path: Path) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
 # ---------------------------------------------------------------------------------- comparisons
 def match_steps(evals: Sequence[Sequence[EvalPoint]], tolerance: int) -> list[list[EvalPoint]]:
     """Evaluations that every run made at the same step, give or take ``tolerance`` env steps.
@@ -158,7 +153,7 @@ def format_compare_steps(names: Sequence[str], matched: list[list[EvalPoint]]) -
     for points in matched:
         cells = [format_step(points[0].step)]
         for p in points:
-            cells += [f"{_f(p.reward_mean, '.2f')} ± {_f(p.reward_std, '.2f')}", _f(p.max_cube_z_mean, ".3f", " m"),
+            cells += [f"{_number(p.reward_mean, '.2f')} ± {_number(p.reward_std, '.2f')}", _number(p.max_cube_z_mean, ".3f", " m"),
                       _success(p.success_rate, p.successes, p.episodes)]
         rows.append(cells)
     return _markdown(header, rows)
@@ -168,13 +163,13 @@ def format_compare_best(names: Sequence[str], bests: Sequence[EvalPoint | None])
     """Rows = metrics, columns = runs at their own best eval (the user's "v11 @ 500k | v19 @ 500k")."""
     header = ["metric"] + [f"{n} @ {format_step(b.step)}" if b else f"{n} (no evals yet)" for n, b in zip(names, bests)]
     metrics = [
-        ("mean reward", lambda p: f"{_f(p.reward_mean, '.2f')} ± {_f(p.reward_std, '.2f')}"),
-        ("max cube z (mean)", lambda p: _f(p.max_cube_z_mean, ".3f", " m")),
-        ("max cube z (max)", lambda p: _f(p.max_cube_z_max, ".3f", " m")),
+        ("mean reward", lambda p: f"{_number(p.reward_mean, '.2f')} ± {_number(p.reward_std, '.2f')}"),
+        ("max cube z (mean)", lambda p: _number(p.max_cube_z_mean, ".3f", " m")),
+        ("max cube z (max)", lambda p: _number(p.max_cube_z_max, ".3f", " m")),
         ("success", lambda p: _success(p.success_rate, p.successes, p.episodes)),
-        ("success lower bound", lambda p: _f(p.success_lcb, ".2f")),
-        ("hold steps (mean)", lambda p: _f(p.hold_mean, ".1f")),
-        ("length (mean)", lambda p: _f(p.length_mean, ".1f")),
+        ("success lower bound", lambda p: _number(p.success_lcb, ".2f")),
+        ("hold steps (mean)", lambda p: _number(p.hold_mean, ".1f")),
+        ("length (mean)", lambda p: _number(p.length_mean, ".1f")),
     ]
     rows = [[label] + [fn(b) if b else "-" for b in bests] for label, fn in metrics]
     return _markdown(header, rows)

@@ -222,9 +222,6 @@ class LiftCubeVectorEnv(VectorEnv):
             out.extend(self._receive(conn))
         return tuple(out)
 
-    def get_attr(self, name: str) -> tuple:
-        return self.call(name)
-
     @staticmethod
     def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

@@ -77,10 +77,10 @@ class Trainer:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.device = resolve_device(cfg.train.device)
-        t = cfg.train
-        torch.set_num_threads(t.torch_threads or auto_threads(cfg))
-        torch.manual_seed(t.seed)
-        self.rng = np.random.default_rng(t.seed)
+        train_cfg = cfg.train
+        torch.set_num_threads(train_cfg.torch_threads or auto_threads(cfg))
+        torch.manual_seed(train_cfg.seed)
+        self.rng = np.random.default_rng(train_cfg.seed)
         self.num_envs = cfg.env.num_envs
         self.env = make_vector_env(cfg.env, training=True)
         self.eval_env = None
@@ -92,18 +92,18 @@ class Trainer:
             raise
 
     def _build(self, resume: bool) -> None:
-        cfg, t = self.cfg, self.cfg.train
+        cfg, train_cfg = self.cfg, self.cfg.train
         space = self.env.single_observation_space
         self.obs_keys = tuple(sorted(set(cfg.obs.actor) | set(cfg.obs.critic)))
         obs_shapes = {k: space[k].shape for k in self.obs_keys}
         self.action_dim = int(self.env.single_action_space.shape[0])
         self.agent = make_agent(cfg.agent, obs_shapes, self.action_dim, tuple(cfg.obs.actor), tuple(cfg.obs.critic),
-                                self.device, seed=t.seed, amp=t.amp)
+                                self.device, seed=train_cfg.seed, amp=train_cfg.amp)
         self.replay = ReplayBuffer(
             capacity=cfg.replay.capacity, num_envs=self.num_envs,
             obs_shapes={k: (space[k].shape, space[k].dtype) for k in self.obs_keys},
             action_dim=self.action_dim, n_step=cfg.agent.n_step, gamma=cfg.agent.gamma,
-            frame_stack=cfg.env.frame_stack, seed=t.seed,
+            frame_stack=cfg.env.frame_stack, seed=train_cfg.seed,
         )
         self._started = time.perf_counter()
         self.env_steps = 0
@@ -118,7 +118,7 @@ class Trainer:
         if resume:
             self._restore()
         else:
-            self.obs, _ = self.env.reset(seed=train_env_seed(t.seed))
+            self.obs, _ = self.env.reset(seed=train_env_seed(train_cfg.seed))
 
     # ------------------------------------------------------------------ snapshots
     def _state(self) -> dict:
@@ -211,15 +211,15 @@ class Trainer:
                 self.episodes += 1
 
     def _update(self) -> int:
-        a = self.cfg.agent
-        self.update_credit += self.num_envs / a.update_every_steps
+        agent_cfg = self.cfg.agent
+        self.update_credit += self.num_envs / agent_cfg.update_every_steps
         rounds = int(self.update_credit)
         self.update_credit -= rounds
-        if self.env_steps < self.cfg.train.seed_steps or len(self.replay) < a.batch_size:
+        if self.env_steps < self.cfg.train.seed_steps or len(self.replay) < agent_cfg.batch_size:
             return 0
-        n = rounds * a.updates_per_step
+        n = rounds * agent_cfg.updates_per_step
         for _ in range(n):
-            batch = self.replay.sample(a.batch_size)
+            batch = self.replay.sample(agent_cfg.batch_size)
             self._pending_updates.append(self.agent.update(batch, self.env_steps))
             self.updates += 1
         return n
@@ -265,11 +265,11 @@ class Trainer:
                           dtype=np.float32)
 
     def evaluate(self) -> EvalSummary:
-        t = self.cfg.train
+        train_cfg = self.cfg.train
         if self.eval_env is None:
-            n = min(t.eval_episodes, self.num_envs)
+            n = min(train_cfg.eval_episodes, self.num_envs)
             self.eval_env = make_vector_env(self.cfg.env, n)
-        rows = run_episodes(self.eval_env, self.eval_policy, eval_seeds(t.eval_episodes))
+        rows = run_episodes(self.eval_env, self.eval_policy, eval_seeds(train_cfg.eval_episodes))
         summary = summarize(rows)
         self.logger.log(self.env_steps, "eval", {f"eval/{k}": v for k, v in summary.as_dict().items()})
         return summary
@@ -283,35 +283,35 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> Path:
-        t = self.cfg.train
+        train_cfg = self.cfg.train
         progress = None
-        if t.progress:
+        if train_cfg.progress:
             from tqdm import tqdm
 
-            progress = tqdm(total=t.total_env_steps, initial=self.env_steps, unit="step", dynamic_ncols=True)
+            progress = tqdm(total=train_cfg.total_env_steps, initial=self.env_steps, unit="step", dynamic_ncols=True)
         last_log = time.perf_counter()
         steps_since, updates_since = 0, 0
         last_eval = "-"
-        deadline = time.perf_counter() + 60 * t.max_minutes if t.max_minutes > 0 else float("inf")
+        deadline = time.perf_counter() + 60 * train_cfg.max_minutes if train_cfg.max_minutes > 0 else float("inf")
         try:
-            final = self.env_steps >= t.total_env_steps
+            final = self.env_steps >= train_cfg.total_env_steps
             while not final:
                 before = self.env_steps
                 updates_since += self.step()
                 steps_since += self.env_steps - before
                 if progress is not None:
                     progress.update(self.env_steps - before)
-                if _crossed(before, self.env_steps, t.log_every):
+                if _crossed(before, self.env_steps, train_cfg.log_every):
                     now = time.perf_counter()
                     self.log_train(now - last_log, steps_since, updates_since)
                     if progress is not None:
                         progress.set_postfix_str(f"{steps_since / max(now - last_log, 1e-9):.0f} steps/s eval {last_eval}")
                     last_log, steps_since, updates_since = now, 0, 0
-                final = self.env_steps >= t.total_env_steps or time.perf_counter() >= deadline
-                if final and self.env_steps < t.total_env_steps:
-                    print(f"liftrl: train.max_minutes={t.max_minutes} reached at {self.env_steps} env steps; "
+                final = self.env_steps >= train_cfg.total_env_steps or time.perf_counter() >= deadline
+                if final and self.env_steps < train_cfg.total_env_steps:
+                    print(f"liftrl: train.max_minutes={train_cfg.max_minutes} reached at {self.env_steps} env steps; "
                           "evaluating, saving and stopping (resume continues)", flush=True)
-                is_eval = _crossed(before, self.env_steps, t.eval_every) or final
+                is_eval = _crossed(before, self.env_steps, train_cfg.eval_every) or final
                 improved = False
                 if is_eval:
                     summary = self.evaluate()
@@ -319,7 +319,7 @@ class Trainer:
                     if is_better(summary, None if self.best is None else _summary(self.best)):
                         self.best = {**summary.as_dict(), "env_steps": self.env_steps}
                         improved = True
-                if _crossed(before, self.env_steps, t.snapshot_every) or improved or final:
+                if _crossed(before, self.env_steps, train_cfg.snapshot_every) or improved or final:
                     self.save(best=improved)
         finally:
             if progress is not None:
