@@ -13,6 +13,7 @@ from liftrl.deploy.bundle import (
     GOLDEN_FILE, SPEC_FILE, WEIGHTS_FILE, BundleError, export_run, export_snapshot, load_bundle,
 )
 from liftrl.deploy.episode_log import EpisodeLog, load_log, replay
+from liftrl.run.snapshot import RUN_SNAPSHOT_FORMAT
 
 torch.set_num_threads(1)
 
@@ -28,7 +29,7 @@ def snapshot(agent_cfg, actor, critic, seed=0, env_extra=None):
     agent = make_agent(agent_cfg, shapes, 4, actor, critic, "cpu", seed=seed)
     env = {"curriculum_stage": 3, "hold_steps": 150, "lift_height": 0.08, "max_episode_steps": 200,
            "image_size": 32, "frame_stack": 2, "reward": "v19", **(env_extra or {})}
-    meta = {"format": "liftrl.run-snapshot", "agent": agent_cfg.name, "env_steps": 1234,
+    meta = {"format": RUN_SNAPSHOT_FORMAT, "agent": agent_cfg.name, "env_steps": 1234,
             "reward": {"name": "v19", "fingerprint": "x"},
             "observations": {"actor": list(actor), "critic": list(critic),
                              "shapes": {k: list(v) for k, v in shapes.items()}},

@@ -13,7 +13,7 @@ import yaml
 from liftrl.agents import SACConfig, make_agent
 from liftrl.deploy.cli_commands import add_deploy_parser, add_export_parser
 from liftrl.deploy.episode_log import load_log
-from liftrl.run.snapshot import save_snapshot
+from liftrl.run.snapshot import RUN_SNAPSHOT_FORMAT, save_snapshot
 
 torch.set_num_threads(1)
 
@@ -30,7 +30,8 @@ def tiny_run(tmp_path, actor=("state",)):
     cfg = SACConfig(hidden_dim=16, hidden_layers=2)
     shapes = {"state": (18,), "privileged": (3,)}
     agent = make_agent(cfg, shapes, 4, actor, ("state", "privileged"), "cpu", seed=0)
-    meta = {"format": "liftrl.run-snapshot", "agent": "sac", "env_steps": 10, "reward": {"name": "v11", "fingerprint": "x"},
+    meta = {"format": RUN_SNAPSHOT_FORMAT, "agent": "sac", "env_steps": 10,
+            "reward": {"name": "v11", "fingerprint": "x"},
             "observations": {"actor": list(actor), "critic": ["state", "privileged"],
                              "shapes": {k: list(v) for k, v in shapes.items()}},
             "action_dim": 4,
