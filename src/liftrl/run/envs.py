@@ -18,7 +18,7 @@ from liftrl.sim.options import EnvOptions
 
 def env_options(env: EnvConfig, training: bool = False) -> EnvOptions:
     """The options of one env of this config (``curriculum_mix`` for training envs only)."""
-    options = env.env_options()
+    options = env.options_only()
     return options if training else dataclasses.replace(options, curriculum_mix=())
 
 

@@ -61,7 +61,7 @@ def resolve_options(options: EnvOptions | None, values: dict[str, Any]) -> EnvOp
         raise TypeError(f"unknown env option(s) {unknown}; the options are the fields of liftrl.sim.options.EnvOptions")
     if options is None:
         return EnvOptions(**values)
-    return dataclasses.replace(options.env_options(), **values)
+    return dataclasses.replace(options.options_only(), **values)
 
 
 class LiftCubeEnv(gym.Env):

@@ -77,7 +77,7 @@ class EnvOptions:
         """True for the env's own 50 Hz with no latency: no control-rate wrapper needed."""
         return self.control_hz == CONTROL_HZ and self.latency_ms == 0
 
-    def env_options(self) -> "EnvOptions":
+    def options_only(self) -> "EnvOptions":
         """Just the env's options (a subclass such as ``EnvConfig`` adds others): what a worker needs."""
         return EnvOptions(**{f.name: getattr(self, f.name) for f in dataclasses.fields(EnvOptions)})
 
