@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from liftrl.agents import SACConfig, make_agent
+from liftrl.deploy.cli_arm import add_bringup_parser
 from liftrl.deploy.cli_commands import add_deploy_parser, add_export_parser
 from liftrl.deploy.episode_log import load_log
 from liftrl.run.snapshot import RUN_SNAPSHOT_FORMAT, save_snapshot
@@ -23,6 +24,7 @@ def parser():
     sub = p.add_subparsers(dest="command", required=True)
     add_export_parser(sub)
     add_deploy_parser(sub)
+    add_bringup_parser(sub)
     return p
 
 
@@ -85,8 +87,18 @@ def test_real_arm_refuses_a_privileged_actor(tmp_path, capsys):
 def test_real_arm_without_lerobot_says_how_to_install(tmp_path, capsys):
     run = tiny_run(tmp_path)
     call(["export", str(run), "--checkpoint", "latest", "--out", str(tmp_path / "b")])
-    assert call(["deploy", str(tmp_path / "b"), "--robot", "so101", "--port", "/dev/ttyACM0"]) == 2
+    assert call(["deploy", str(tmp_path / "b"), "--robot", "so101", "--port", "/dev/ttyACM0", "--uncalibrated"]) == 2
     assert "pip install 'liftrl[real]'" in capsys.readouterr().err
+
+
+def test_real_arm_without_calibration_is_refused_by_name(tmp_path, monkeypatch):
+    from liftrl.deploy.calibration import CalibrationMissing
+
+    monkeypatch.setenv("HF_LEROBOT_CALIBRATION", str(tmp_path / "lerobot"))
+    run = tiny_run(tmp_path)
+    call(["export", str(run), "--checkpoint", "latest", "--out", str(tmp_path / "b")])
+    with pytest.raises(CalibrationMissing, match="no LeRobot calibration for robot id 'arm7'"):
+        call(["deploy", str(tmp_path / "b"), "--robot", "so101", "--port", "/dev/ttyACM0", "--robot-id", "arm7"])
 
 
 def test_bad_arguments_are_named(tmp_path):

@@ -7,7 +7,8 @@ from liftrl.deploy.episode_log import EpisodeLog
 from liftrl.deploy.pipeline import ArmModel, CommandMapper, ObservationBuilder
 from liftrl.deploy.robot import FakeRobot
 from liftrl.deploy.runner import LoopConfig, run_arm_episode
-from liftrl.deploy.safety import SafetyLimits, SafetyStop, Watchdog, limit_command
+from liftrl.deploy.safety import SafetyLimits, SafetyStop, TrackingLimit, Watchdog, limit_command
+from liftrl.deploy.start_pose import home_pose, move_to_pose
 from liftrl.deploy.spec import ActionSpec, ObservationSpec, TaskSpec
 from liftrl.obs.pipeline import CameraSpec
 from liftrl.sim.ik import WRIST_ROLL
@@ -54,30 +55,30 @@ def test_target_outside_a_joint_limit_is_clamped(arm, start_q):
     q = start_q.copy()
     q[0] = 3.0  # shoulder_pan beyond its 1.92 rad stop
     q[5] = 2.5  # gripper beyond fully open
-    safe, events = limit_command(q, q, lim, arm.kinematics.tool_point)
+    safe, events = limit_command(q, q, q, lim, 0.1, arm.kinematics.tool_point)
     assert safe[0] == pytest.approx(arm.joint_range[0, 1])
     assert safe[5] == pytest.approx(min(lim.joint_high[5], lim.gripper_range[1]))
     assert "joint_limit" in events and "gripper_range" in events
 
 
-def test_jump_larger_than_the_step_limit_is_cut_to_the_limit(arm, start_q):
-    lim = limits(arm, max_arm_step=0.1)
+def test_jump_larger_than_the_speed_limit_is_cut_to_the_limit(arm, start_q):
+    lim = limits(arm, max_arm_speed=1.0)  # 1 rad/s for 0.1 s: 0.1 rad
     q = start_q.copy()
     q[1] += 0.4
     q[2] -= 0.2
-    safe, events = limit_command(q, start_q, lim, arm.kinematics.tool_point)
+    safe, events = limit_command(q, start_q, start_q, lim, 0.1, arm.kinematics.tool_point)
     step = safe - start_q
-    assert events == ["max_step"]
+    assert events == ["max_speed"]
     assert np.max(np.abs(step)) == pytest.approx(0.1)  # the largest joint moves exactly the limit
     np.testing.assert_allclose(step[[1, 2]], [0.1, -0.05], atol=1e-12)  # direction kept
 
 
 def test_command_whose_tool_leaves_the_workspace_holds_the_previous_one(arm, start_q):
-    lim = limits(arm, max_arm_step=10.0)
+    lim = limits(arm, max_arm_speed=100.0, max_arm_lead=10.0)
     below = arm.ik.solve(start_q[:4], np.array([0.25, 0.0, -0.10]), iterations=200)  # 10 cm under the table
     q = np.concatenate([below, start_q[4:]])
     assert arm.kinematics.tool_point(q)[2] < 0.01 - lim.workspace_tolerance
-    safe, events = limit_command(q, start_q, lim, arm.kinematics.tool_point)
+    safe, events = limit_command(q, start_q, start_q, lim, 0.1, arm.kinematics.tool_point)
     assert events == ["workspace"]
     np.testing.assert_allclose(safe, start_q)
 
@@ -85,13 +86,13 @@ def test_command_whose_tool_leaves_the_workspace_holds_the_previous_one(arm, sta
 def test_non_finite_command_stops():
     lim = SafetyLimits.for_arm(np.tile([-2.0, 2.0], (6, 1)), (-0.1, 1.7), (0.1, -0.3, 0.01), (0.5, 0.3, 0.4))
     with pytest.raises(SafetyStop, match="6 finite"):
-        limit_command(np.full(6, np.nan), np.zeros(6), lim, lambda q: np.zeros(3))
+        limit_command(np.full(6, np.nan), np.zeros(6), np.zeros(6), lim, 0.1, lambda q: np.zeros(3))
 
 
 # ---------------------------------------------------------------------------------------------- the loop
 def test_loop_clamps_target_to_the_workspace_and_cuts_every_jump(arm, start_q):
     robot = FakeRobot(joints=start_q)
-    lim = limits(arm, max_arm_step=0.03)
+    lim = limits(arm, max_arm_speed=0.3)  # 0.03 rad per step at 10 Hz
     result, log = run(robot, arm, constant([0.0, 0.0, 1.0, 1.0]), steps=30, lim=lim)  # straight up, forever
     assert result.stop_reason == "max_steps" and result.steps == 30 and robot.stopped
     targets = np.array([r["target"] for r in log.rows])
@@ -99,7 +100,7 @@ def test_loop_clamps_target_to_the_workspace_and_cuts_every_jump(arm, start_q):
     sent = np.array(robot.commands)
     steps = np.abs(np.diff(np.vstack([start_q, sent]), axis=0))
     assert np.all(steps[:, :5] <= 0.03 + 1e-9)
-    assert any("max_step" in r["events"] for r in log.rows)
+    assert any("max_speed" in r["events"] for r in log.rows)
     lo, hi = np.array(lim.joint_low), np.array(lim.joint_high)
     assert np.all(sent >= lo - 1e-12) and np.all(sent <= hi + 1e-12)
 
@@ -177,3 +178,73 @@ def test_a_policy_that_raises_stops_the_arm_and_the_episode_is_still_logged(arm,
     assert result.stop_reason == "error" and result.safety_stop and robot.stopped
     assert "RuntimeError" in result.message and "actor blew up" in result.message
     assert log.meta["stop_reason"] == "error" and len(log.rows) == 2
+
+
+# ---------------------------------------------------------------------------------------------- reading the arm
+class StuckRobot(FakeRobot):
+    """An arm that accepts every command and never moves (blocked, unpowered, or a dead bus)."""
+
+    def command(self, joint_targets):
+        self.commands.append(np.asarray(joint_targets, dtype=float).copy())
+
+
+def test_commands_never_lead_a_stuck_arm_by_more_than_the_cap_and_tracking_stops_it(arm, start_q):
+    robot = StuckRobot(joints=start_q)
+    lim = limits(arm, max_arm_speed=3.0, max_arm_lead=0.2)
+    tracking = TrackingLimit(max_error=0.15, max_duration_s=0.5)
+    log = EpisodeLog()
+    result = run_arm_episode(robot, robot, constant([1.0, 0.0, 0.0, 0.0]), ObservationBuilder(OBS, arm.kinematics),
+                         CommandMapper(ACTION, TASK, arm), lim, Watchdog(), LoopConfig(rate_hz=10.0, max_steps=40),
+                         log, tracking=tracking)
+    sent = np.array(robot.commands)
+    lead = np.abs(sent - start_q)  # measured == start_q at every read
+    assert np.all(lead <= np.array(lim.max_lead) + 1e-12)
+    assert lead[:, :5].max() == pytest.approx(0.2)  # the policy pushed as far as the cap allows
+    assert any("max_lead" in r["events"] for r in log.rows)
+    # the error exceeds 0.15 rad from some step on; 0.5 s at 10 Hz = 5 periods later the loop stops
+    first_over = int(np.argmax(lead[:, :5].max(axis=1) > 0.15))
+    assert result.stop_reason == "tracking" and robot.stopped
+    assert result.steps == first_over + 5
+    assert "deg from its command" in result.message
+
+
+def test_a_following_arm_is_not_stopped_by_the_tracking_watchdog(arm, start_q):
+    robot = FakeRobot(joints=start_q)  # follows every command exactly
+    result, log = run(robot, arm, constant([1.0, 0.0, 0.0, 0.0]), steps=30)
+    assert result.stop_reason == "max_steps" and log.meta["tracking_worst_rad"] < 1e-12
+
+
+@pytest.mark.parametrize("rate", [15.0, 50.0])
+def test_speed_limit_is_the_same_in_rad_per_s_at_15_and_50_hz(arm, start_q, rate):
+    robot = FakeRobot(joints=start_q)
+    lim = limits(arm, max_arm_speed=0.5, max_arm_lead=10.0)
+    far = start_q + np.array([1.0, -0.8, 0.6, 0.0, 0.0, 0.0])
+    steps = int(rate)  # one second
+    for _ in range(steps):
+        q, _ = limit_command(far, robot.joints, robot.joints, lim, 1.0 / rate)
+        robot.command(q)
+    sent = np.vstack([start_q, robot.commands])
+    speed = np.abs(np.diff(sent, axis=0)) * rate  # rad/s between consecutive commands
+    assert speed[:, :5].max() == pytest.approx(0.5)
+    # after one second the largest joint has moved 0.5 rad at either rate, the others in proportion
+    np.testing.assert_allclose(sent[-1] - start_q, [0.5, -0.4, 0.3, 0.0, 0.0, 0.0], atol=1e-9)
+
+
+def test_slow_move_to_the_start_pose(arm, start_q):
+    robot = FakeRobot(joints=start_q)
+    goal = home_pose(arm, ACTION.task_config(TASK))
+    lim = limits(arm)
+    n = move_to_pose(robot, robot, goal, lim, rate_hz=20.0, speed=0.4)
+    sent = np.vstack([start_q, robot.commands])
+    assert np.abs(np.diff(sent, axis=0)).max() <= 0.4 / 20.0 + 1e-12  # never faster than 0.4 rad/s
+    assert n == len(robot.commands) and np.all(np.abs(robot.joints[:5] - goal[:5]) <= 0.03)
+    np.testing.assert_allclose(arm.kinematics.tool_point(goal), ACTION.task_config(TASK).home_tool, atol=5e-3)  # IK residual
+
+
+def test_slow_move_stops_when_the_arm_does_not_follow(arm, start_q):
+    robot = StuckRobot(joints=start_q)
+    goal = start_q + np.array([0.0, 0.5, 0.0, 0.0, 0.0, 0.0])
+    with pytest.raises(SafetyStop) as stop:
+        move_to_pose(robot, robot, goal, limits(arm, max_arm_lead=0.2), rate_hz=20.0, speed=0.4,
+                     tracking=TrackingLimit(max_error=0.1, max_duration_s=0.5))
+    assert stop.value.reason == "tracking"

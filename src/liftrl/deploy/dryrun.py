@@ -15,6 +15,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 
 from liftrl.common.seeds import DRY_RUN_SEED_BASE, dry_run_seeds
@@ -23,6 +24,7 @@ from liftrl.config import EnvConfig
 from liftrl.deploy.bundle import Bundle
 from liftrl.deploy.episode_log import EpisodeLog
 from liftrl.deploy.pipeline import ArmModel, CommandMapper, ObservationBuilder
+from liftrl.deploy.robot import Robot
 from liftrl.deploy.runner import LoopConfig, run_arm_episode
 from liftrl.deploy.safety import SafetyLimits, Watchdog
 from liftrl.deploy.sim_robot import CameraNoise, SimRobot
@@ -71,34 +73,41 @@ def run_env(bundle: Bundle, episode_seeds: list[int]) -> DryRunRow:
 
 def run_deploy(bundle: Bundle, episode_seeds: list[int], rate_hz: float, latency_ms: float,
                camera_noise: CameraNoise = CameraNoise(), log_dir: str | Path | None = None,
-               arm: ArmModel | None = None) -> DryRunRow:
-    """The deploy loop on the simulated robot, at ``rate_hz`` with ``latency_ms`` command latency."""
+               arm: ArmModel | None = None, adapter: Callable[[SimRobot], Robot] | None = None,
+               label: str = "deploy loop on SimRobot", limits: SafetyLimits | None = None) -> DryRunRow:
+    """The deploy loop on the simulated robot, at ``rate_hz`` with ``latency_ms`` command latency.
+
+    ``adapter`` puts something between the loop and the simulation (``sim_lerobot``: LeRobot's
+    units and a calibration); the simulation stays the clock and the judge of success.
+    """
     # The plain 50 Hz env: SimRobot applies the rate and latency itself, at physics resolution.
     env = make_env(dataclasses.replace(env_config(bundle), control_hz=CONTROL_HZ, latency_ms=0.0))
-    robot = SimRobot(env, latency_s=latency_ms / 1000.0, camera_noise=camera_noise,
-                     render="pixels" in bundle.observation.keys)
+    sim = SimRobot(env, latency_s=latency_ms / 1000.0, camera_noise=camera_noise,
+                   render="pixels" in bundle.observation.keys)
+    robot = sim if adapter is None else adapter(sim)
     arm = arm or ArmModel.build()
-    limits = SafetyLimits.for_arm(arm.joint_range, bundle.action.gripper_ctrl, bundle.action.workspace_low,
-                                  bundle.action.workspace_high)
+    limits = limits or SafetyLimits.for_arm(arm.joint_range, bundle.action.gripper_ctrl, bundle.action.workspace_low,
+                                            bundle.action.workspace_high)
     tick_s = env.model.opt.timestep * PHYSICS_STEPS_PER_CONTROL
     loop = LoopConfig(rate_hz=rate_hz, max_steps=int(math.ceil(bundle.task.max_episode_steps * tick_s * rate_hz)) + 2)
     successes = stops = 0
     try:
         for seed in episode_seeds:
-            robot.reset(seed)
+            sim.reset(seed)
             episode_log = EpisodeLog(log_frames=log_dir is not None)
-            result = run_arm_episode(robot, robot, bundle.policy, ObservationBuilder(bundle.observation, arm.kinematics),
-                                 CommandMapper(bundle.action, bundle.task, arm), limits, Watchdog(), loop, episode_log,
-                                 done=robot.episode_over)
-            successes += bool(robot.success)
+            result = run_arm_episode(robot, sim, bundle.policy, ObservationBuilder(bundle.observation, arm.kinematics),
+                                     CommandMapper(bundle.action, bundle.task, arm), limits, Watchdog(), loop,
+                                     episode_log, done=sim.episode_over)
+            successes += bool(sim.success)
             stops += result.safety_stop
             if log_dir is not None:
-                episode_log.meta.update({"robot": "sim", "seed": seed, "latency_ms": latency_ms,
-                                         "success": bool(robot.success), "bundle": str(bundle.path)})
+                episode_log.meta.update({"robot": "sim" if adapter is None else "sim-lerobot", "seed": seed,
+                                         "latency_ms": latency_ms, "success": bool(sim.success),
+                                         "bundle": str(bundle.path)})
                 episode_log.save(Path(log_dir) / f"sim_{rate_hz:g}hz_{latency_ms:g}ms_seed{seed}.npz")
     finally:
         env.close()
-    return DryRunRow("deploy loop on SimRobot", rate_hz, latency_ms, camera_noise.std, len(episode_seeds),
+    return DryRunRow(label, rate_hz, latency_ms, camera_noise.std, len(episode_seeds),
                      successes, stops)
 
 

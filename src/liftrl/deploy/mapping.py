@@ -29,9 +29,11 @@ half the asymmetry. Two joints need a look every time:
 - gripper: 0 and 100 are the recorded closed and open stops, which depend on how the jaws were
   closed during calibration; the model's -10 .. 100 deg is the nominal range.
 
-Check by posing the real arm at a known sim pose (body joints at 0, the upright middle pose; jaws
-closed and fully open) and reading ``get_observation()``; put the measured offsets into
-``JointMapping(mid=..., gripper_range=...)``.
+``from_model`` is that nominal mapping (what ``liftrl deploy --uncalibrated`` uses). The per-arm
+mapping comes from ``deploy.calibration``: LeRobot's calibration file plus the points measured by
+``liftrl bringup`` (the arm's angle at LeRobot's 0 for each joint, the gripper's readings), and it
+also applies LeRobot's exact scale (its degrees divide 4096 counts per turn by 4095, so one LeRobot
+degree is ``deg_scale = 4095/4096`` of a real one; 0.02 deg at 90 deg, below the encoder's step).
 """
 
 from __future__ import annotations
@@ -50,8 +52,11 @@ class JointMapping:
 
     mid: tuple[float, float, float, float, float]
     gripper_range: tuple[float, float]
+    deg_scale: float = 1.0  # real degrees per LeRobot degree on the body joints
 
     def __post_init__(self):
+        if not (np.isfinite(self.deg_scale) and 0.9 < self.deg_scale < 1.1):
+            raise ValueError(f"deg_scale must be close to 1, got {self.deg_scale!r}")
         if len(self.mid) != 5 or not np.all(np.isfinite(self.mid)):
             raise ValueError(f"mid needs 5 finite offsets (rad) for {BODY}, got {self.mid!r}")
         lo, hi = self.gripper_range
@@ -76,7 +81,7 @@ class JointMapping:
         """Sim joint angles (6, rad) -> LeRobot values (5 body joints in degrees, gripper 0-100)."""
         q = np.asarray(q, dtype=float).reshape(6)
         lo, hi = self.gripper_range
-        body = np.degrees(q[:5] - np.asarray(self.mid))
+        body = np.degrees(q[:5] - np.asarray(self.mid)) / self.deg_scale
         grip = 100.0 * (q[5] - lo) / (hi - lo)
         return np.concatenate([body, [grip]])
 
@@ -84,9 +89,16 @@ class JointMapping:
         """LeRobot values (5 body joints in degrees, gripper 0-100) -> sim joint angles (6, rad)."""
         v = np.asarray(values, dtype=float).reshape(6)
         lo, hi = self.gripper_range
-        body = np.radians(v[:5]) + np.asarray(self.mid)
+        body = np.radians(v[:5] * self.deg_scale) + np.asarray(self.mid)
         grip = lo + v[5] / 100.0 * (hi - lo)
         return np.concatenate([body, [grip]])
+
+    def lerobot_caps(self, delta: np.ndarray) -> dict[str, float]:
+        """Joint distances (6, rad) in LeRobot's units per motor, e.g. for its ``max_relative_target``."""
+        d = np.abs(np.asarray(delta, dtype=float).reshape(6))
+        lo, hi = self.gripper_range
+        values = np.concatenate([np.degrees(d[:5]) / self.deg_scale, [100.0 * d[5] / (hi - lo)]])
+        return {m: float(v) for m, v in zip(MOTORS, values)}
 
     # ------------------------------------------------------------------ LeRobot dictionaries
     def to_action(self, q: np.ndarray) -> dict[str, float]:

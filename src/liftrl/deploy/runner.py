@@ -1,7 +1,8 @@
 """The control loop: read, observe, act, map, limit, command; at a fixed rate, until done or stopped.
 
 Every way out of an episode ends in ``robot.stop()`` (the arm holds where it is): the episode's
-natural end, a safety stop (stale frame, NaN, failed read or write) and Ctrl-C alike. The episode
+natural end, a safety stop (stale frame, NaN, failed read or write, the arm not following its
+commands) and Ctrl-C alike. Commands are limited against the joints measured in the same tick. The episode
 is logged whatever happened, so the reason for a stop can be read afterwards.
 """
 
@@ -17,7 +18,7 @@ from liftrl.common.types import Policy
 from liftrl.deploy.episode_log import EpisodeLog
 from liftrl.deploy.pipeline import CommandMapper, ObservationBuilder
 from liftrl.deploy.robot import Clock, Robot
-from liftrl.deploy.safety import SafetyLimits, SafetyStop, Watchdog, limit_command
+from liftrl.deploy.safety import SafetyLimits, SafetyStop, TrackingLimit, TrackingMonitor, Watchdog, limit_command
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ class _Loop:
     limits: SafetyLimits
     watchdog: Watchdog
     episode_log: EpisodeLog
+    monitor: TrackingMonitor
+    period_s: float
     q_sent: np.ndarray | None = None
 
     def tick(self, k: int, tick_time: float) -> None:
@@ -67,6 +70,7 @@ class _Loop:
             raise SafetyStop("read_failed", f"robot read failed: {type(exc).__name__}: {exc}") from exc
         t_read = self.clock.now()
         self.watchdog.check_reading(reading, t_read)
+        self.monitor.check(reading.joints, self.q_sent)
         if k == 0:
             obs = self.builder.reset(reading)
             self.mapper.reset_from_joints(reading.joints)
@@ -76,7 +80,8 @@ class _Loop:
         action = np.asarray(self.policy({key: v[None] for key, v in obs.items()}), dtype=np.float32)[0]
         self.watchdog.check_action(action)
         requested = self.mapper.step(action)
-        q_safe, events = limit_command(requested, self.q_sent, self.limits, self.mapper.arm.kinematics.tool_point)
+        q_safe, events = limit_command(requested, self.q_sent, reading.joints, self.limits, self.period_s,
+                                       self.mapper.arm.kinematics.tool_point)
         t_policy = self.clock.now()
         try:
             self.robot.command(q_safe)
@@ -94,10 +99,11 @@ class _Loop:
 
 def run_arm_episode(robot: Robot, clock: Clock, policy: Policy, builder: ObservationBuilder, mapper: CommandMapper,
                     limits: SafetyLimits, watchdog: Watchdog, cfg: LoopConfig, episode_log: EpisodeLog,
-                    done: Callable[[], bool] | None = None) -> LoopResult:
+                    done: Callable[[], bool] | None = None, tracking: TrackingLimit = TrackingLimit()) -> LoopResult:
     """One episode from the arm's current pose; ``done()`` (if given) is asked at each tick before reading."""
     period = 1.0 / cfg.rate_hz
-    loop = _Loop(robot, clock, policy, builder, mapper, limits, watchdog, episode_log)
+    monitor = TrackingMonitor(tracking, cfg.rate_hz)
+    loop = _Loop(robot, clock, policy, builder, mapper, limits, watchdog, episode_log, monitor, period)
     t0 = clock.now()
     steps, reason, message = 0, "max_steps", f"ran {cfg.max_steps} steps"
     try:
@@ -123,5 +129,6 @@ def run_arm_episode(robot: Robot, clock: Clock, policy: Policy, builder: Observa
         except Exception as exc:  # the arm may be unreachable; say so, do not mask the first error
             log.error("robot.stop() failed: %s", exc)
             message += f"; robot.stop() failed: {exc}"
-    episode_log.meta.update({"stop_reason": reason, "message": message, "rate_hz": cfg.rate_hz})
+    episode_log.meta.update({"stop_reason": reason, "message": message, "rate_hz": cfg.rate_hz,
+                             "tracking_worst_rad": monitor.worst})
     return LoopResult(steps=steps, stop_reason=reason, message=message)

@@ -34,10 +34,16 @@ class LeRobotArm(Protocol):
     def send_action(self, action: dict[str, Any]) -> dict[str, Any]: ...
 
 
-def make_lerobot_follower(port: str, robot_id: str, camera_key: str = "wrist", camera: int | str = 0,
+def make_lerobot_follower(port: str, robot_id: str, camera_key: str | None = "wrist", camera: int | str = 0,
                           width: int = 640, height: int = 480, fps: int = 30,
-                          calibration_dir: str | None = None) -> LeRobotArm:
-    """LeRobot's SO-101 follower with its wrist camera, in degrees (LeRobot imported here only)."""
+                          calibration_dir: str | None = None,
+                          max_relative_target: dict[str, float] | None = None) -> LeRobotArm:
+    """LeRobot's SO-101 follower with its wrist camera (none if ``camera_key`` is None), in degrees.
+
+    ``max_relative_target`` (per motor, LeRobot's units: ``JointMapping.lerobot_caps``) makes LeRobot
+    cap each goal against a fresh read of the present position inside ``send_action``: a second
+    line behind ``deploy.safety``'s cap, on the arm's own clock. LeRobot is imported here only.
+    """
     try:
         from lerobot.cameras.opencv.configuration_opencv import OpenCVCameraConfig
     except ImportError as exc:
@@ -48,8 +54,11 @@ def make_lerobot_follower(port: str, robot_id: str, camera_key: str = "wrist", c
         from lerobot.robots.so101_follower import SO101Follower, SO101FollowerConfig
     from pathlib import Path
 
-    cam = OpenCVCameraConfig(index_or_path=camera, fps=fps, width=width, height=height)
-    kwargs: dict[str, Any] = {"port": port, "id": robot_id, "use_degrees": True, "cameras": {camera_key: cam}}
+    cameras = {} if camera_key is None else {
+        camera_key: OpenCVCameraConfig(index_or_path=camera, fps=fps, width=width, height=height)}
+    kwargs: dict[str, Any] = {"port": port, "id": robot_id, "use_degrees": True, "cameras": cameras}
+    if max_relative_target is not None:  # keys are motor names; values floats (LeRobot checks the type)
+        kwargs["max_relative_target"] = {m: float(max_relative_target[m]) for m in MOTORS}
     if calibration_dir:
         kwargs["calibration_dir"] = Path(calibration_dir)
     return SO101Follower(SO101FollowerConfig(**kwargs))
@@ -58,8 +67,9 @@ def make_lerobot_follower(port: str, robot_id: str, camera_key: str = "wrist", c
 class So101Robot:
     """``Robot`` for the real arm, over any object with LeRobot's follower interface."""
 
-    def __init__(self, arm: LeRobotArm, mapping: JointMapping, camera_key: str = "wrist",
+    def __init__(self, arm: LeRobotArm, mapping: JointMapping, camera_key: str | None = "wrist",
                  clock=time.monotonic):
+        """``camera_key=None``: the policy reads no pixels, so no camera is needed (a 1x1 frame stands in)."""
         self.arm = arm
         self.mapping = mapping
         self.camera_key = camera_key
@@ -78,6 +88,9 @@ class So101Robot:
         obs = self.arm.get_observation()
         now = self.clock()
         joints = self.mapping.from_observation(obs)
+        self._last_joints = joints
+        if self.camera_key is None:
+            return RobotReading(joints=joints, frame=np.zeros((1, 1, 3), np.uint8), timestamp=now, frame_timestamp=now)
         if self.camera_key not in obs:
             raise KeyError(f"LeRobot observation has no camera {self.camera_key!r} (has {sorted(obs)}); "
                            f"pass --camera-key with the name the robot config gives the wrist camera")
@@ -90,7 +103,6 @@ class So101Robot:
         if digest != self._last_digest:
             self._last_digest = digest
             self._frame_time = now
-        self._last_joints = joints
         return RobotReading(joints=joints, frame=frame, timestamp=now, frame_timestamp=self._frame_time)
 
     def command(self, joint_targets: np.ndarray) -> None:

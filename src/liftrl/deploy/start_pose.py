@@ -1,0 +1,58 @@
+"""A slow joint-space move to the pose an episode starts from, before the policy is given the arm.
+
+The policy was trained from the task's start poses; on the arm it would otherwise start wherever the
+arm was left (folded at rest, or where the last episode stopped) and its first actions would ask
+for a large jump. The move runs through the same limits as the loop (joint limits, a lead cap
+against the measured joints) at a low speed, with the tracking watchdog on, and fails with a
+``SafetyStop`` if the arm does not arrive in time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from liftrl.deploy.pipeline import ArmModel
+from liftrl.deploy.robot import Clock, Robot
+from liftrl.deploy.safety import SafetyLimits, SafetyStop, TrackingLimit, TrackingMonitor, limit_command
+from liftrl.sim.ik import WRIST_ROLL
+from liftrl.sim.task import TaskConfig
+
+IK_SEED = np.array([0.0, 0.0, 0.0, np.pi / 2])  # the env's own IK seed for stage starts
+
+
+def home_pose(arm: ArmModel, cfg: TaskConfig) -> np.ndarray:
+    """The task's home (stage 0's start): the tool at ``cfg.home_tool``, wrist roll as in training, jaws open."""
+    q4 = arm.ik.solve(IK_SEED, np.asarray(cfg.home_tool, dtype=float), iterations=200)
+    return np.concatenate([q4, [WRIST_ROLL, cfg.open_gripper]])
+
+
+def move_to_pose(robot: Robot, clock: Clock, goal: np.ndarray, limits: SafetyLimits, rate_hz: float = 15.0,
+                 speed: float = 0.4, tolerance: float = 0.03, timeout_s: float | None = None,
+                 tracking: TrackingLimit = TrackingLimit()) -> int:
+    """Drive the arm to ``goal`` (6, rad) at ``speed`` rad/s; returns the number of commands sent.
+
+    Arrival: every joint within ``tolerance`` rad of the goal (the gripper may stop short on an
+    object). The default timeout is twice the time the largest joint needs, plus 2 s.
+    """
+    goal = np.asarray(goal, dtype=float)
+    slow = dataclasses.replace(limits, max_joint_speed=(speed,) * 6)
+    period = 1.0 / rate_hz
+    monitor = TrackingMonitor(tracking, rate_hz)
+    q_cmd = np.asarray(robot.read().joints, dtype=float)
+    if timeout_s is None:
+        timeout_s = 2.0 * float(np.max(np.abs(goal - q_cmd))) / speed + 2.0
+    t0 = clock.now()
+    for k in range(int(math.ceil(timeout_s * rate_hz)) + 1):
+        clock.sleep_until(t0 + k * period)
+        measured = np.asarray(robot.read().joints, dtype=float)
+        monitor.check(measured, q_cmd if k else None)
+        if np.all(np.abs(measured[:5] - goal[:5]) <= tolerance):
+            return k
+        q_cmd, _ = limit_command(goal, q_cmd, measured, slow, period)
+        robot.command(q_cmd)
+    far = np.abs(measured - goal)
+    raise SafetyStop("start_pose", f"the arm did not reach the start pose in {timeout_s:.1f} s (largest error "
+                                   f"{math.degrees(float(far.max())):.1f} deg on joint {int(far.argmax())})")
