@@ -186,3 +186,22 @@ def test_learning_proof_script_runs_at_tiny_size(tmp_path, proof):
     assert all(0.0 <= p["success_rate"] <= 1.0 for p in summary["curve"])
     assert stem.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert out.stdout.strip().splitlines()[-1].startswith(f"{proof}: goal")
+
+
+# ------------------------------------------------------------------------------------ calibration_sensitivity.py
+def test_calibration_sensitivity_tiny_writes_its_table(tmp_path):
+    from test_deploy_cli import call, tiny_run
+
+    run = tiny_run(tmp_path)
+    call(["export", str(run), "--checkpoint", "latest", "--out", str(tmp_path / "b")])
+    out = tmp_path / "sens"
+    run_script("calibration_sensitivity.py", str(tmp_path / "b"), "--episodes", "1", "--sign-seeds", "1",
+               "--joint-errors", "3", "--gripper-errors", "5", "--label", "tiny actor", "--out", str(out))
+    import json
+
+    result = json.loads(out.with_suffix(".json").read_text())
+    cells = {c["per_arm_file"]: c for c in result["cells"]}
+    assert set(cells) == {False, True} and all(c["episodes"] == 1 for c in cells.values())
+    assert result["reference"]["episodes"] == 1 and result["bundle"] == "b"
+    table = out.with_suffix(".md").read_text()
+    assert "Policy: tiny actor" in table and "| 3 | 5 |" in table

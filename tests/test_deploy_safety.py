@@ -248,3 +248,28 @@ def test_slow_move_stops_when_the_arm_does_not_follow(arm, start_q):
         move_to_pose(robot, robot, goal, limits(arm, max_arm_lead=0.2), rate_hz=20.0, speed=0.4,
                      tracking=TrackingLimit(max_error=0.1, max_duration_s=0.5))
     assert stop.value.reason == "tracking"
+
+
+def test_the_real_path_never_runs_ahead_of_an_arm_that_does_not_move(arm, start_q):
+    """The same through the arm adapter: LeRobot's interface, the mapping, commands in degrees."""
+    from liftrl.deploy.mapping import MOTORS, JointMapping
+    from liftrl.deploy.so101 import So101Robot
+    from test_deploy_mapping import StandInFollower
+
+    class DeadFollower(StandInFollower):
+        def send_action(self, action):
+            self.sent.append(dict(action))  # accepted, never executed
+            return action
+
+    mapping = JointMapping.from_joint_ranges(arm.joint_range)
+    follower = DeadFollower(dict(zip(MOTORS, mapping.to_lerobot(start_q))), frame=None)
+    clock = FakeRobot()  # only its clock
+    robot = So101Robot(follower, mapping, camera_key=None, clock=clock.now)
+    state_only = ObservationSpec(keys=("state",), shapes={"state": (18,)}, camera=CameraSpec(size=32), frame_stack=1,
+                                 state_layout=STATE_LAYOUT)
+    result = run_episode(robot, clock, constant([0.0, 1.0, 0.0, 1.0]), ObservationBuilder(state_only, arm.kinematics),
+                         CommandMapper(ACTION, TASK, arm), limits(arm), Watchdog(), LoopConfig(15.0, 60), EpisodeLog())
+    assert result.stop_reason == "tracking"
+    sent = np.array([[a[f"{m}.pos"] for m in MOTORS] for a in follower.sent])
+    lead_deg = np.abs(sent - mapping.to_lerobot(start_q))[:, :5]
+    assert lead_deg.max() <= np.degrees(0.35) + 1e-6 and lead_deg.max() > np.degrees(0.25)

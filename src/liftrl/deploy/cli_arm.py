@@ -225,6 +225,8 @@ def _bringup(args: argparse.Namespace) -> int:
         print(f"bring-up aborted ({exc}); the arm holds its pose, nothing was written")
         return 1
     finally:
+        if args.robot == "so101":  # LeRobot's disconnect turns the torque off: the arm would fall
+            input("Support the arm, then press Enter to release its torque ")
         follower.disconnect()
     print(f"per-arm file: {save_arm_file(result, arm_file(args))}")
     return 0

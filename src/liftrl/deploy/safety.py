@@ -67,10 +67,10 @@ class SafetyLimits:
         grasps routinely saturate wrist_flex at its stop: a tighter limit here would make the arm
         tilt where the simulated one does not. 5 rad/s is about the STS3215's no-load speed
         (0.22 s per 60 deg): commands never ask for more than the servo can do, and the scripted
-        grasp at 50 Hz (1 m/s of tool motion at full action) still runs unchanged; 3 rad/s would
-        not. The gripper's lead is larger than
-        the body's because a grasp *is* a blocked jaw commanded past the cube: closing from open
-        onto a 36 mm cube needs the command about 0.6 rad past the measured angle to squeeze.
+        grasp at 50 Hz (1 m/s of tool motion at full action) still succeeds at the same step;
+        with 3 rad/s it failed. The gripper's lead is larger than the body's because a grasp *is*
+        a blocked jaw commanded past the cube: closing onto a 36 mm cube (0.42 rad) from the
+        closed command (-0.17 rad) leaves the command about 0.6 rad past the measured angle.
         """
         r = np.asarray(joint_range, dtype=float)
         return cls(joint_low=tuple(r[:, 0] + margin), joint_high=tuple(r[:, 1] - margin),
