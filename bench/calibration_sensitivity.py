@@ -82,7 +82,7 @@ def run_cell(bundle, arm, limits, joint_deg: float, gripper_units: float, with_f
 def markdown(result: dict) -> str:
     def cell(c):
         return f"{c['successes']}/{c['episodes']} ({100 * c['successes'] / c['episodes']:.0f}%)" + (
-            f", {c['safety_stops']} stops" if c["safety_stops"] else "")
+            f", {c['safety_stops']} safety stop{'s' if c['safety_stops'] > 1 else ''}" if c["safety_stops"] else "")
 
     ref = result["reference"]
     lines = [f"Policy: {result['label']} (bundle `{result['bundle']}`), {result['rate_hz']:g} Hz, "
