@@ -36,7 +36,8 @@ from common import machine_line  # noqa: E402  (bench/ is on sys.path when run a
 from liftrl.deploy.bringup import Bringup, Console  # noqa: E402
 from liftrl.deploy.bundle import load_bundle  # noqa: E402
 from liftrl.deploy.calibration import arm_mapping  # noqa: E402
-from liftrl.deploy.dryrun import DRY_RUN_SEED, run_deploy, seeds  # noqa: E402
+from liftrl.common.seeds import DRY_RUN_SEED_BASE, dry_run_seeds  # noqa: E402
+from liftrl.deploy.dryrun import run_deploy  # noqa: E402
 from liftrl.deploy.mapping import JointMapping  # noqa: E402
 from liftrl.deploy.pipeline import ArmModel  # noqa: E402
 from liftrl.deploy.safety import SafetyLimits  # noqa: E402
@@ -119,7 +120,7 @@ def main(argv=None) -> int:
     arm = ArmModel.build()
     limits = SafetyLimits.for_arm(arm.joint_range, bundle.action.gripper_ctrl, bundle.action.workspace_low,
                                   bundle.action.workspace_high)
-    ep = seeds(args.episodes, DRY_RUN_SEED)
+    ep = dry_run_seeds(args.episodes, DRY_RUN_SEED_BASE)
     joints = [float(x) for x in args.joint_errors.split(",")]
     grips = [float(x) for x in args.gripper_errors.split(",")]
     ref = run_deploy(bundle, ep, args.rate, args.latency_ms, arm=arm, limits=limits)
@@ -131,7 +132,7 @@ def main(argv=None) -> int:
                                       args.latency_ms))
                 print(json.dumps(cells[-1]), flush=True)
     result = {"label": args.label or bundle.agent, "bundle": Path(args.bundle).name, "rate_hz": args.rate,
-              "latency_ms": args.latency_ms, "sign_seeds": args.sign_seeds, "first_seed": DRY_RUN_SEED,
+              "latency_ms": args.latency_ms, "sign_seeds": args.sign_seeds, "first_seed": DRY_RUN_SEED_BASE,
               "joint_errors": joints, "gripper_errors": grips,
               "reference": {"episodes": ref.episodes, "successes": ref.successes, "safety_stops": ref.safety_stops},
               "cells": cells, "wall_s": time.time() - t0, "machine": machine_line().removeprefix("machine: "),

@@ -64,7 +64,8 @@ def test_lerobot_caps_in_the_arms_units(jnt_range, cal):
     assert caps["elbow_flex"] == pytest.approx(20.05352, abs=1e-4)  # degrees(0.35)
     assert caps["gripper"] == pytest.approx(100 * 0.8 / (1.74533 + 0.17453), abs=1e-3)  # 41.67 units
     calibrated = arm_mapping(jnt_range, cal, arm_file(cal), q_cube=0.33)
-    assert calibrated.lerobot_caps(np.array([0.35] * 6))["elbow_flex"] == pytest.approx(20.05352 * 4096 / 4095, abs=1e-4)
+    caps = calibrated.lerobot_caps(np.array([0.35] * 6))
+    assert caps["elbow_flex"] == pytest.approx(20.05352 * 4096 / 4095, abs=1e-4)
 
 
 def test_missing_lerobot_calibration_is_refused_by_name(tmp_path, monkeypatch):

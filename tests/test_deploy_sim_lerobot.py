@@ -101,7 +101,8 @@ def test_bringup_aborts_holding_the_arm_and_writes_nothing(arm):
     env, sim, follower = sim_arm(arm)
     answers = iter(["", "y", "a"])
     with pytest.raises(BringupAborted, match="shoulder_lift moved"):
-        Bringup(follower, sim, follower.calibration, arm, "x", Console(ask=lambda p: next(answers), say=lambda s: None)).run()
+        console = Console(ask=lambda prompt: next(answers), say=lambda text: None)
+        Bringup(follower, sim, follower.calibration, arm, "x", console).run()
     held = follower.sent[-1]
     present = follower.get_observation()
     assert all(held[k] == pytest.approx(present[k], abs=0.1) for k in held)  # the last command is the present pose

@@ -24,8 +24,9 @@ def add_arm_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibration", default=None, help="LeRobot calibration file (default: LeRobot's file for "
                                                        "--robot-id)")
     p.add_argument("--calibration-dir", default=None, help="so101: LeRobot calibration folder (default: LeRobot's)")
-    p.add_argument("--arm-file", default=None, help="per-arm file written by `liftrl bringup` (default: "
-                                                    "~/.cache/liftrl/arms/ID.json; sim-lerobot: runs/sim-lerobot/ID.json)")
+    p.add_argument("--arm-file", default=None,
+                   help="per-arm file written by `liftrl bringup` (default: ~/.cache/liftrl/arms/ID.json; "
+                        "sim-lerobot: runs/sim-lerobot/ID.json)")
     p.add_argument("--sim-calibration-error", type=float, default=0.0,
                    help="sim-lerobot: every body joint's LeRobot zero off by this many deg (random signs)")
     p.add_argument("--sim-gripper-error", type=float, default=0.0,
