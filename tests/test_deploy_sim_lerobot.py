@@ -150,3 +150,20 @@ def test_bringup_then_deploy_on_sim_lerobot_end_to_end(tmp_path, monkeypatch, ar
         call(deploy)
     assert call([*deploy, "--uncalibrated"]) == 0
     assert "UNCALIBRATED" in capsys.readouterr().out
+
+
+def test_bringup_stops_when_a_joint_does_not_reach_its_goal(arm):
+    from liftrl.deploy.robot import FakeRobot
+    from test_deploy_mapping import StandInFollower
+
+    class DeadFollower(StandInFollower):
+        def send_action(self, action):
+            self.sent.append(dict(action))  # accepted, never executed (unpowered, or blocked)
+            return action
+
+    follower = DeadFollower({**{m: 0.0 for m in MOTORS}, "shoulder_lift": 30.0, "gripper": 50.0}, frame=None)
+    console = Console(ask=lambda prompt: "", say=lambda text: None)
+    bringup = Bringup(follower, FakeRobot(), simulated_calibration(arm.joint_range), arm, "x", console)
+    with pytest.raises(BringupAborted, match=r"\['shoulder_lift'\] stopped 30.0 deg short"):
+        bringup.run()
+    assert follower.sent[-1]["shoulder_lift.pos"] == 30.0  # it holds where it is

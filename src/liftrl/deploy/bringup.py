@@ -54,6 +54,7 @@ class BringupConfig:
     probe_deg: float = 5.0
     rate_hz: float = 15.0
     settle_s: float = 1.0  # held at each goal before reading
+    tolerance_deg: float = 3.0  # a body joint further than this from its goal after settling is blocked
 
 
 class Bringup:
@@ -93,7 +94,10 @@ class Bringup:
         return {m: float(obs[f"{m}.pos"]) for m in MOTORS}
 
     def move(self, goal: dict[str, float]) -> dict[str, float]:
-        """Ramp from the present values to ``goal`` (LeRobot units) at the bring-up speeds, settle, read."""
+        """Ramp from the present values to ``goal`` (LeRobot units) at the bring-up speeds, settle, read.
+
+        A body joint that ends further than ``tolerance_deg`` from its goal stops the bring-up (the
+        gripper is left out: closing on nothing or on a cube it is meant to stop short)."""
         start = self.present()
         target = {**start, **goal}
         speed = {m: self.cfg.speed_deg_s if m in BODY else self.cfg.gripper_speed for m in MOTORS}
@@ -105,7 +109,12 @@ class Bringup:
             self.clock.sleep_until(t0 + k * period)
             f = 1.0 if duration == 0 else min(1.0, k * period / duration)
             self.follower.send_action({f"{m}.pos": start[m] + f * (target[m] - start[m]) for m in MOTORS})
-        return self.present()
+        reached = self.present()
+        short = {j: abs(reached[j] - target[j]) for j in BODY if abs(reached[j] - target[j]) > self.cfg.tolerance_deg}
+        if short:
+            raise BringupAborted(f"{sorted(short)} stopped {max(short.values()):.1f} deg short of the goal: blocked, "
+                                 f"or not powered; check the arm before trying again")
+        return reached
 
     def hold(self) -> None:
         """Command the pose the arm is in now (torque stays on)."""
