@@ -58,6 +58,8 @@ class BringupConfig:
 
 
 class Bringup:
+    """The procedure in the module docstring; ``run()`` returns the per-arm file's contents (not yet written)."""
+
     def __init__(self, follower: LeRobotArm, clock: Clock, calibration: Calibration, arm: ArmModel, robot_id: str,
                  console: Console = Console(), cfg: BringupConfig = BringupConfig(),
                  place_cube: Callable[[bool], None] | None = None):
