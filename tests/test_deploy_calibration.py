@@ -106,3 +106,15 @@ def test_a_recalibrated_arm_or_a_wrong_direction_is_refused(tmp_path, jnt_range,
     with pytest.raises(CalibrationMissing, match=r"\['elbow_flex'\] moving against the model"):
         arm_mapping(jnt_range, cal, wrong, q_cube=0.33)
     assert set(BODY) <= set(arm_file(cal).zero_offset_deg)
+
+
+def test_lerobot_reads_the_calibration_file_the_mapping_read(tmp_path):
+    import argparse
+
+    from liftrl.deploy.cli_arm import lerobot_dir
+
+    args = argparse.Namespace(robot="so101", robot_id="my_arm", calibration=str(tmp_path / "my_arm.json"),
+                              calibration_dir=None)
+    assert lerobot_dir(args) == str(tmp_path)
+    with pytest.raises(ValueError, match="is not other.json"):
+        lerobot_dir(argparse.Namespace(**{**vars(args), "robot_id": "other"}))

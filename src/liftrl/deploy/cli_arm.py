@@ -46,6 +46,17 @@ def arm_file(args: argparse.Namespace) -> Path:
     return SIM_ARM_DIR / f"{robot_id(args)}.json" if args.robot == "sim-lerobot" else default_arm_file(robot_id(args))
 
 
+def lerobot_dir(args: argparse.Namespace) -> str | None:
+    """The folder LeRobot reads the arm's calibration from: the one our mapping read, so the two agree."""
+    if not args.calibration:
+        return args.calibration_dir
+    path = Path(args.calibration).expanduser()
+    if path.stem != robot_id(args):
+        raise ValueError(f"--calibration {path} is not {robot_id(args)}.json: LeRobot reads <folder>/<robot-id>.json "
+                         f"itself, so pass the file of the arm's --robot-id")
+    return str(path.parent)
+
+
 def sim_calibration(args: argparse.Namespace, jnt_range):
     """The simulated arm's LeRobot calibration (see the module docstring)."""
     from liftrl.deploy.calibration import write_json_atomic
@@ -147,7 +158,7 @@ def deploy_so101(args: argparse.Namespace, rate: float) -> int:
     try:
         follower = make_lerobot_follower(args.port, robot_id(args), camera_key=camera_key,
                                          camera=int(args.camera) if str(args.camera).isdigit() else args.camera,
-                                         calibration_dir=args.calibration_dir,
+                                         calibration_dir=lerobot_dir(args),
                                          max_relative_target=joint_mapping.lerobot_caps(limits.max_lead))
     except ImportError as exc:
         print(f"liftrl deploy: error: {exc}", file=sys.stderr)
@@ -202,7 +213,7 @@ def _real_follower(args: argparse.Namespace):
         raise ValueError("bringup --robot so101 needs --port (the arm's serial port, e.g. /dev/ttyACM0)")
     cal, path = load_lerobot_calibration(robot_id(args), args.calibration, args.calibration_dir)
     print(f"LeRobot calibration: {path}")
-    follower = make_lerobot_follower(args.port, robot_id(args), camera_key=None, calibration_dir=args.calibration_dir)
+    follower = make_lerobot_follower(args.port, robot_id(args), camera_key=None, calibration_dir=lerobot_dir(args))
     return follower, WallClock(), cal, None
 
 
