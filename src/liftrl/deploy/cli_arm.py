@@ -64,6 +64,9 @@ def sim_calibration(args: argparse.Namespace, jnt_range):
     from liftrl.deploy.sim_lerobot import SimCalibrationErrors, simulated_calibration
 
     if args.calibration and Path(args.calibration).is_file():
+        if args.sim_calibration_error or args.sim_gripper_error:
+            print(f"note: the simulated arm keeps its calibration {args.calibration}; --sim-* errors apply only "
+                  f"when that file does not exist yet")
         return load_calibration(args.calibration)
     errors = SimCalibrationErrors.random(args.sim_calibration_error, args.sim_gripper_error, args.sim_error_seed)
     cal = simulated_calibration(jnt_range, errors)
