@@ -11,7 +11,9 @@
    speed, it means the same at 15 Hz and at 50 Hz;
 3. a lead cap against the **measured** position: no joint is commanded more than ``max_lead`` rad
    from where the arm was just read. A lagging or blocked arm therefore cannot be run ahead of;
-   the same cap, in the arm's units, goes to LeRobot's ``max_relative_target`` as a second line;
+   the same cap, in the arm's units, goes to LeRobot's ``max_relative_target`` as a second line.
+   It may pull a command back toward the measured joint by more than the speed limit allows:
+   that asks the arm to move less, never more;
 4. the workspace box, checked by forward kinematics of the command (a command whose tool point
    leaves the box is replaced by the previous one). The tool *target* is already clamped to the box
    before IK (``task.clamp_target``); this catches what IK cannot reach.
