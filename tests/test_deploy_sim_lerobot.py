@@ -167,3 +167,17 @@ def test_bringup_stops_when_a_joint_does_not_reach_its_goal(arm):
     with pytest.raises(BringupAborted, match=r"\['shoulder_lift'\] stopped 30.0 deg short"):
         bringup.run()
     assert follower.sent[-1]["shoulder_lift.pos"] == 30.0  # it holds where it is
+
+
+def test_link_elevations_follow_the_joints(arm):
+    from liftrl.deploy.bringup import link_elevations
+
+    q = JointMapping.from_joint_ranges(arm.joint_range).to_sim(np.zeros(6))
+    zero = link_elevations(arm, q)
+    lift = link_elevations(arm, q + np.radians([0, 10, 0, 0, 0, 0]))
+    elbow = link_elevations(arm, q + np.radians([0, 0, 10, 0, 0, 0]))
+    # the pitch joints turn every link after them by the same angle (within 0.1 deg: the tool point sits a
+    # little off the arm's plane, so the hand's elevation is not exactly its pitch); a link before them stays
+    assert [abs(lift[k] - zero[k]) for k in zero] == pytest.approx([10, 10, 10], abs=0.1)
+    assert elbow["upper arm"] == pytest.approx(zero["upper arm"], abs=1e-9)
+    assert [abs(elbow[k] - zero[k]) for k in ("forearm", "hand")] == pytest.approx([10, 10], abs=0.1)

@@ -161,8 +161,17 @@ class Bringup:
     def zero_offsets(self) -> dict[str, float]:
         q = self.nominal.to_sim(np.zeros(6))
         tool = self.arm.kinematics.tool_point(q)
-        self.console.say(f"The arm is at LeRobot's zero pose. The model's zero pose puts the tool point at "
-                         f"({100 * tool[0]:.1f}, {100 * tool[1]:.1f}, {100 * tool[2]:.1f}) cm from the base.")
+        zero = link_elevations(self.arm, q)
+        links = ", ".join(f"{name} {deg:+.1f} deg" for name, deg in zero.items())
+        signs = []
+        for (name, joint, _), step in zip(LINKS, np.eye(6)[1:4]):
+            up = link_elevations(self.arm, q + np.radians(step))[name] > zero[name]
+            signs.append(f"{joint} + {'raises' if up else 'lowers'} the {name}")
+        self.console.say(f"The arm is at LeRobot's zero pose. In the model's zero pose the tool point is at "
+                         f"({100 * tool[0]:.1f}, {100 * tool[1]:.1f}, {100 * tool[2]:.1f}) cm from the base and the "
+                         f"links rise above the horizontal by: {links}. An inclinometer on each link measures the "
+                         f"arm's; a pitch joint's offset is its link's difference minus the previous link's, positive "
+                         f"the way its + moves the link ({'; '.join(signs)}).")
         return {j: self._ask_float(f"{j}: degrees the arm is past the model's pose in the + direction "
                                    f"[Enter = 0, a aborts] ") for j in BODY}
 
@@ -201,6 +210,23 @@ class Bringup:
                            zero_offset_deg=offsets, directions_ok=directions, gripper=gripper)
         self.console.say(summary(arm_file, self.cal, self.arm))
         return arm_file
+
+
+LINKS = (("upper arm", "shoulder_lift", "elbow_flex"), ("forearm", "elbow_flex", "wrist_flex"),
+         ("hand", "wrist_flex", None))  # None: the tool point
+
+
+def link_elevations(arm: ArmModel, q: np.ndarray) -> dict[str, float]:
+    """Each link's angle above the horizontal (deg) at joints ``q``: what a user can measure on the arm."""
+    kin = arm.kinematics
+    tool = kin.tool_point(q)  # also puts the scratch data at q
+    out = {}
+    for name, start, end in LINKS:
+        a = kin.data.xanchor[arm.model.joint(start).id]
+        b = tool if end is None else kin.data.xanchor[arm.model.joint(end).id]
+        d = b - a
+        out[name] = math.degrees(math.atan2(d[2], math.hypot(d[0], d[1])))
+    return out
 
 
 def summary(arm_file: ArmFile, cal: Calibration, arm: ArmModel) -> str:
