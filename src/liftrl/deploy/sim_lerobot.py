@@ -112,7 +112,7 @@ class SimLeRobotFollower:
             raise ConnectionError("the simulated follower is not connected (call connect())")
 
     def present_counts(self) -> dict[str, int]:
-        q = self.sim.read().joints
+        q = self.sim.joints()
         return {m: int(round(_count(q[i], self._mid[i]))) for i, m in enumerate(MOTORS)}
 
     def _present_values(self) -> dict[str, float]:

@@ -117,6 +117,10 @@ class SimRobot:
             self._score()
 
     # ------------------------------------------------------------------ Robot
+    def joints(self) -> np.ndarray:
+        """The six joint angles now (rad), without rendering a frame (what a servo bus read costs)."""
+        return self.env.data.qpos[self.env.ids.arm_qpos].copy()
+
     def read(self) -> RobotReading:
         d, ids = self.env.data, self.env.ids
         if self.render:
@@ -125,7 +129,7 @@ class SimRobot:
             frame = np.zeros((1, 1, 3), np.uint8)
         t = self.now()
         return RobotReading(
-            joints=d.qpos[ids.arm_qpos].copy(), frame=frame, timestamp=t, frame_timestamp=t,
+            joints=self.joints(), frame=frame, timestamp=t, frame_timestamp=t,
             velocities=d.qvel[ids.arm_dof].copy() if self.measure_velocity else None,
             privileged=self.env.cube_pos().astype(np.float32),
         )
