@@ -275,3 +275,18 @@ def test_the_real_path_never_runs_ahead_of_an_arm_that_does_not_move(arm, start_
     sent = np.array([[a[f"{m}.pos"] for m in MOTORS] for a in follower.sent])
     lead_deg = np.abs(sent - mapping.to_lerobot(start_q))[:, :5]
     assert lead_deg.max() <= np.degrees(0.35) + 1e-6 and lead_deg.max() > np.degrees(0.25)
+
+
+def test_slow_move_accepts_a_servo_that_settles_a_little_short(arm, start_q):
+    class SaggingRobot(FakeRobot):
+        """Follows every command but ends 0.06 rad (3.4 deg) short on shoulder_lift, as a servo under load."""
+
+        def command(self, joint_targets):
+            super().command(joint_targets)
+            self.joints = self.joints - np.array([0.0, 0.06, 0.0, 0.0, 0.0, 0.0])
+
+    robot = SaggingRobot(joints=start_q)
+    goal = start_q + np.array([0.3, 0.0, 0.0, 0.0, 0.0, 0.0])
+    n = move_to_pose(robot, robot, goal, limits(arm), rate_hz=20.0, speed=0.4, settle_s=1.0)
+    # 0.3 rad at 0.4 rad/s is 15 commands; then one second (20 periods) of settling
+    assert n == 15 + 20 and np.allclose(robot.commands[-1], goal)

@@ -30,12 +30,15 @@ def home_pose(arm: ArmModel, cfg: TaskConfig) -> np.ndarray:
 
 
 def move_to_pose(robot: Robot, clock: Clock, goal: np.ndarray, limits: SafetyLimits, rate_hz: float = 15.0,
-                 speed: float = 0.4, tolerance: float = 0.03, timeout_s: float | None = None,
-                 tracking: TrackingLimit = TrackingLimit()) -> int:
+                 speed: float = 0.4, tolerance: float = 0.03, settle_s: float = 1.0,
+                 timeout_s: float | None = None, tracking: TrackingLimit = TrackingLimit()) -> int:
     """Drive the arm to ``goal`` (6, rad) at ``speed`` rad/s; returns the number of commands sent.
 
-    Arrival: every joint within ``tolerance`` rad of the goal (the gripper may stop short on an
-    object). The default timeout is twice the time the largest joint needs, plus 2 s.
+    Arrival: every body joint within ``tolerance`` rad of the goal, or ``settle_s`` after the
+    command reached the goal (a servo holding a link against gravity can stay a degree or two short;
+    the tracking watchdog still stops an arm that stays further off). The gripper is not waited for:
+    it may close on an object. The default timeout is twice the time the largest joint needs, plus
+    the settling time and 2 s.
     """
     goal = np.asarray(goal, dtype=float)
     slow = dataclasses.replace(limits, max_joint_speed=(speed,) * 6)
@@ -43,13 +46,17 @@ def move_to_pose(robot: Robot, clock: Clock, goal: np.ndarray, limits: SafetyLim
     monitor = TrackingMonitor(tracking, rate_hz)
     q_cmd = np.asarray(robot.read().joints, dtype=float)
     if timeout_s is None:
-        timeout_s = 2.0 * float(np.max(np.abs(goal - q_cmd))) / speed + 2.0
+        timeout_s = 2.0 * float(np.max(np.abs(goal - q_cmd))) / speed + settle_s + 2.0
     t0 = clock.now()
+    commanded_at: int | None = None  # the tick at which the command first reached the goal
     for k in range(int(math.ceil(timeout_s * rate_hz)) + 1):
         clock.sleep_until(t0 + k * period)
         measured = np.asarray(robot.read().joints, dtype=float)
         monitor.check(measured, q_cmd if k else None)
-        if np.all(np.abs(measured[:5] - goal[:5]) <= tolerance):
+        if commanded_at is None and np.allclose(q_cmd, goal, atol=1e-9):
+            commanded_at = k
+        settled = commanded_at is not None and (k - commanded_at) * period >= settle_s
+        if settled or np.all(np.abs(measured[:5] - goal[:5]) <= tolerance):
             return k
         q_cmd, _ = limit_command(goal, q_cmd, measured, slow, period)
         robot.command(q_cmd)
