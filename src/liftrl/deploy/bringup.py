@@ -54,7 +54,9 @@ class BringupConfig:
     probe_deg: float = 5.0
     rate_hz: float = 15.0
     settle_s: float = 1.0  # held at each goal before reading
-    tolerance_deg: float = 3.0  # a body joint further than this from its goal after settling is blocked
+    # A body joint further than this from its goal after settling is blocked; a servo holding a link
+    # against gravity at LeRobot's soft P gain (16) can sag a degree or two, so not tighter.
+    tolerance_deg: float = 5.0
 
 
 class Bringup:
