@@ -212,7 +212,7 @@ def test_curriculum_mix_is_checked_and_reaches_only_the_training_envs():
 
 
 @pytest.mark.parametrize("override, message", [
-    ("env.curriculum_stage=7", "unknown curriculum_stage 7"), ("env.num_workers=0", "num_workers"),
+    ("env.curriculum_stage=7", "unknown curriculum_stage 7"), ("env.num_workers=-1", "num_workers"),
     ("env.lift_height=-1", "lift_height"), ("agent.lr=-1", "agent.lr"), ("agent.reward_scale=0", "reward_scale"),
 ])
 def test_values_the_env_or_agent_would_reject_fail_at_load_time(override, message):

@@ -177,3 +177,15 @@ def test_training_at_the_real_arms_rate_and_latency(tmp_path):
         assert ticks == [3, 6, 10]  # 15 Hz on the 50 Hz env: periods of 3, 3, 4 ticks
     finally:
         trainer.close()
+
+
+def test_in_process_envs_train_exactly_like_worker_envs(tmp_path, capsys):
+    """env.num_workers=0 (envs in the training process) learns the same weights and metrics as a worker."""
+    common = ["train.progress=false", "train.total_env_steps=200", "train.eval_every=200", "train.video_episodes=0"]
+    runs = {w: train(str(CONFIGS / "tiny_sac.yaml"), common + [f"env.num_workers={w}"], run_root=str(tmp_path / str(w)))
+            for w in (0, 1)}
+    assert "training envs: in-process" in capsys.readouterr().out
+    (wa, _), (wb, _) = _weights(runs[0]), _weights(runs[1])
+    for key in wa:
+        torch.testing.assert_close(wa[key], wb[key], rtol=0, atol=0, msg=key)
+    assert _comparable(read_metrics(runs[0] / "metrics.jsonl")) == _comparable(read_metrics(runs[1] / "metrics.jsonl"))

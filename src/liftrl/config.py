@@ -45,7 +45,8 @@ class EnvConfig(EnvOptions):
     # What the env computes; empty -> the union of obs.actor and obs.critic.
     observations: tuple[str, ...] = ()
     num_envs: int = 16
-    # Worker processes stepping the envs; None -> one per CPU core (at most num_envs).
+    # Worker processes stepping the envs; 0 -> in the training process; None -> the faster of the
+    # two for this config (in-process for state-only and few envs, else one per core), printed at start.
     num_workers: int | None = None
 
 
@@ -253,8 +254,9 @@ def _check_counts(cfg: Config) -> None:
         for name in names:
             if getattr(part, name) < 1:
                 raise ConfigError(f"config key '{section}.{name}' must be >= 1, got {getattr(part, name)}")
-    if cfg.env.num_workers is not None and cfg.env.num_workers < 1:
-        raise ConfigError(f"config key 'env.num_workers' must be >= 1 or null (one per core), got {cfg.env.num_workers}")
+    if cfg.env.num_workers is not None and cfg.env.num_workers < 0:
+        raise ConfigError(f"config key 'env.num_workers' must be >= 0 (0: in the training process) or null "
+                          f"(the faster path for the config), got {cfg.env.num_workers}")
     train = cfg.train
     if not train.max_minutes >= 0:
         raise ConfigError(f"config key 'train.max_minutes' must be >= 0 (0: no budget), got {train.max_minutes}")

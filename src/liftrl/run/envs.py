@@ -30,12 +30,13 @@ def make_env(env: EnvConfig, training: bool = False, render_mode: str | None = N
 
 
 def worker_count(env: EnvConfig, num_envs: int) -> int | None:
-    """``env.num_workers`` capped at ``num_envs``; None lets the vector env pick one per core."""
+    """``env.num_workers`` capped at ``num_envs``; 0 runs the envs in this process; None lets the vector
+    env pick the faster path (``liftrl.sim.inprocess.choose_workers``)."""
     return None if env.num_workers is None else min(env.num_workers, num_envs)
 
 
 def make_vector_env(env: EnvConfig, num_envs: int | None = None, training: bool = False):
-    """``num_envs`` (default ``env.num_envs``) envs stepped in ``env.num_workers`` worker processes."""
+    """``num_envs`` (default ``env.num_envs``) envs stepped in ``env.num_workers`` worker processes (0: in this one)."""
     from liftrl.sim.vector import make_vector_env as make_sim_vector_env
 
     n = env.num_envs if num_envs is None else num_envs

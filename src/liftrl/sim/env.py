@@ -212,14 +212,18 @@ class LiftCubeEnv(gym.Env):
         }
 
     # ------------------------------------------------------------------ reset
-    def _jaw_contact_angle(self, half: float) -> float:
-        """Jaw angle at which the pads' inner faces are a cube's width apart (bisection on FK)."""
-        m, d = self.model, self.ik.data
-        g = self.ids.arm_qpos[5]
+    def _jaw_contact_angle(self, half: float, arm: np.ndarray) -> float:
+        """Jaw angle at which the pads' inner faces are a cube's width apart, arm at ``arm`` (bisection on FK).
+
+        A pure function of its inputs, on the state FK's scratch data with all six joints set:
+        it used to leave a jaw angle in the IK's scratch, which the IK never sets, so later
+        solves differed in the last bit from those of an env resumed with ``set_state``.
+        """
+        m, d = self.model, self.kin.data
         fixed, moving = self.ids.pads
 
         def gap(angle: float) -> float:
-            d.qpos[g] = angle
+            d.qpos[self.ids.arm_qpos] = [*arm, WRIST_ROLL, angle]
             mujoco.mj_kinematics(m, d)
             axis = d.site_xmat[self.ids.ee_site].reshape(3, 3)[:, 2]  # jaw axis
             centre = axis @ (d.geom_xpos[moving] - d.geom_xpos[fixed])
@@ -252,7 +256,7 @@ class LiftCubeEnv(gym.Env):
         cube_z = start.tool[2] if start.held else half
         if start.held:
             # Centre the cube on the tool point, the pads just touching it.
-            gripper = self._jaw_contact_angle(half) - 0.01
+            gripper = self._jaw_contact_angle(half, arm) - 0.01
         else:
             gripper = start.gripper
         q = np.concatenate([arm, [WRIST_ROLL, gripper]])

@@ -25,11 +25,9 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from liftrl.sim.envblock import concat_infos, reset_block, step_block
+
 DEFAULT_NUM_ENVS = 16
-
-
-def _stack(obs_list: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    return {k: np.stack([o[k] for o in obs_list]) for k in obs_list[0]}
 
 
 def _worker(conn, env_kwargs: dict, count: int) -> None:
@@ -51,23 +49,9 @@ def _worker(conn, env_kwargs: dict, count: int) -> None:
             cmd, arg = conn.recv()
             if cmd == "reset":
                 seeds, options = arg
-                out = [env.reset(seed=s, options=options) for env, s in zip(envs, seeds)]
-                conn.send(("ok", (_stack([o for o, _ in out]), [i for _, i in out])))
+                conn.send(("ok", reset_block(envs, seeds, options)))
             elif cmd == "step":
-                obs_l, rew, term, trunc, infos, finals = [], [], [], [], [], []
-                for env, action in zip(envs, arg):
-                    obs, r, te, tr, info = env.step(action)
-                    final = None
-                    if te or tr:
-                        final = (obs, info)
-                        obs, _ = env.reset()
-                    obs_l.append(obs)
-                    rew.append(r)
-                    term.append(te)
-                    trunc.append(tr)
-                    infos.append(info)
-                    finals.append(final)
-                conn.send(("ok", (_stack(obs_l), np.array(rew), np.array(term), np.array(trunc), infos, finals)))
+                conn.send(("ok", step_block(envs, arg)))
             elif cmd == "call":
                 name, args, kwargs = arg
                 conn.send(("ok", [getattr(env, name)(*args, **kwargs) if callable(getattr(env, name))
@@ -167,15 +151,8 @@ class LiftCubeVectorEnv(VectorEnv):
                 raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} environments")
         for conn, part in zip(self._conns, self._split(seeds)):
             conn.send(("reset", (part, options)))
-        obs_parts, infos = [], {}
-        index = 0
-        for conn in self._conns:
-            obs, info_list = self._receive(conn)
-            obs_parts.append(obs)
-            for info in info_list:
-                infos = self._add_info(infos, info, index)
-                index += 1
-        return self._concat(obs_parts), infos
+        obs_parts, info_parts = zip(*(self._receive(conn) for conn in self._conns))
+        return self._concat(obs_parts), concat_infos(info_parts, self._counts)
 
     def step(self, actions):
         actions = np.asarray(actions)
@@ -185,23 +162,9 @@ class LiftCubeVectorEnv(VectorEnv):
             )
         for conn, part in zip(self._conns, self._split(actions)):
             conn.send(("step", part))
-        obs_parts, rews, terms, truncs = [], [], [], []
-        infos: dict[str, Any] = {}
-        index = 0
-        for conn in self._conns:
-            obs, rew, term, trunc, info_list, finals = self._receive(conn)
-            obs_parts.append(obs)
-            rews.append(rew)
-            terms.append(term)
-            truncs.append(trunc)
-            for info, final in zip(info_list, finals):
-                infos = self._add_info(infos, info, index)
-                if final is not None:
-                    final_obs, final_info = final
-                    infos = self._add_info(infos, {"final_obs": final_obs, "final_info": final_info}, index)
-                index += 1
-        return (self._concat(obs_parts), np.concatenate(rews), np.concatenate(terms),
-                np.concatenate(truncs), infos)
+        obs, rews, terms, truncs, infos = zip(*(self._receive(conn) for conn in self._conns))
+        return (self._concat(obs), np.concatenate(rews), np.concatenate(terms), np.concatenate(truncs),
+                concat_infos(infos, self._counts))
 
     def call(self, name: str, *args, **kwargs) -> tuple:
         for conn in self._conns:
@@ -223,7 +186,9 @@ class LiftCubeVectorEnv(VectorEnv):
         return tuple(out)
 
     @staticmethod
-    def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    def _concat(parts) -> dict[str, np.ndarray]:
+        if len(parts) == 1:
+            return parts[0]
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     def close(self, terminate: bool = False, **kwargs):
@@ -250,7 +215,20 @@ class LiftCubeVectorEnv(VectorEnv):
 
 
 def make_vector_env(num_envs: int = DEFAULT_NUM_ENVS, num_workers: int | None = None, **env_kwargs) -> VectorEnv:
-    return LiftCubeVectorEnv(num_envs=num_envs, num_workers=num_workers, **env_kwargs)
+    """The vector env for ``num_workers``: 0 steps the envs in this process, None picks the faster path.
+
+    The choice (``liftrl.sim.inprocess.choose_workers``) and why are in the env's ``placement``.
+    """
+    from liftrl.sim.env import resolve_options
+    from liftrl.sim.inprocess import InProcessVectorEnv, choose_workers
+
+    values = {k: v for k, v in env_kwargs.items() if k not in ("options", "render_mode")}
+    observations = resolve_options(env_kwargs.get("options"), values).observations
+    workers, why = choose_workers(num_envs, observations, num_workers)
+    env = (InProcessVectorEnv(num_envs, **env_kwargs) if workers == 0
+           else LiftCubeVectorEnv(num_envs=num_envs, num_workers=workers, **env_kwargs))
+    env.placement = why
+    return env
 
 
 __all__ = ["LiftCubeVectorEnv", "make_vector_env", "WorkerError", "DEFAULT_NUM_ENVS", "gym"]

@@ -24,6 +24,7 @@ from liftrl.config import Config, load_config, save_config
 from liftrl.replay.buffer import ReplayBuffer
 from liftrl.rewards import check_fingerprint
 from liftrl.run.envs import make_vector_env, worker_count
+from liftrl.sim.inprocess import choose_workers
 from liftrl.run.folder import BEST, CONFIG_FILE, LATEST, SNAPSHOT_DIR, link_atomic, new_run_dir, replay_name, snapshot_name
 from liftrl.run.snapshot import is_run_snapshot, load_snapshot, run_metadata, save_snapshot
 from liftrl.train.episodes import EpisodeStats, env_info, run_episodes
@@ -41,9 +42,9 @@ def resolve_device(name: str) -> torch.device:
 
 
 def auto_threads(cfg: Config) -> int:
-    """Torch threads that leave one core per env worker process (the vector env's own default)."""
+    """Torch threads that leave one core per env worker process (all cores when the envs run in-process)."""
     cores = os.cpu_count() or 1
-    workers = worker_count(cfg.env, cfg.env.num_envs) or min(cfg.env.num_envs, cores)
+    workers, _ = choose_workers(cfg.env.num_envs, cfg.env.observations, worker_count(cfg.env, cfg.env.num_envs))
     return max(1, cores - workers)
 
 
@@ -83,6 +84,7 @@ class Trainer:
         self.rng = np.random.default_rng(train_cfg.seed)
         self.num_envs = cfg.env.num_envs
         self.env = make_vector_env(cfg.env, training=True)
+        print(f"liftrl: training envs: {self.env.placement}", flush=True)
         self.eval_env = None
         self.logger = None
         try:
