@@ -139,12 +139,14 @@ class LiftCubeEnv(gym.Env):
         n = self.data.ncon
         if n == 0:
             return False, False
-        geoms = self.data.contact.geom[:n]
         cube = self.ids.cube_geom
-        with_cube = (geoms[:, 0] == cube) | (geoms[:, 1] == cube)
-        other = np.where(geoms[:, 0] == cube, geoms[:, 1], geoms[:, 0])[with_cube]
         fixed, moving = self.ids.pads
-        return bool(np.any(other == fixed)), bool(np.any(other == moving))
+        touch_fixed = touch_moving = False
+        for a, b in self.data.contact.geom[:n].tolist():  # a few contacts: a plain loop beats array ops
+            other = b if a == cube else a if b == cube else -1
+            touch_fixed = touch_fixed or other == fixed
+            touch_moving = touch_moving or other == moving
+        return touch_fixed, touch_moving
 
     def tool_pos(self) -> np.ndarray:
         return self.data.site_xpos[self.ids.tool_site].copy()
@@ -182,7 +184,7 @@ class LiftCubeEnv(gym.Env):
         if "state" in self.observation_keys:
             obs["state"] = self._state()
         if "privileged" in self.observation_keys:
-            obs["privileged"] = self.cube_pos().astype(np.float32)
+            obs["privileged"] = self.data.xpos[self.ids.cube_body].astype(np.float32)
         return obs
 
     def _info(self, action: np.ndarray, touch: tuple[bool, bool], grasping: bool, lifted: bool) -> dict[str, Any]:
@@ -293,9 +295,9 @@ class LiftCubeEnv(gym.Env):
         a = np.asarray(action, dtype=np.float64)
         if a.shape != (4,):
             raise ValueError(f"action must have shape (4,) = [dx, dy, dz, gripper], got shape {a.shape}")
-        if not np.all(np.isfinite(a)):
+        if not np.isfinite(a).all():
             raise ValueError(f"action contains NaN or inf: {a.tolist()}")
-        a = np.clip(a, -1.0, 1.0)
+        a = np.minimum(np.maximum(a, -1.0), 1.0)  # np.clip's values, without its wrapper's cost
         m, d, ids, cfg = self.model, self.data, self.ids, self.cfg
 
         self._target, self._q_cmd = action_to_joint_targets(

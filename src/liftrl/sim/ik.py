@@ -76,27 +76,40 @@ class TopDownIK:
         return d.site_xpos[self.tool_site].copy(), d.site_xmat[self.ee_site].reshape(3, 3)[:, 0].copy()
 
     def solve(self, q_seed: np.ndarray, target: np.ndarray, iterations: int | None = None) -> np.ndarray:
-        """Joint targets (4,) that put the tool point at ``target`` with the approach straight down."""
+        """Joint targets (4,) that put the tool point at ``target`` with the approach straight down.
+
+        Runs every control step of every env, so the loop avoids NumPy's per-call wrappers where
+        a cheaper call computes the same numbers (``minimum``/``maximum`` for ``clip``, the array
+        methods for ``max``/``abs``, views instead of copies); the arithmetic is unchanged.
+        """
         cfg = self.cfg
-        q = np.clip(np.asarray(q_seed, dtype=float).copy(), self.lo, self.hi)
+        m, d = self.model, self.data
+        lo, hi = self.lo, self.hi
+        q = np.minimum(np.maximum(np.asarray(q_seed, dtype=float), lo), hi)
+        target = np.asarray(target, dtype=float)
         w = cfg.orientation_weight
-        jac, err = self._jac, self._err
+        jac, err, jacp, jacr = self._jac, self._err, self._jacp, self._jacr
+        tool_xpos = d.site_xpos[self.tool_site]  # views: refreshed in place by mj_kinematics
+        ee_xmat = d.site_xmat[self.ee_site]
+        d.qpos[self.roll_adr] = WRIST_ROLL
         for _ in range(cfg.iterations if iterations is None else iterations):
-            pos, axis = self.forward(q)
-            mujoco.mj_comPos(self.model, self.data)
-            mujoco.mj_jac(self.model, self.data, self._jacp, self._jacr, pos, self.tool_body)
-            jac[:3] = self._jacp[:, self.dofadr]
-            jac[3:] = w * self._jacr[:2, self.dofadr]  # world x/y rotation: tilt only, yaw is free
-            err[:3] = target - pos
-            # (axis x DOWN)[:2] written out: the tilt of the approach axis away from vertical.
-            err[3] = -w * axis[1]
-            err[4] = w * axis[0]
+            d.qpos[self.qadr] = q
+            mujoco.mj_kinematics(m, d)
+            mujoco.mj_comPos(m, d)
+            mujoco.mj_jac(m, d, jacp, jacr, tool_xpos, self.tool_body)
+            jac[:3] = jacp[:, self.dofadr]
+            jac[3:] = w * jacr[:2, self.dofadr]  # world x/y rotation: tilt only, yaw is free
+            err[:3] = target - tool_xpos
+            # (axis x DOWN)[:2] written out, axis = the approach (x) column of the end-effector frame:
+            # the tilt of the approach axis away from vertical.
+            err[3] = -w * ee_xmat[3]
+            err[4] = w * ee_xmat[0]
             dq = jac.T @ np.linalg.solve(jac @ jac.T + self._damp, err)
-            step = np.max(np.abs(dq))
+            step = np.abs(dq).max()
             if step > cfg.max_joint_step:
                 dq *= cfg.max_joint_step / step
-            q_next = np.clip(q + dq, self.lo, self.hi)
-            moved = np.max(np.abs(q_next - q))  # after the limits: a target out of reach stops too
+            q_next = np.minimum(np.maximum(q + dq, lo), hi)
+            moved = np.abs(q_next - q).max()  # after the limits: a target out of reach stops too
             q = q_next
             if moved < cfg.tolerance:
                 break
@@ -109,12 +122,12 @@ def rotation_to_euler(mat: np.ndarray) -> np.ndarray:
     Written out here (not taken from the simulator) because the real arm computes the same
     triple from forward kinematics, and both must use one convention.
     """
-    r = np.asarray(mat, dtype=float).reshape(3, 3)
-    pitch = np.arcsin(np.clip(-r[2, 0], -1.0, 1.0))
-    if abs(r[2, 0]) < 1.0 - 1e-9:
-        roll = np.arctan2(r[2, 1], r[2, 2])
-        yaw = np.arctan2(r[1, 0], r[0, 0])
+    r = np.asarray(mat, dtype=float).reshape(9).tolist()  # row-major r00..r22; scalars are cheaper here
+    pitch = np.arcsin(np.float64(min(max(-r[6], -1.0), 1.0)))
+    if abs(r[6]) < 1.0 - 1e-9:
+        roll = np.arctan2(r[7], r[8])
+        yaw = np.arctan2(r[3], r[0])
     else:  # gimbal lock: yaw absorbs the whole rotation about z
         roll = 0.0
-        yaw = np.arctan2(-r[0, 1], r[1, 1])
+        yaw = np.arctan2(-r[1], r[4])
     return np.array([roll, pitch, yaw])

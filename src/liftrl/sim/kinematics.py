@@ -53,6 +53,7 @@ class ArmKinematics:
         self.model = model
         self.ids = ids
         self.data = mujoco.MjData(model)  # scratch: never the simulation's data
+        self._state = np.zeros(STATE_DIM)
 
     def end_effector(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(tool point (3,), end-effector rotation matrix (9,)) for joint angles ``q`` (6, rad)."""
@@ -66,9 +67,19 @@ class ArmKinematics:
         return self.end_effector(q)[0]
 
     def state(self, q: np.ndarray, qd: np.ndarray) -> np.ndarray:
-        """The 18-value ``state`` observation from measured joint positions and velocities."""
-        pos, mat = self.end_effector(q)
-        return state_vector(q, qd, pos, mat)
+        """The 18-value ``state`` observation from measured joint positions and velocities.
+
+        ``state_vector``'s values, assembled in a reused buffer: the env calls this every step.
+        """
+        q = np.asarray(q, dtype=float).reshape(6)
+        d, ids, out = self.data, self.ids, self._state
+        d.qpos[ids.arm_qpos] = q
+        mujoco.mj_kinematics(self.model, d)
+        out[:6] = q
+        out[6:12] = np.asarray(qd, dtype=float).reshape(6)
+        out[12:15] = d.site_xpos[ids.tool_site]
+        out[15:] = rotation_to_euler(d.site_xmat[ids.ee_site])
+        return out.astype(np.float32)
 
 
 def action_to_joint_targets(action: np.ndarray, target: np.ndarray, q_arm_seed: np.ndarray, ik: TopDownIK,
@@ -82,10 +93,13 @@ def action_to_joint_targets(action: np.ndarray, target: np.ndarray, q_arm_seed: 
     actuator's range. The env's ``step`` and the deploy loop both call this.
     """
     a = np.asarray(action, dtype=float).reshape(4)
-    if not np.all(np.isfinite(a)):
+    if not np.isfinite(a).all():
         raise ValueError(f"action contains NaN or inf: {a.tolist()}")
-    a = np.clip(a, -1.0, 1.0)
+    a = np.minimum(np.maximum(a, -1.0), 1.0)  # np.clip's values, without its wrapper's cost (every step)
     new_target = task.clamp_target(np.asarray(target, dtype=float) + cfg.action_scale * a[:3], cfg)
     arm = ik.solve(np.asarray(q_arm_seed, dtype=float), new_target)
-    grip = task.gripper_command(a[3], grip_low, grip_high)
-    return new_target, np.concatenate([arm, [WRIST_ROLL, grip]])
+    q = np.empty(6)
+    q[:4] = arm
+    q[4] = WRIST_ROLL
+    q[5] = task.gripper_command(a[3], grip_low, grip_high)
+    return new_target, q

@@ -109,12 +109,14 @@ def is_success(hold_count: int, hold_steps: int) -> bool:
 
 
 def clamp_target(target: np.ndarray, cfg: TaskConfig) -> np.ndarray:
-    return np.clip(target, cfg.workspace_low, cfg.workspace_high)
+    # np.clip's values without its wrapper's cost: this runs every control step.
+    return np.minimum(np.maximum(target, cfg.workspace_low), cfg.workspace_high)
 
 
 def gripper_command(action_g: float, ctrl_low: float, ctrl_high: float) -> float:
     """Action -1 (closed) .. +1 (open) spread linearly over the actuator's control range."""
-    return float(ctrl_low + (np.clip(action_g, -1.0, 1.0) + 1.0) * 0.5 * (ctrl_high - ctrl_low))
+    g = min(max(float(action_g), -1.0), 1.0)
+    return float(ctrl_low + (g + 1.0) * 0.5 * (ctrl_high - ctrl_low))
 
 
 @dataclass(frozen=True)
