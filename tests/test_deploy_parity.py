@@ -201,6 +201,24 @@ def test_wrapper_emulates_rate_and_latency():
     env2.close()
 
 
+def test_wrapper_renders_once_per_control_period():
+    """At 15 Hz a period spans 3-4 env ticks; only the frame the stack keeps is rendered."""
+    env = ControlRateWrapper(make(3), control_hz=15.0, latency_ms=100.0)
+    inner = env.unwrapped
+    renders = []
+    original = inner.render_wrist
+    inner.render_wrist = lambda: renders.append(inner.data.time) or original()
+    env.reset(seed=4)
+    assert len(renders) == 1
+    for k in range(6):
+        renders.clear()
+        _, _, _, _, info = env.step(np.zeros(4))
+        assert len(renders) == 1, (k, renders)
+        assert renders[0] == inner.data.time  # the period's last tick, after its physics
+    assert info["step"] == sum(env.ticks_in_period(k) for k in range(6))
+    env.close()
+
+
 def test_wrapper_refuses_bad_rates():
     with pytest.raises(ValueError, match="control_hz must be in"):
         ControlRateWrapper(make(3), control_hz=80.0)

@@ -292,6 +292,16 @@ class LiftCubeEnv(gym.Env):
 
     # ------------------------------------------------------------------ step
     def step(self, action):
+        reward, terminated, truncated, info = self.advance(action)
+        return self._observe(reset=False), reward, terminated, truncated, info
+
+    def advance(self, action) -> tuple[float, bool, bool, dict[str, Any]]:
+        """``step`` without the observation: (reward, terminated, truncated, info).
+
+        For callers that step several control ticks per observation (``liftrl.sim.latency`` at
+        15 Hz) and then call :meth:`observe` once: a wrist render per unseen tick is most of a
+        tick's cost.
+        """
         a = np.asarray(action, dtype=np.float64)
         if a.shape != (4,):
             raise ValueError(f"action must have shape (4,) = [dx, dy, dz, gripper], got shape {a.shape}")
@@ -319,7 +329,11 @@ class LiftCubeEnv(gym.Env):
 
         terminated = bool(info["is_success"] and cfg.terminate_on_success)
         truncated = bool(self._t >= cfg.max_episode_steps and not terminated)
-        return self._observe(reset=False), float(result.total), terminated, truncated, info
+        return float(result.total), terminated, truncated, info
+
+    def observe(self) -> dict[str, np.ndarray]:
+        """The observation of the current state, its frame pushed on the env's stack (as ``step`` does)."""
+        return self._observe(reset=False)
 
     # ------------------------------------------------------------------ exact resume
     def get_state(self) -> dict[str, Any]:

@@ -11,7 +11,8 @@ as the deploy loop does on the arm (``liftrl.deploy``):
   the tick where its latency has elapsed; every other tick holds the target and the last
   effective gripper command (xyz 0); actions queue when the latency exceeds a period;
 - ``pixels`` are re-stacked per control period (the newest frame of each period), so the frame
-  stack spans the same time as on the arm; rewards are summed over the period's ticks; success,
+  stack spans the same time as on the arm; the env observes (renders) only once per period,
+  at its end, since the other ticks' frames are never seen; rewards are summed over the period's ticks; success,
   hold counts and the time limit stay in env ticks, i.e. physical time.
 
 Latency and rate are rounded to whole 20 ms ticks; ``liftrl deploy --robot sim`` emulates them
@@ -76,21 +77,23 @@ class ControlRateWrapper(gym.Wrapper):
         if a.shape != (4,):
             raise ValueError(f"action must have shape (4,) = [dx, dy, dz, gripper], got shape {a.shape}")
         self._pending.append((self._tick + self.latency_ticks, a.copy()))
+        env: LiftCubeEnv = self.env.unwrapped
         total = 0.0
-        obs, info, term, trunc = None, {}, False, False
+        info, term, trunc = {}, False, False
         for _ in range(self.ticks_in_period(self._k)):
             send = self._hold
             if self._pending and self._pending[0][0] <= self._tick:
                 send = self._pending.popleft()[1]
                 self._hold = np.array([0.0, 0.0, 0.0, send[3]])
-            obs, r, term, trunc, info = self.env.step(send)
+            r, term, trunc, info = env.advance(send)
             total += float(r)
             self._tick += 1
             if term or trunc:
                 break
         self._k += 1
         info = {**info, "control_ticks": self._tick}
-        return self._restack(obs, first=False), total, term, trunc, info
+        # Observed (rendered) once per control period: the frames of the other ticks are never seen.
+        return self._restack(env.observe(), first=False), total, term, trunc, info
 
     # exact resume, as the env itself offers it
     def get_state(self) -> dict[str, Any]:
