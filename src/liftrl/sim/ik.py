@@ -19,6 +19,17 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+try:
+    # The LAPACK kernel np.linalg.solve itself calls for a vector right-hand side, without the
+    # wrapper's type checks and errstate context (two thirds of a 5x5 solve's cost, paid three
+    # times per control step). Same routine, same bits; the damped matrix is never singular.
+    from numpy.linalg import _umath_linalg
+
+    def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return _umath_linalg.solve1(a, b, signature="dd->d")
+except (ImportError, AttributeError):  # pragma: no cover - another NumPy layout: the public call
+    _solve = np.linalg.solve
+
 DOWN = np.array([0.0, 0.0, -1.0])
 WRIST_ROLL = np.pi / 2
 
@@ -53,8 +64,8 @@ class TopDownIK:
         self.model = model
         self.data = mujoco.MjData(model)  # scratch: never the simulation's data
         self.cfg = cfg
-        self.qadr = arm_qpos[list(self.SOLVED)]
-        self.dofadr = arm_dof[list(self.SOLVED)]
+        self.qadr = _as_slice(arm_qpos[list(self.SOLVED)])
+        self.dofadr = _as_slice(arm_dof[list(self.SOLVED)])
         self.roll_adr = arm_qpos[4]
         self.lo = jnt_range[list(self.SOLVED), 0]
         self.hi = jnt_range[list(self.SOLVED), 1]
@@ -104,7 +115,7 @@ class TopDownIK:
             # the tilt of the approach axis away from vertical.
             err[3] = -w * ee_xmat[3]
             err[4] = w * ee_xmat[0]
-            dq = jac.T @ np.linalg.solve(jac @ jac.T + self._damp, err)
+            dq = jac.T @ _solve(jac @ jac.T + self._damp, err)
             step = np.abs(dq).max()
             if step > cfg.max_joint_step:
                 dq *= cfg.max_joint_step / step
@@ -114,6 +125,14 @@ class TopDownIK:
             if moved < cfg.tolerance:
                 break
         return q
+
+
+def _as_slice(index: np.ndarray) -> slice | np.ndarray:
+    """A run of consecutive indices as a slice (a view, cheaper than fancy indexing), else unchanged."""
+    index = np.asarray(index)
+    if index.size and np.array_equal(index, np.arange(index[0], index[0] + index.size)):
+        return slice(int(index[0]), int(index[0]) + index.size)
+    return index
 
 
 def rotation_to_euler(mat: np.ndarray) -> np.ndarray:
