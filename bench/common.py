@@ -15,23 +15,26 @@ from typing import Callable, Iterable
 
 
 def rate(fn: Callable[[], object], seconds: float, warmup: int = 5,
-         sync: Callable[[], None] | None = None) -> float:
-    """Calls per second of ``fn`` over about ``seconds``, after ``warmup`` untimed calls.
+         sync: Callable[[], None] | None = None, clock: Callable[[], float] = time.perf_counter) -> float:
+    """Calls per second of ``fn`` over about ``seconds`` of ``clock``, after ``warmup`` untimed calls.
 
     ``fn`` runs at least once. ``sync`` (e.g. ``torch.cuda.synchronize``) is called after the
     warm-up and at the end of the window, so work still queued on an accelerator is paid for.
+    ``clock=time.process_time`` counts calls per CPU second of this process (all its threads):
+    on a machine shared with other work that figure does not move with their load, while
+    wall-clock rates fall with every process competing for the core.
     """
     for _ in range(warmup):
         fn()
     if sync is not None:
         sync()
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
+    n, start = 0, clock()
+    while clock() - start < seconds:
         fn()
         n += 1
     if sync is not None:
         sync()
-    return n / (time.perf_counter() - start)
+    return n / (clock() - start)
 
 
 def median(values: Iterable[float]) -> float:
