@@ -58,6 +58,9 @@ def test_batch_infos_is_gymnasiums_layout():
         finals.append({"final_obs": obs, "final_info": info} if i == 2 else None)
     rows, fin = [reset_info, *infos], [None, *finals]
     assert_same(batch_infos(rows, fin), _gym_batched(rows, fin))
+    odd = [{"flag": np.bool_(True), "f32": np.float32(1.5), "n": 3, "s": "a", "d": {"x": 1.0}},
+           {"flag": np.bool_(False), "f32": np.float32(2.5), "n": 4, "s": "b"}, {"n": 5, "d": {"x": 2.0, "y": 1}}]
+    assert_same(batch_infos(odd), _gym_batched(odd, [None] * 3))
     whole = batch_infos(rows, fin)
     assert_same(concat_infos([batch_infos(rows[:2], fin[:2]), batch_infos(rows[2:], fin[2:])], [2, 1]), whole)
     assert_same(concat_infos([batch_infos(rows[:1], fin[:1]), batch_infos(rows[1:], fin[1:])], [1, 2]), whole)

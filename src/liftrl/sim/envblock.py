@@ -85,6 +85,10 @@ def _batch(rows: Sequence[Mapping[str, Any] | None], n: int) -> dict[str, Any]:
     for key in keys:
         present = [i for i, row in enumerate(rows) if row is not None and key in row]
         first = rows[present[0]][key]
+        if len(present) == n and _plain(first):  # every env has it: one array call (the usual case)
+            out[key] = np.array([row[key] for row in rows], dtype=_dtype_of(first))
+            out[f"_{key}"] = np.ones(n, dtype=np.bool_)
+            continue
         if key == FINAL_OBS:
             array = np.full(n, None, dtype=object)
             for i in present:
@@ -99,6 +103,15 @@ def _batch(rows: Sequence[Mapping[str, Any] | None], n: int) -> dict[str, Any]:
         mask[present] = True
         out[key], out[f"_{key}"] = array, mask
     return out
+
+
+def _plain(value: Any) -> bool:
+    """A value ``_add_info`` stores in a typed array (not an object array or a nested dict)."""
+    return type(value) in (int, float, bool) or isinstance(value, (np.number, np.ndarray))
+
+
+def _dtype_of(value: Any) -> np.dtype:
+    return value.dtype if isinstance(value, np.ndarray) else np.dtype(type(value))
 
 
 def _empty_like_value(value: Any, n: int) -> np.ndarray:
