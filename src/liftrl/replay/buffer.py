@@ -184,10 +184,10 @@ class ReplayBuffer:
             if arr.dtype != np.bool_:
                 raise ValueError(f"{name} must be a bool array, got dtype {arr.dtype}")
             return arr
-        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        if arr.dtype.kind not in "fiu":  # floating or integer (np.issubdtype's answer, at a fraction of its cost)
             raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
         arr = arr.astype(np.float32)
-        if not np.all(np.isfinite(arr)):
+        if not np.isfinite(arr).all():
             bad = sorted({int(i) for i in np.argwhere(~np.isfinite(arr))[:, 0]})
             raise ValueError(f"{name} has non-finite values for envs {bad}")
         return arr

@@ -82,12 +82,13 @@ def _batch(rows: Sequence[Mapping[str, Any] | None], n: int) -> dict[str, Any]:
         if row:
             keys.update(dict.fromkeys(row))
     out: dict[str, Any] = {}
+    everyone = np.ones(n, dtype=np.bool_)
     for key in keys:
         present = [i for i, row in enumerate(rows) if row is not None and key in row]
         first = rows[present[0]][key]
         if len(present) == n and _plain(first):  # every env has it: one array call (the usual case)
             out[key] = np.array([row[key] for row in rows], dtype=_dtype_of(first))
-            out[f"_{key}"] = np.ones(n, dtype=np.bool_)
+            out[f"_{key}"] = everyone.copy()
             continue
         if key == FINAL_OBS:
             array = np.full(n, None, dtype=object)
@@ -110,8 +111,16 @@ def _plain(value: Any) -> bool:
     return type(value) in (int, float, bool) or isinstance(value, (np.number, np.ndarray))
 
 
+_SCALAR_DTYPES: dict[type, np.dtype] = {}
+
+
 def _dtype_of(value: Any) -> np.dtype:
-    return value.dtype if isinstance(value, np.ndarray) else np.dtype(type(value))
+    if isinstance(value, np.ndarray):
+        return value.dtype
+    kind = type(value)
+    if kind not in _SCALAR_DTYPES:
+        _SCALAR_DTYPES[kind] = np.dtype(kind)
+    return _SCALAR_DTYPES[kind]
 
 
 def _empty_like_value(value: Any, n: int) -> np.ndarray:
