@@ -110,9 +110,6 @@ class InProcessVectorEnv(VectorEnv):
             raise ValueError(f"got {len(per_env_args)} argument tuples for {self.num_envs} environments")
         return tuple(getattr(env, name)(*a) for env, a in zip(self.envs, per_env_args))
 
-    def get_attr(self, name: str) -> tuple:
-        return self.call(name)
-
     def close(self, **kwargs):
         if getattr(self, "_closed", False):
             return
