@@ -5,6 +5,7 @@ Everything runs on the CPU with one thread; no simulator is involved (agents nev
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import types
@@ -25,7 +26,7 @@ ACTION_DIM = 4
 SHAPES = {"pixels": (9, 32, 32), "state": (18,), "privileged": (3,)}
 TINY_DRQ = DrQV2Config(feature_dim=16, hidden_dim=32, encoder_channels=8, lr=1e-3, batch_size=16,
                        stddev_schedule="linear(1.0,0.1,1000)")
-TINY_SAC = SACConfig(hidden_dim=32, lr=1e-3, batch_size=16)
+TINY_SAC = SACConfig(hidden_dim=32, lr=1e-3, batch_size=16, diagnostics_every=1)  # every update: tests read them
 # (config, actor keys, critic keys) per agent: the critic alone reads the privileged cube position.
 SETUPS = {
     "drqv2": (TINY_DRQ, ("pixels", "state"), ("pixels", "state", "privileged")),
@@ -199,6 +200,24 @@ def test_critic_learns_a_constant_reward(name):
     assert abs(np.mean([d["q1_mean"] for d in history[-20:]]) - 1.0) < 0.1
     q1, q2 = agent.critic_q(pool[0]["obs"], pool[0]["action"])
     assert np.abs(q1 - 1.0).max() < 0.3 and np.abs(q2 - 1.0).max() < 0.3
+
+
+def test_sac_diagnostics_from_every_kth_update_only():
+    """diagnostics_every=3: updates 0, 3, 6 report (the same keys as every update would), the rest ``{}``;
+    skipping them changes no weight."""
+    rng = np.random.default_rng(9)
+    batches = [make_batch(rng) for _ in range(7)]
+    _, actor_keys, critic_keys = SETUPS["sac"]
+    every = build("sac", seed=2)
+    sparse = make_agent(dataclasses.replace(TINY_SAC, diagnostics_every=3), SHAPES, ACTION_DIM, actor_keys, critic_keys,
+                        "cpu", seed=2)
+    full = [every.update(b, step=i) for i, b in enumerate(batches)]
+    some = [sparse.update(b, step=i) for i, b in enumerate(batches)]
+    assert [bool(d) for d in some] == [True, False, False, True, False, False, True]
+    for i in (0, 3, 6):
+        assert some[i] == full[i]
+    for key, value in every.state_dict()["critic"].items():
+        assert torch.equal(value, sparse.state_dict()["critic"][key]), key
 
 
 @pytest.mark.parametrize("name", sorted(SETUPS))

@@ -224,7 +224,8 @@ _POSITIVE_INTS = {
     "replay": ("capacity",),
     "train": ("log_every", "eval_every", "snapshot_every", "eval_episodes"),
 }
-_POSITIVE_AGENT_INTS = ("batch_size", "n_step", "update_every_steps", "updates_per_step", "hidden_dim")
+_POSITIVE_AGENT_INTS = ("batch_size", "n_step", "update_every_steps", "updates_per_step", "hidden_dim",
+                        "diagnostics_every")
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 

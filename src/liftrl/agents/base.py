@@ -26,7 +26,8 @@ class Agent(Protocol):
         """Actions for a batch of observations; exploration noise unless ``eval_mode``."""
 
     def update(self, batch: Mapping[str, Any], step: int) -> dict[str, float]:
-        """One gradient step on a replay batch; returns diagnostics (losses, Q stats, grad norms)."""
+        """One gradient step on a replay batch; returns diagnostics (losses, Q stats, grad norms),
+        or ``{}`` on an update the agent takes none from (they cost time on small networks)."""
 
     def state_dict(self) -> dict[str, Any]:
         """Networks, target networks and optimiser states: tensors and plain Python values only."""

@@ -222,7 +222,9 @@ class Trainer:
         n = rounds * agent_cfg.updates_per_step
         for _ in range(n):
             batch = self.replay.sample(agent_cfg.batch_size)
-            self._pending_updates.append(self.agent.update(batch, self.env_steps))
+            diagnostics = self.agent.update(batch, self.env_steps)
+            if diagnostics:  # an agent may take them from every k-th update only
+                self._pending_updates.append(diagnostics)
             self.updates += 1
         return n
 
