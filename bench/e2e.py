@@ -207,6 +207,7 @@ def main(argv=None) -> None:
             instrument(trainer, timers)
             loop = run_loop(trainer, args.steps, timers)
             device = str(trainer.device)
+            placement = trainer.env.placement
         finally:
             trainer.close()
     render = measure_render(cfg, args.render_steps)
@@ -214,11 +215,12 @@ def main(argv=None) -> None:
     wall = loop["wall"]
     shares = {part: timers.seconds[part] / wall for part in PARTS}
     shares["other"] = max(0.0, 1.0 - sum(shares.values()))
+    per_step = 1000 * wall / loop["env_steps"]
     agent, env = cfg.agent, cfg.env
     print(machine_line())
     print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads in the training "
           f"process, MUJOCO_GL={os.environ.get('MUJOCO_GL')}, env workers: "
-          f"{env.num_workers if env.num_workers is not None else 'one per core'}")
+          f"{placement}")
     print(f"config {_shown_path(args.config)} + {' '.join(args.overrides)}")
     print(f"agent {agent.name}, batch {agent.batch_size}, {env.num_envs} envs, image {env.image_size}, frame_stack "
           f"{env.frame_stack}, update every {agent.update_every_steps} env steps x {agent.updates_per_step}")
@@ -227,13 +229,13 @@ def main(argv=None) -> None:
     print(f"timed: {loop['env_steps']} env steps, {loop['updates']} updates in {wall:.1f} s")
     print(f"single env, same config: {render['step_ms']:.2f} ms per env step, {render['render_ms']:.2f} ms per "
           f"wrist render ({100 * render['fraction']:.0f}% of the step), {args.render_steps} steps")
-    print(f"env steps/s end to end:   {loop['env_steps'] / wall:10.1f}")
+    print(f"env steps/s end to end:   {loop['env_steps'] / wall:10.1f}   ({per_step:.3f} ms per env step)")
     print(f"updates/s end to end:     {loop['updates'] / wall:10.2f}")
     labels = {"simulation": "simulation (env.step)", "replay_add": "replay add", "replay_sample": "replay sample",
               "update": "agent update", "act": "agent act", "bookkeeping": "episode stats + logging",
               "other": "other"}
     for part in (*PARTS, "other"):
-        print(f"share {labels[part] + ':':27s} {100 * shares[part]:5.1f}%")
+        print(f"share {labels[part] + ':':27s} {100 * shares[part]:5.1f}%   {shares[part] * per_step:7.3f} ms per env step")
     print(f"share {'rendering (estimated):':27s} {100 * shares['simulation'] * render['fraction']:5.1f}%"
           f"   (simulation share x single-env render fraction; inside simulation)")
 
