@@ -259,6 +259,9 @@ class Trainer:
         row["time/env_steps_per_s"] = steps_done / max(elapsed, 1e-9)
         row["time/updates_per_s"] = updates_done / max(elapsed, 1e-9)
         row["time/elapsed_s"] = time.perf_counter() - self._started  # of this process (resets on resume)
+        # CPU seconds of the training process (its threads, not env workers): on a shared machine the
+        # steps per CPU second do not move with other processes' load, steps per wall second do.
+        row["time/cpu_s"] = time.process_time()
         self.logger.log(self.env_steps, "train", row)
         self._pending_updates.clear()
         self._pending_episodes.clear()

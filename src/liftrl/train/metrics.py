@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Mapping
 
 # Wall-clock figures differ between an uninterrupted and a resumed run; everything else must not.
-TIMING_KEYS = ("time/env_steps_per_s", "time/updates_per_s", "time/elapsed_s")
+TIMING_KEYS = ("time/env_steps_per_s", "time/updates_per_s", "time/elapsed_s", "time/cpu_s")
 
 
 def _clean(value):
