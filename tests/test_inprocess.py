@@ -121,3 +121,20 @@ def test_null_picks_the_faster_path_and_says_why():
     assert choose_workers(4, ("state",), 3, cores=2)[0] == 3
     with pytest.raises(ValueError, match="num_workers must be in 0..num_envs"):
         choose_workers(2, ("state",), 5)
+
+
+def test_torch_threads_leave_a_core_when_envs_run_in_process(monkeypatch):
+    """In-process envs still leave one core free: two OpenMP threads on a busy 2-core machine made the
+    quickstart's updates about ten times slower."""
+    from pathlib import Path
+
+    from liftrl.config import load_config
+    from liftrl.train import loop
+
+    quickstart = str(Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml")  # 4 state-only envs
+    monkeypatch.setattr(loop.os, "cpu_count", lambda: 2)
+    assert loop.auto_threads(load_config(quickstart, ["env.num_workers=0"])) == 1
+    assert loop.auto_threads(load_config(quickstart, ["env.num_workers=2"])) == 1
+    monkeypatch.setattr(loop.os, "cpu_count", lambda: 8)
+    assert loop.auto_threads(load_config(quickstart, ["env.num_workers=0"])) == 7
+    assert loop.auto_threads(load_config(quickstart, ["env.num_workers=2"])) == 6

@@ -42,10 +42,14 @@ def resolve_device(name: str) -> torch.device:
 
 
 def auto_threads(cfg: Config) -> int:
-    """Torch threads that leave one core per env worker process (all cores when the envs run in-process)."""
+    """Torch threads that leave one core per env worker process, and one core when the envs run in-process.
+
+    In-process the env steps between updates, not beside them, but a core is still left free: on a
+    busy machine a second OpenMP thread made SAC updates many times slower (README, "Learner").
+    """
     cores = os.cpu_count() or 1
     workers, _ = choose_workers(cfg.env.num_envs, cfg.env.observations, worker_count(cfg.env, cfg.env.num_envs))
-    return max(1, cores - workers)
+    return max(1, cores - max(workers, 1))
 
 
 class EpisodeTracker:
