@@ -229,7 +229,8 @@ def main(argv=None) -> None:
     print(f"timed: {loop['env_steps']} env steps, {loop['updates']} updates in {wall:.1f} s")
     print(f"single env, same config: {render['step_ms']:.2f} ms per env step, {render['render_ms']:.2f} ms per "
           f"wrist render ({100 * render['fraction']:.0f}% of the step), {args.render_steps} steps")
-    print(f"env steps/s end to end:   {loop['env_steps'] / wall:10.1f}   ({per_step:.3f} ms per env step)")
+    print(f"env steps/s end to end:   {loop['env_steps'] / wall:10.1f}")
+    print(f"ms per env step:          {per_step:10.3f}")
     print(f"updates/s end to end:     {loop['updates'] / wall:10.2f}")
     labels = {"simulation": "simulation (env.step)", "replay_add": "replay add", "replay_sample": "replay sample",
               "update": "agent update", "act": "agent act", "bookkeeping": "episode stats + logging",

@@ -278,3 +278,14 @@ def test_a_bundle_from_another_state_layout_or_wrist_roll_is_refused():
             CommandMapper(dataclasses.replace(action_spec(env), wrist_roll=0.0), TASK, arm)
     finally:
         env.close()
+
+
+def test_ik_solve_kernel_gives_np_linalg_solve_bits():
+    """The IK calls LAPACK's kernel directly for speed; it must be exactly np.linalg.solve."""
+    from liftrl.sim import ik
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        jac = rng.normal(size=(5, 4))
+        a, b = jac @ jac.T + 0.05**2 * np.eye(5), rng.normal(size=5)
+        assert np.array_equal(ik._solve(a, b), np.linalg.solve(a, b))

@@ -23,11 +23,11 @@ try:
     # The LAPACK kernel np.linalg.solve itself calls for a vector right-hand side, without the
     # wrapper's type checks and errstate context (two thirds of a 5x5 solve's cost, paid three
     # times per control step). Same routine, same bits; the damped matrix is never singular.
-    from numpy.linalg import _umath_linalg
+    from numpy.linalg._umath_linalg import solve1 as _solve1
 
     def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return _umath_linalg.solve1(a, b, signature="dd->d")
-except (ImportError, AttributeError):  # pragma: no cover - another NumPy layout: the public call
+        return _solve1(a, b, signature="dd->d")
+except ImportError:  # pragma: no cover - another NumPy layout: the public call
     _solve = np.linalg.solve
 
 DOWN = np.array([0.0, 0.0, -1.0])

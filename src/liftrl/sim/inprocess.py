@@ -2,8 +2,8 @@
 
 Why: with one state-only env a step is well under a millisecond of physics, and a worker
 process adds a pipe round trip, pickling and a process switch to every step; on one core it
-also competes with the learner. Measured at SAC's state settings the worker path ran the
-random-action phase at about half the env steps/s of a plain loop. This env runs
+also competes with the learner. At SAC's state settings on one busy core, 1001 random-action
+steps took 0.8 s in-process and 4.4 s with one worker (README "Performance"). This env runs
 :func:`liftrl.sim.envblock.step_block` (the code the workers run) on all its envs in this
 process, so observations, seeds, auto-resets, final observations, infos and exact-resume state
 are the worker path's, bit for bit (``tests/test_inprocess.py``).
@@ -24,12 +24,14 @@ from gymnasium.vector.utils import batch_space
 
 from liftrl.sim.envblock import reset_block, step_block
 
-# State-only envs step in well under a millisecond; up to this many, the pipe and the process
-# switch per step cost more than a second core saves (bench/e2e.py, README "Performance").
+# Up to this many state-only envs step in-process when cores allow workers. Measured for one env
+# (above); with more envs the workers step them in parallel, and where that starts to pay was not
+# measured: 4 is the quickstart's count, a judgement, not a break-even.
 MAX_INPROCESS_STATE_ENVS = 4
 
 
 def usable_cores() -> int:
+    """Cores this process may run on (its affinity mask, which ``taskset`` narrows)."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1

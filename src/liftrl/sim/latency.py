@@ -11,9 +11,9 @@ as the deploy loop does on the arm (``liftrl.deploy``):
   the tick where its latency has elapsed; every other tick holds the target and the last
   effective gripper command (xyz 0); actions queue when the latency exceeds a period;
 - ``pixels`` are re-stacked per control period (the newest frame of each period), so the frame
-  stack spans the same time as on the arm; the env observes (renders) only once per period,
-  at its end, since the other ticks' frames are never seen; rewards are summed over the period's ticks; success,
-  hold counts and the time limit stay in env ticks, i.e. physical time.
+  stack spans the same time as on the arm; the env observes (renders) only once per period, at
+  its end, since the other ticks' frames are never seen; rewards are summed over the period's
+  ticks; success, hold counts and the time limit stay in env ticks, i.e. physical time.
 
 Latency and rate are rounded to whole 20 ms ticks; ``liftrl deploy --robot sim`` emulates them
 at 2 ms physics resolution instead.

@@ -24,9 +24,9 @@ from liftrl.config import Config, load_config, save_config
 from liftrl.replay.buffer import ReplayBuffer
 from liftrl.rewards import check_fingerprint
 from liftrl.run.envs import make_vector_env, worker_count
-from liftrl.sim.inprocess import choose_workers
 from liftrl.run.folder import BEST, CONFIG_FILE, LATEST, SNAPSHOT_DIR, link_atomic, new_run_dir, replay_name, snapshot_name
 from liftrl.run.snapshot import is_run_snapshot, load_snapshot, run_metadata, save_snapshot
+from liftrl.sim.inprocess import choose_workers
 from liftrl.train.episodes import EpisodeStats, env_info, run_episodes
 from liftrl.train.metrics import MetricsLogger
 from liftrl.train.scoring import EvalSummary, is_better, summarize
