@@ -93,11 +93,14 @@ def sb3_child(args) -> None:
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from liftrl.sim.env import LiftCubeEnv
+    from liftrl.config import EnvConfig
+    from liftrl.run.envs import make_env
 
     torch.set_num_threads(1)
-    env = LiftCubeEnv(curriculum_stage=3, curriculum_mix=MIX, observations=("state", "privileged"), reward="v11",
-                      hold_steps=150, max_episode_steps=200, randomize=True, render_mode=None)
+    # The training env liftrl builds for the same settings, through the same factory.
+    env = make_env(EnvConfig(curriculum_stage=3, curriculum_mix=MIX, observations=("state", "privileged"),
+                             reward="v11", hold_steps=150, max_episode_steps=200, randomize=True),
+                   training=True, render_mode=None)
     marks: list[tuple[int, float]] = []
 
     class Marks(BaseCallback):

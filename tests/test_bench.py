@@ -205,3 +205,27 @@ def test_calibration_sensitivity_tiny_writes_its_table(tmp_path):
     assert result["reference"]["episodes"] == 1 and result["bundle"] == "b"
     table = out.with_suffix(".md").read_text()
     assert "Policy: tiny actor" in table and "| 3 | 5 |" in table
+
+
+# ------------------------------------------------------------------------------------ peer_sb3.py
+def test_peer_bench_runs_liftrl_with_the_settings_it_states():
+    """The liftrl side of the SB3 comparison loads as a config with the settings both sides share."""
+    from liftrl.config import load_config
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        import peer_sb3
+    finally:
+        sys.path.remove(str(BENCH))
+    args = peer_sb3.parse_args(["--seed-steps", "500", "--steps", "1000"])
+    cfg = load_config(str(ROOT / "configs" / "sac_v11.yaml"), peer_sb3.liftrl_overrides(args))
+    agent, env = cfg.agent, cfg.env
+    assert (agent.name, agent.batch_size, agent.update_every_steps, agent.updates_per_step) == ("sac", 128, 2, 1)
+    assert (agent.hidden_dim, agent.hidden_layers, agent.lr, agent.gamma) == (256, 2, 3e-4, 0.99)
+    assert (agent.critic_target_tau, agent.init_temperature, agent.n_step) == (0.005, 0.1, 1)
+    assert (env.num_envs, env.reward, env.curriculum_stage, tuple(env.curriculum_mix)) == (1, "v11", 3, peer_sb3.MIX)
+    assert set(cfg.obs.critic) == {"state", "privileged"} and cfg.train.torch_threads == 1
+    assert (cfg.train.seed_steps, cfg.train.total_env_steps) == (500, 1500)
+    marks = [(250 * i, 0.5 * i, 0.25 * i) for i in range(7)]  # steps, wall s, CPU s
+    assert peer_sb3.rates(marks, args) == {"random": 500.0, "learning": 500.0, "random_cpu": 1000.0,
+                                           "learning_cpu": 1000.0}
