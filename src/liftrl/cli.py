@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_compare_parser(sub)
     add_report_parser(sub)
 
+    from liftrl.sweep.cli_commands import add_sweep_parser
+
+    add_sweep_parser(sub)
+
     from liftrl.deploy.cli_arm import add_bringup_parser
     from liftrl.deploy.cli_commands import add_deploy_parser, add_export_parser
 

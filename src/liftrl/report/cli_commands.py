@@ -90,8 +90,12 @@ def _compare(args: argparse.Namespace) -> int:
     from liftrl.run.folder import open_run
     from liftrl.report.tables import format_compare_best, format_compare_steps, match_steps
 
+    from liftrl.sweep.spec import is_sweep_dir
+
+    if any(is_sweep_dir(p) for p in args.runs):
+        return _compare_sweep(args)
     if len(args.runs) < 2:
-        raise ValueError("compare needs at least two runs")
+        raise ValueError("compare needs at least two runs (or one sweep folder)")
     runs = [open_run(p) for p in args.runs]
     histories = [read_history(r) for r in runs]
     names = _labels(runs, args.labels)
@@ -117,7 +121,7 @@ def _compare(args: argparse.Namespace) -> int:
     lines += ["", "## At each run's best", "", format_compare_best(names, [h.best() for h in histories])]
     text = "\n".join(lines)
     print(text)
-    out = Path(args.out)
+    out = Path(args.out or "compare.png")
     lift = runs[0].setting("env.lift_height")
     render(compare_panels(names, histories, lift_height=lift), out)
     out.with_suffix(".md").write_text(text + "\n", encoding="utf-8")
@@ -125,16 +129,35 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare_sweep(args: argparse.Namespace) -> int:
+    """One sweep folder: groups of seeds, mean +- 95% interval, ranking (``liftrl.report.sweep``)."""
+    from liftrl.run.checkpoints import parse_step
+    from liftrl.report.sweep_compare import compare_sweep
+
+    if len(args.runs) != 1:
+        raise ValueError("a sweep folder is compared on its own: liftrl compare SWEEP_DIR")
+    if args.labels:
+        raise ValueError("--labels is for run folders; a sweep's groups are named by their parameters")
+    steps = [parse_step(t) for t in args.steps.split(",") if t.strip()] if args.steps else None
+    text, png = compare_sweep(args.runs[0], args.out, steps)
+    print(text)
+    print(f"\nwritten: {png}, {png.with_suffix('.md')} and {png.with_suffix('.json')}")
+    return 0
+
+
 def add_compare_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("compare", help="side-by-side table and learning curves of several runs",
+    p = sub.add_parser("compare", help="side-by-side table and learning curves of several runs, or of a sweep",
                        description="Tables at matching eval steps and at each run's best (from metrics.jsonl), "
-                                   "and a PNG of success rate, mean reward and max cube height against env steps.")
-    p.add_argument("runs", nargs="+", help="two or more run folders")
+                                   "and a PNG of success rate, mean reward and max cube height against env steps. "
+                                   "Given one sweep folder (liftrl sweep), trials are grouped by their non-seed "
+                                   "parameters: mean curves with a 95%% interval over seeds, tables at matching "
+                                   "steps and at each group's best with steps to 90%% success, and a ranking.")
+    p.add_argument("runs", nargs="+", help="two or more run folders, or one sweep folder")
     p.add_argument("--labels", default=None, help="comma-separated names for the runs, e.g. v11,v19")
     p.add_argument("--steps", default=None, help="only these eval steps in the matching-steps table, "
                                                   "e.g. 100k,500k (default: every common step)")
-    p.add_argument("--out", default="compare.png", help="PNG path; the tables go beside it as .md "
-                                                        "(default: compare.png)")
+    p.add_argument("--out", default=None, help="PNG path; the tables go beside it as .md (and, for a sweep, "
+                                                "the figures as .json) (default: compare.png, or SWEEP_DIR/compare.png)")
     p.set_defaults(func=_compare)
     return p
 

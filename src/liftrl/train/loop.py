@@ -12,6 +12,7 @@ import os
 import shutil
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -77,10 +78,26 @@ class EpisodeTracker:
                 **{f"reward_terms/{k}": float(v) for k, v in done.terms.items()}}
 
 
+@dataclass(frozen=True)
+class EvalEvent:
+    """What the loop tells an ``on_eval`` hook after each evaluation (and the snapshot decision).
+
+    The hook is how a driver outside the loop (a Ray Tune trial, see ``liftrl.sweep``) follows a
+    run without the loop knowing about it: ``snapshot`` is the file saved at this step, if any.
+    """
+
+    env_steps: int
+    summary: EvalSummary
+    snapshot: Path | None
+    final: bool
+
+
 class Trainer:
-    def __init__(self, cfg: Config, run_dir: Path, resume: bool = False):
+    def __init__(self, cfg: Config, run_dir: Path, resume: bool = False,
+                 on_eval: Callable[[EvalEvent], None] | None = None):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
+        self.on_eval = on_eval
         self.device = resolve_device(cfg.train.device)
         train_cfg = cfg.train
         torch.set_num_threads(train_cfg.torch_threads or auto_threads(cfg))
@@ -330,8 +347,11 @@ class Trainer:
                     if is_better(summary, None if self.best is None else _summary(self.best)):
                         self.best = {**summary.as_dict(), "env_steps": self.env_steps}
                         improved = True
+                snapshot = None
                 if _crossed(before, self.env_steps, train_cfg.snapshot_every) or improved or final:
-                    self.save(best=improved)
+                    snapshot = self.save(best=improved)
+                if is_eval and self.on_eval is not None:
+                    self.on_eval(EvalEvent(self.env_steps, summary, snapshot, final))
         finally:
             if progress is not None:
                 progress.close()
