@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv and install liftrl with its test tools. torch is pinned first to the CPU build
+# Create .venv and install liftrl with its test tools and the [sweep] extra (Ray Tune), so the sweep
+# tests run in CI. torch is pinned first to the CPU build
 # that pip finds locally (2.13.0): an unpinned torch would pull a multi-GB CUDA build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,4 +11,4 @@ fi
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
 python -m pip install -q "torch==2.13.0"
-python -m pip install -q -e ".[test]"
+python -m pip install -q -e ".[test,sweep]"
