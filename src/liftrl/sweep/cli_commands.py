@@ -29,9 +29,10 @@ def _print_outcomes(sweep_dir: Path, outcomes, metric: str) -> int:
         print(f"- {o.name}: {o.status}, {steps} env steps, last {metric} {value}"
               + (f" ({o.error})" if o.error else ""))
     print(f"\nrun folders: {sweep_dir}/<trial>; aggregate: liftrl compare {sweep_dir}")
-    failed = [o for o in outcomes if o.status != "OK"]
+    failed = [o for o in outcomes if o.status in ("ERROR", "UNFINISHED")]
     if failed:
-        print(f"{len(failed)} trial(s) failed after their retries; continue with: liftrl sweep --resume {sweep_dir}")
+        print(f"{len(failed)} trial(s) failed after their retries or were interrupted; continue with: "
+              f"liftrl sweep --resume {sweep_dir}")
     return 1 if failed else 0
 
 

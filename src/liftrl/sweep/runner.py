@@ -109,7 +109,7 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | os.PathLike, address: str | None
             tune_config=tune.TuneConfig(num_samples=spec.samples, scheduler=make_scheduler(spec),
                                         trial_name_creator=_name_trial, trial_dirname_creator=_name_trial),
             run_config=_run_config(spec, sweep_dir, verbose))
-        return outcomes(tuner.fit(), spec)
+        return outcomes(tuner.fit(), spec, sweep_dir)
     finally:
         if started:
             ray.shutdown()
@@ -125,18 +125,26 @@ def resume_sweep(sweep_dir: str | os.PathLike, address: str | None = None, verbo
         if not tune.Tuner.can_restore(path):
             raise FileNotFoundError(f"{sweep_dir} has no Tune experiment state in {TUNE_DIR}/ to resume")
         tuner = tune.Tuner.restore(path, trainable=_trainable(spec, sweep_dir), resume_errored=True)
-        return outcomes(tuner.fit(), spec)
+        return outcomes(tuner.fit(), spec, sweep_dir)
     finally:
         if started:
             ray.shutdown()
 
 
-def outcomes(results, spec: SweepSpec) -> list[TrialOutcome]:
+def outcomes(results, spec: SweepSpec, sweep_dir: Path) -> list[TrialOutcome]:
+    """Each trial's end as Tune recorded it: OK (ran to the end), STOPPED (ASHA stopped it early),
+    ERROR (out of restarts) or UNFINISHED (the sweep was interrupted: ``--resume`` continues it)."""
+    errors = {Path(r.path).name: str(r.error).splitlines()[0][:200] for r in results if r.error and r.path}
     out = []
-    for r in results:
-        metrics = r.metrics or {}
-        name = Path(r.path).name if r.path else "?"
-        out.append(TrialOutcome(name=name, status="ERROR" if r.error else "OK",
-                                env_steps=metrics.get("env_steps"), metric=metrics.get(spec.metric),
-                                error=None if r.error is None else str(r.error).splitlines()[0][:200]))
+    for trial in tune.ExperimentAnalysis(str(sweep_dir / TUNE_DIR)).trials:
+        last = trial.last_result or {}
+        name = Path(trial.path).name
+        if trial.status == "ERROR":
+            status = "ERROR"
+        elif trial.status == "TERMINATED":
+            status = "OK" if last.get("final") else "STOPPED"
+        else:
+            status = "UNFINISHED"
+        out.append(TrialOutcome(name=name, status=status, env_steps=last.get("env_steps"),
+                                metric=last.get(spec.metric), error=errors.get(name)))
     return sorted(out, key=lambda o: o.name)
