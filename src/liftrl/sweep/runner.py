@@ -132,19 +132,24 @@ def resume_sweep(sweep_dir: str | os.PathLike, address: str | None = None, verbo
 
 
 def outcomes(results, spec: SweepSpec, sweep_dir: Path) -> list[TrialOutcome]:
-    """Each trial's end as Tune recorded it: OK (ran to the end), STOPPED (ASHA stopped it early),
-    ERROR (out of restarts) or UNFINISHED (the sweep was interrupted: ``--resume`` continues it)."""
-    errors = {Path(r.path).name: str(r.error).splitlines()[0][:200] for r in results if r.error and r.path}
+    """Each trial's end: OK (ran to the end), STOPPED (ASHA stopped it early), ERROR (out of
+    restarts) or UNFINISHED (the sweep was interrupted: ``--resume`` continues it).
+
+    Errors come from the results Tune returns; the other states from its saved experiment state
+    (in 2.60 that file could still show an errored trial as pending, so it is not used for errors).
+    """
+    status = {Path(t.path).name: t.status for t in tune.ExperimentAnalysis(str(sweep_dir / TUNE_DIR)).trials}
     out = []
-    for trial in tune.ExperimentAnalysis(str(sweep_dir / TUNE_DIR)).trials:
-        last = trial.last_result or {}
-        name = Path(trial.path).name
-        if trial.status == "ERROR":
-            status = "ERROR"
-        elif trial.status == "TERMINATED":
-            status = "OK" if last.get("final") else "STOPPED"
+    for r in results:
+        name = Path(r.path).name
+        last = r.metrics or {}
+        if r.error:
+            state = "ERROR"
+        elif status.get(name) == "TERMINATED":
+            state = "OK" if last.get("final") else "STOPPED"
         else:
-            status = "UNFINISHED"
-        out.append(TrialOutcome(name=name, status=status, env_steps=last.get("env_steps"),
-                                metric=last.get(spec.metric), error=errors.get(name)))
+            state = "UNFINISHED"
+        out.append(TrialOutcome(name=name, status=state, env_steps=last.get("env_steps"),
+                                metric=last.get(spec.metric),
+                                error=str(r.error).splitlines()[0][:200] if r.error else None))
     return sorted(out, key=lambda o: o.name)
