@@ -150,6 +150,21 @@ def test_killed_trial_is_restarted_by_tune_then_resume_finishes_it_exactly(two_s
 
 
 @needs_ray
+def test_an_address_nobody_listens_on_is_refused_at_once():
+    import socket
+
+    from liftrl.sweep.runner import check_address
+
+    with socket.socket() as s:  # a loopback port that was free a moment ago, now closed again
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ValueError, match="no Ray cluster reachable"):
+        check_address(f"127.0.0.1:{port}", timeout_s=1.0)
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        check_address("headnode")
+
+
+@needs_ray
 def test_compare_aggregates_a_real_sweep_over_its_seeds(two_seeds, tmp_path, capsys):
     out = tmp_path / "agg.png"
     assert cli("compare", two_seeds, "--out", out) == 0

@@ -10,6 +10,7 @@ folders there directly and a restarted trial may land on another node.
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,12 +85,30 @@ def _run_config(spec: SweepSpec, sweep_dir: Path, verbose: int) -> tune.RunConfi
     )
 
 
+def check_address(address: str, timeout_s: float = 5.0) -> None:
+    """Refuse a ``HOST:PORT`` nobody listens on: Ray 2.60 would retry connecting to it for ever."""
+    if address == "auto" or "://" in address:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"--address {address!r}: expected auto or HOST:PORT (the head node's GCS port, 6379 by default)")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ValueError(f"no Ray cluster reachable at --address {address} ({exc.strerror or exc}); start one with "
+                         "`ray start --head` (and `ray start --address=HEAD:6379` on the other nodes)") from None
+
+
 def _init_ray(address: str | None) -> bool:
     """Connect (``address``) or start Ray here; True when this call started it (so it shuts it down)."""
     if ray.is_initialized():
         return False
     if address:
-        ray.init(address=address)
+        check_address(address)
+        try:
+            ray.init(address=address)
+        except ConnectionError as exc:  # "auto" with no cluster running on this machine
+            raise ValueError(f"--address {address}: {exc}") from None
     else:
         ray.init(include_dashboard=False)
     return True
