@@ -27,7 +27,7 @@ from liftrl.report import sweep as agg
 from liftrl.sweep import pbt
 from liftrl.sweep.spec import (SEED_KEY, SweepError, build_spec, load_spec, parse_grid, parse_search, save_spec,
                                trial_name)
-from liftrl.train.evaluate import wilson_lower_bound
+from liftrl.train.scoring import wilson_lower_bound
 from liftrl.train.metrics import TIMING_KEYS, read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
