@@ -203,6 +203,7 @@ def test_sweep_options_are_checked_before_ray_starts():
         (dict(scheduler="pbt"), "keys to perturb"),
         (dict(scheduler="pbt", grid=["agent.hidden_dim=32,64"]), "cannot change"),
         (dict(grid=["agent.lr=1e-3"], perturb=["agent.lr"]), "--scheduler pbt"),
+        (dict(samples=3), "--search"),
     ]
     for kwargs, message in cases:
         with pytest.raises(SweepError, match=message):

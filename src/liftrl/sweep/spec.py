@@ -214,6 +214,9 @@ def build_spec(name: str, base: Config, seeds: int, grid: list[str], search: lis
         raise SweepError(f"sweep name {name!r}: use letters, digits, '_', '-', '.'")
     grid_items = tuple(parse_grid(g) for g in grid)
     search_items = tuple(parse_search(s) for s in search)
+    if samples > 1 and not search_items:
+        raise SweepError(f"--samples {samples} draws the --search keys; without --search every sample would repeat "
+                         "the same trials (use --seeds for repeats)")
     keys = [k for k, _ in grid_items] + [s.key for s in search_items]
     if len(set(keys)) != len(keys):
         raise SweepError(f"a key is given twice in --grid/--search: {keys}")
