@@ -99,11 +99,8 @@ def parse_value(text: str) -> Any:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         raise SweepError(f"{text!r} is not a valid value") from None
-    if isinstance(value, str):  # YAML 1.1 reads '1e-3' as a string
-        try:
-            return float(value) if re.fullmatch(r"[-+]?\d*\.?\d+[eE][-+]?\d+", value) else value
-        except ValueError:
-            return value
+    if isinstance(value, str) and re.fullmatch(r"[-+]?\d*\.?\d+[eE][-+]?\d+", value):
+        return float(value)  # YAML 1.1 reads '1e-3' (no dot) as a string
     return value
 
 
