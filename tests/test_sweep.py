@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from liftrl.cli import build_parser
@@ -233,6 +234,25 @@ def test_pbt_exploit_copies_the_strong_snapshot_and_logs_in_both_folders(tmp_pat
     assert there[0]["changed"] == here[0]["changed"] == {"agent.lr": [0.001, 0.0012]}
     with pytest.raises(SweepError, match="is gone"):
         pbt.clone_snapshot(sweep_dir, pbt.Pointer(strong.name, "step_000000999.pt", 999), weak, {})
+    # The weak trial resumes from the copy with the perturbed lr in its restored optimisers.
+    from liftrl.config import config_to_dict
+    from liftrl.sweep.spec import with_params
+    from liftrl.train.loop import Trainer
+
+    pbt.save_trial_config(weak, with_params(config_to_dict(load_config(str(strong / "config.yaml"))),
+                                            {"agent.lr": 0.0012}))
+    trainer = Trainer(load_config(str(weak / "config.yaml")), weak, resume=True)
+    def lrs():
+        return {g["lr"] for opt in vars(trainer.agent).values() if isinstance(opt, torch.optim.Optimizer)
+                for g in opt.param_groups}
+
+    try:
+        assert trainer.env_steps == 100
+        assert lrs() == {0.001}  # a restored optimiser keeps the lr it was saved with...
+        assert pbt.apply_learning_rate(trainer.agent, 0.0012) == 3  # SAC: actor, critic, temperature
+        assert lrs() == {0.0012}  # ...so the exploit writes the perturbed one into it
+    finally:
+        trainer.close()
 
 
 def _synthetic_sweep(root: Path, success: dict[tuple[float, int], list[float]]) -> Path:
