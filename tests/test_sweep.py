@@ -303,6 +303,17 @@ def test_aggregation_groups_seeds_with_t_intervals_steps_to_90_and_ranking(tmp_p
         cli("compare", sweep_dir, trials[0].run.path, "--out", out)
 
 
+def test_help_and_sweep_reading_import_neither_ray_nor_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from liftrl.cli import build_parser; build_parser(); "
+            "from liftrl.report import sweep_compare; from liftrl.sweep import spec; "
+            "print([m for m in ('ray', 'torch') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
+
+
 def test_t_interval_table_matches_hand_values():
     assert agg.t95(1) == 12.706 and agg.t95(2) == 4.303 and agg.t95(11) == 2.228 and agg.t95(500) == 1.960
     ci = agg.mean_ci([1.0, 3.0])

@@ -89,7 +89,6 @@ def _compare(args: argparse.Namespace) -> int:
     from liftrl.run.checkpoints import parse_step
     from liftrl.run.folder import open_run
     from liftrl.report.tables import format_compare_best, format_compare_steps, match_steps
-
     from liftrl.sweep.spec import is_sweep_dir
 
     if any(is_sweep_dir(p) for p in args.runs):

@@ -5,8 +5,9 @@ resume the sweep), one ordinary run folder per trial (``config.yaml``, ``snapsho
 ``metrics.jsonl``, ``tb/``, plus ``sweep_trial.json``: which trial, which parameters, which
 attempts) and Ray Tune's own experiment state in ``tune/``.
 
-Nothing here imports Ray: ``liftrl compare`` reads sweep folders with this module alone, and a
-bad ``--grid`` or ``--search`` is refused before Ray starts (it takes seconds to start).
+Nothing here imports Ray, and torch only where a config is built: ``liftrl compare`` reads sweep
+folders with this module alone, ``liftrl --help`` stays instant, and a bad ``--grid`` or
+``--search`` is refused before Ray starts (it takes seconds to start).
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import yaml
 
-from liftrl.config import Config, ConfigError, config_from_dict, config_to_dict
+if TYPE_CHECKING:
+    from liftrl.config import Config
 
 SWEEP_FILE = "sweep.json"
 TRIAL_FILE = "sweep_trial.json"
@@ -173,6 +175,8 @@ def with_params(config: Mapping[str, Any], params: Mapping[str, Any]) -> dict[st
 
 def trial_config(spec: SweepSpec, params: Mapping[str, Any]) -> Config:
     """The checked config of the trial with these parameters."""
+    from liftrl.config import config_from_dict  # imported here: it loads the agents (torch)
+
     return config_from_dict(with_params(spec.config, params))
 
 
@@ -197,6 +201,8 @@ def build_spec(name: str, base: Config, seeds: int, grid: list[str], search: lis
                scheduler: str = "none", metric: str = "success_rate", perturb: list[str] | None = None,
                cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0, max_failures: int = 3) -> SweepSpec:
     """Check every option against the config and return the spec (nothing runs yet)."""
+    from liftrl.config import ConfigError, config_from_dict, config_to_dict  # loads the agents (torch)
+
     if seeds < 1:
         raise SweepError(f"--seeds must be >= 1, got {seeds}")
     if samples < 1:
