@@ -155,9 +155,7 @@ def parse_search(text: str) -> Search:
 
 def search_example(s: Search) -> Any:
     """A value inside the search space, to check the key and type before any trial runs."""
-    if s.kind == "choice":
-        return s.args[0]
-    if s.kind == "randint":
+    if s.kind in ("choice", "randint"):
         return s.args[0]
     if s.kind == "loguniform":
         return math.sqrt(s.args[0] * s.args[1])
@@ -197,11 +195,24 @@ def _resource_defaults(raw: dict, cpus: float) -> dict:
     return raw
 
 
+def _check_values(raw: dict, grid: tuple, search: tuple[Search, ...]) -> None:
+    """Build the config with every grid value and a value from each search space: a bad key or type
+    is refused now, naming it, rather than in every trial after Ray started."""
+    from liftrl.config import ConfigError, config_from_dict
+
+    trials = [(k, v) for k, values in grid for v in values] + [(s.key, search_example(s)) for s in search]
+    for key, value in trials:
+        try:
+            config_from_dict(with_params(raw, {key: value}))
+        except ConfigError as exc:
+            raise SweepError(f"sweep key {key}={value}: {exc}") from None
+
+
 def build_spec(name: str, base: Config, seeds: int, grid: list[str], search: list[str], samples: int = 1,
                scheduler: str = "none", metric: str = "success_rate", perturb: list[str] | None = None,
                cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0, max_failures: int = 3) -> SweepSpec:
     """Check every option against the config and return the spec (nothing runs yet)."""
-    from liftrl.config import ConfigError, config_from_dict, config_to_dict  # loads the agents (torch)
+    from liftrl.config import config_to_dict  # imported here: it loads the agents (torch)
 
     if seeds < 1:
         raise SweepError(f"--seeds must be >= 1, got {seeds}")
@@ -229,18 +240,7 @@ def build_spec(name: str, base: Config, seeds: int, grid: list[str], search: lis
         raw["train"]["snapshot_every"] = raw["train"]["eval_every"]
     raw = _resource_defaults(raw, cpus_per_trial)
     first_seed = int(raw["train"]["seed"])
-    examples = {k: v[0] for k, v in grid_items} | {s.key: search_example(s) for s in search_items}
-    for key, value in examples.items():
-        try:
-            config_from_dict(with_params(raw, {key: value}))
-        except ConfigError as exc:
-            raise SweepError(f"sweep key {key}: {exc}") from None
-    for key, values in grid_items:
-        for v in values[1:]:
-            try:
-                config_from_dict(with_params(raw, {key: v}))
-            except ConfigError as exc:
-                raise SweepError(f"--grid {key}={v}: {exc}") from None
+    _check_values(raw, grid_items, search_items)
     chosen = tuple(perturb) if perturb else (tuple(keys) if scheduler == "pbt" else ())
     _check_perturb(chosen, keys, scheduler)
     return SweepSpec(name=name, config=raw, seeds=tuple(range(first_seed, first_seed + seeds)), grid=grid_items,
