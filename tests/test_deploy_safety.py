@@ -290,3 +290,13 @@ def test_slow_move_accepts_a_servo_that_settles_a_little_short(arm, start_q):
     n = move_to_pose(robot, robot, goal, limits(arm), rate_hz=20.0, speed=0.4, settle_s=1.0)
     # 0.3 rad at 0.4 rad/s is 15 commands; then one second (20 periods) of settling
     assert n == 15 + 20 and np.allclose(robot.commands[-1], goal)
+
+
+def test_limit_command_refuses_a_nan_measured_position(arm, start_q):
+    """The lead cap clips around the measured joints; a NaN there must stop, not pass into the command
+    (the slow move to the start pose calls limit_command without the loop's reading check)."""
+    measured = start_q.copy()
+    measured[1] = np.nan
+    with pytest.raises(SafetyStop) as stop:
+        limit_command(start_q, start_q, measured, limits(arm), 0.1, arm.kinematics.tool_point)
+    assert stop.value.reason == "nan_reading"

@@ -65,6 +65,7 @@ def assert_same_rows(a: list[dict], b: list[dict]) -> None:
 def local_ray():
     import ray
 
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # CI has no network to report to
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
@@ -116,8 +117,24 @@ def _kill_twice(run_dir: Path, done: threading.Event, killed: list) -> None:
         latest = max(snaps, default=None)
         ahead = [r["step"] for r in rows if r["kind"] == "train" and latest is not None and r["step"] > latest]
         if ahead and max(ahead) < 400:
-            os.kill(attempts[-1]["pid"], signal.SIGKILL)
-            killed.append((attempts[-1]["pid"], latest))
+            pid = attempts[-1]["pid"]
+            os.kill(pid, signal.SIGKILL)
+            while Path(f"/proc/{pid}").exists() and _alive(pid):
+                time.sleep(0.01)
+            # Read the newest snapshot once the process is gone: a save may have landed between the
+            # read above and the kill, and the retry resumes from whatever is on disk.
+            latest_ino = (run_dir / "snapshots" / "latest.pt").stat().st_ino
+            resumes_from = [int(p.stem.split("_")[1]) for p in (run_dir / "snapshots").glob("step_*.pt")
+                            if p.stat().st_ino == latest_ino]
+            killed.append((pid, resumes_from[0]))
+
+
+def _alive(pid: int) -> bool:
+    """False once ``pid`` has exited (a zombie waiting for its parent counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 @needs_ray

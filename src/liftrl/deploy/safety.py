@@ -106,6 +106,9 @@ def limit_command(q: np.ndarray, q_prev: np.ndarray, measured: np.ndarray, limit
     measured = np.asarray(measured, dtype=float)
     if not (q.shape == (6,) and np.all(np.isfinite(q))):
         raise SafetyStop("nan_command", f"joint command is not 6 finite values: {q.tolist()}")
+    if not (measured.shape == (6,) and np.all(np.isfinite(measured))):
+        # The lead cap clips around ``measured``: a NaN there would pass straight into the command.
+        raise SafetyStop("nan_reading", f"joint reading is not 6 finite values: {measured.tolist()}")
     events: list[str] = []
     lo, hi = np.array(limits.joint_low), np.array(limits.joint_high)
     glo, ghi = limits.gripper_range

@@ -19,16 +19,32 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-try:
-    # The LAPACK kernel np.linalg.solve itself calls for a vector right-hand side, without the
-    # wrapper's type checks and errstate context (two thirds of a 5x5 solve's cost, paid three
-    # times per control step). Same routine, same bits; the damped matrix is never singular.
-    from numpy.linalg._umath_linalg import solve1 as _solve1
+def _public_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.linalg.solve(a, b)
 
-    def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return _solve1(a, b, signature="dd->d")
-except ImportError:  # pragma: no cover - another NumPy layout: the public call
-    _solve = np.linalg.solve
+
+def _pick_solve():
+    """The LAPACK kernel np.linalg.solve itself calls for a vector right-hand side, without the
+    wrapper's type checks and errstate context (two thirds of a 5x5 solve's cost, paid three
+    times per control step). Same routine, same bits; the damped matrix is never singular.
+
+    The kernel is NumPy's private module, so it is tried once on a known system at import and the
+    public call is used whenever it is missing, called differently or disagrees."""
+    try:
+        from numpy.linalg._umath_linalg import solve1
+
+        def fast(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return solve1(a, b, signature="dd->d")
+
+        a, b = np.eye(5) * 2.0 + 0.1, np.arange(5.0)
+        if np.array_equal(fast(a, b), np.linalg.solve(a, b)):
+            return fast
+    except Exception:  # noqa: BLE001 - any private-API change falls back to the public call
+        pass
+    return _public_solve
+
+
+_solve = _pick_solve()
 
 DOWN = np.array([0.0, 0.0, -1.0])
 WRIST_ROLL = np.pi / 2

@@ -181,18 +181,30 @@ def trial_config(spec: SweepSpec, params: Mapping[str, Any]) -> Config:
 def _resource_defaults(raw: dict, cpus: float) -> dict:
     """The loop's "per core" defaults, counted on the trial's ``cpus`` cores instead of the whole node.
 
-    Env workers: one per core (at most one per env); torch threads: the cores they leave, at least
+    Env workers: as the loop chooses them (in-process for state-only configs with few envs or one
+    core, else one per core, at most one per env); torch threads: the cores they leave, at least
     one (as the loop's ``auto_threads``). More torch threads than free cores made SAC updates tens
     of times slower on a loaded 2-core machine.
     """
+    from liftrl.sim.inprocess import choose_workers  # lazy: reading a sweep folder needs no simulator
+
     cores = max(1, int(cpus))
     train, env = raw["train"], raw["env"]
     if env.get("num_workers") is None:
-        env["num_workers"] = min(int(env["num_envs"]), cores)
+        env["num_workers"], _ = choose_workers(int(env["num_envs"]), _observations(raw), None, cores=cores)
     if not train.get("torch_threads"):
         train["torch_threads"] = max(1, cores - int(env["num_workers"]))
     train["progress"] = False  # many trials share one terminal: Tune's table reports progress
     return raw
+
+
+def _observations(raw: dict) -> tuple[str, ...]:
+    """The observation keys a trial's envs produce: ``env.observations``, else the union of the roles.
+    Unknown (no roles in the raw config) counts as pixels, so the worker path is kept."""
+    listed = raw.get("env", {}).get("observations") or []
+    roles = raw.get("obs", {})
+    keys = set(listed) | set(roles.get("actor") or []) | set(roles.get("critic") or [])
+    return tuple(sorted(keys)) if keys else ("pixels",)
 
 
 def _check_values(raw: dict, grid: tuple, search: tuple[Search, ...]) -> None:

@@ -27,7 +27,7 @@ from liftrl.rewards import check_fingerprint
 from liftrl.run.envs import make_vector_env, worker_count
 from liftrl.run.folder import BEST, CONFIG_FILE, LATEST, SNAPSHOT_DIR, link_atomic, new_run_dir, replay_name, snapshot_name
 from liftrl.run.snapshot import is_run_snapshot, load_snapshot, run_metadata, save_snapshot
-from liftrl.sim.inprocess import choose_workers
+from liftrl.sim.inprocess import choose_workers, usable_cores
 from liftrl.train.episodes import EpisodeStats, env_info, run_episodes
 from liftrl.train.metrics import MetricsLogger
 from liftrl.train.scoring import EvalSummary, is_better, summarize
@@ -48,7 +48,7 @@ def auto_threads(cfg: Config) -> int:
     In-process the env steps between updates, not beside them, but a core is still left free: on a
     busy machine a second OpenMP thread made SAC updates many times slower (README, "Learner").
     """
-    cores = os.cpu_count() or 1
+    cores = usable_cores()  # the affinity mask: under taskset -c 1 this is 1, not the host's count
     workers, _ = choose_workers(cfg.env.num_envs, cfg.env.observations, worker_count(cfg.env, cfg.env.num_envs))
     return max(1, cores - max(workers, 1))
 
