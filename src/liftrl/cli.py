@@ -66,6 +66,43 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_STUDENT_CONFIG = "configs/student.yaml"
+
+
+def _student_config() -> str:
+    """``configs/student.yaml`` of the working directory, else of the source checkout liftrl runs from."""
+    here = Path(DEFAULT_STUDENT_CONFIG)
+    if here.is_file():
+        return str(here)
+    shipped = Path(__file__).resolve().parents[2] / DEFAULT_STUDENT_CONFIG
+    if shipped.is_file():
+        return str(shipped)
+    raise FileNotFoundError(f"no {DEFAULT_STUDENT_CONFIG} here or beside the liftrl sources: give a student CONFIG")
+
+
+def _distill(args: argparse.Namespace) -> int:
+    """Distil a teacher run into a pixel student (DAgger), or continue such a run with --resume."""
+    import warnings
+
+    from liftrl.distill.loop import distill, resume_distill
+
+    warnings.showwarning = _show_warning
+    positional = [a for a in (args.teacher, args.config) if a is not None]
+    overrides = [a for a in positional if "=" in a and not Path(a).exists()] + list(args.overrides)
+    positional = [a for a in positional if a not in overrides]
+    if args.resume:
+        if positional:
+            raise ValueError(f"give either TEACHER_RUN [CONFIG] or --resume RUN, not both (got {positional})")
+        run = resume_distill(args.resume, overrides)
+    else:
+        if not positional:
+            raise ValueError("give the teacher's run folder: liftrl distill TEACHER_RUN [CONFIG] [key=value ...]")
+        teacher, config = positional[0], (positional[1] if len(positional) > 1 else _student_config())
+        run = distill(teacher, config, overrides, run_root=args.runs)
+    print(f"run folder: {run}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="liftrl", description="Train, evaluate and deploy an SO-101 policy that grasps, lifts and holds a cube.")
@@ -84,6 +121,22 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--resume", metavar="RUN", help="continue RUN from its latest snapshot")
     train_parser.add_argument("--runs", default=None, help="root folder for new runs (default: train.run_dir)")
     train_parser.set_defaults(func=_train)
+
+    di = sub.add_parser(
+        "distill", help="distil a privileged teacher run into a pixel student (DAgger)",
+        description="Roll out a mixture of the teacher and the student, label every step with the teacher's "
+                    "action, aggregate and regress: writes runs/distill/<YYYYMMDD_HHMMSS>/, a run folder like "
+                    "train's (report, compare, eval, export work on it).",
+        epilog="examples: liftrl distill runs/sac/20250101_120000 | liftrl distill runs/sac/20250101_120000 "
+               "configs/student.yaml env.image_size=84 distill.rounds=20 | liftrl distill --resume "
+               "runs/distill/20250102_090000 distill.rounds=30",
+    )
+    di.add_argument("teacher", nargs="?", help="the teacher's run folder (a state policy, e.g. SAC)")
+    di.add_argument("config", nargs="?", help=f"student YAML config (default: {DEFAULT_STUDENT_CONFIG})")
+    di.add_argument("overrides", nargs="*", help="dotted overrides such as distill.rounds=20 env.image_size=84")
+    di.add_argument("--resume", metavar="RUN", help="continue a distillation RUN from its latest snapshot")
+    di.add_argument("--runs", default=None, help="root folder for new runs (default: train.run_dir)")
+    di.set_defaults(func=_distill)
 
     demo = sub.add_parser("demo", help="run the scripted policy and write MP4 videos")
     demo.add_argument("--stage", type=int, default=3, help="curriculum stage 0-4 (default 3)")

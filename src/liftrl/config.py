@@ -24,7 +24,7 @@ from typing import Any, Mapping, Union
 
 import yaml
 
-from liftrl.agents.config import AGENT_CONFIGS, DrQV2Config, SACConfig
+from liftrl.agents.config import AGENT_CONFIGS, DrQV2Config, SACConfig, StudentConfig
 from liftrl.sim.options import EnvOptions
 from liftrl.sim.task import OptionError
 from liftrl.common.schedules import parse_schedule
@@ -93,9 +93,34 @@ class TrainConfig:
     # Wall-clock budget in minutes (0: none). When it runs out the run evaluates, snapshots and
     # stops as if it had reached total_env_steps; `--resume` continues it later.
     max_minutes: float = 0.0
+    # Start the agent's actor (encoder + actor for drqv2) from another run's snapshot, e.g. a
+    # distilled student (`liftrl distill`) before RL fine-tuning; "" -> fresh weights.
+    init_from: str = ""
+    init_checkpoint: str = "best"
 
 
-AgentConfig = Union[DrQV2Config, SACConfig]
+@dataclass(frozen=True)
+class DistillConfig:
+    """DAgger from a privileged teacher run (``liftrl distill``); see ``liftrl.distill``."""
+
+    # The teacher's run folder and checkpoint (best, latest or a step); `liftrl distill TEACHER_RUN`
+    # fills `teacher`. The resolved config also names the exact snapshot file it used.
+    teacher: str = ""
+    teacher_checkpoint: str = "best"
+    teacher_snapshot: str = ""
+    rounds: int = 10
+    # Env steps collected per round (over all envs): every one is labelled by the teacher.
+    steps_per_round: int = 2000
+    # Regression steps on the aggregated buffer after each round's collection.
+    updates_per_round: int = 500
+    # Probability that the teacher drives a step, per env and step, as a schedule of the round
+    # number (the first round is 0): the student soon drives and the teacher only labels.
+    beta_schedule: str = "linear(1.0,0.0,3)"
+    # Evaluate the student (and once, at the start, the teacher) every this many rounds.
+    eval_every_rounds: int = 1
+
+
+AgentConfig = Union[DrQV2Config, SACConfig, StudentConfig]
 
 
 @dataclass(frozen=True)
@@ -105,10 +130,13 @@ class Config:
     agent: AgentConfig = field(default_factory=DrQV2Config)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    # Only distillation runs have this section (agent.name=student); None elsewhere.
+    distill: DistillConfig | None = None
 
 
-SECTIONS: dict[str, type] = {"env": EnvConfig, "obs": ObsConfig, "replay": ReplayConfig, "train": TrainConfig}
-SECTION_ORDER = ("env", "obs", "agent", "replay", "train")
+SECTIONS: dict[str, type] = {"env": EnvConfig, "obs": ObsConfig, "replay": ReplayConfig, "train": TrainConfig,
+                             "distill": DistillConfig}
+SECTION_ORDER = ("env", "obs", "agent", "replay", "train", "distill")
 DEFAULT_AGENT = "drqv2"
 
 
@@ -236,10 +264,12 @@ def _check_agent(agent: AgentConfig) -> AgentConfig:
             raise ConfigError(f"config key 'agent.{name}' must be >= 1, got {getattr(agent, name)}")
     if not agent.lr > 0.0:
         raise ConfigError(f"config key 'agent.lr' must be > 0, got {agent.lr}")
-    if not agent.reward_scale > 0.0:
+    if not getattr(agent, "reward_scale", 1.0) > 0.0:  # the student has no reward, n-step or critic
         raise ConfigError(f"config key 'agent.reward_scale' must be > 0, got {agent.reward_scale}")
-    if not 0.0 < agent.gamma <= 1.0:
+    if not 0.0 < getattr(agent, "gamma", 1.0) <= 1.0:
         raise ConfigError(f"config key 'agent.gamma' must be in (0, 1], got {agent.gamma}")
+    if not getattr(agent, "aux_cube_weight", 0.0) >= 0.0:
+        raise ConfigError(f"config key 'agent.aux_cube_weight' must be >= 0, got {agent.aux_cube_weight}")
     if agent.name == "drqv2":
         try:
             parse_schedule(agent.stddev_schedule)
@@ -280,7 +310,7 @@ def _check_roles(cfg: Config) -> None:
                 raise _unknown_value(f"obs.{role}", key, list(OBSERVATION_KEYS))
         if len(set(keys)) != len(keys):
             raise ConfigError(f"config key 'obs.{role}' lists a key twice: {list(keys)}")
-        if not keys:
+        if not keys and not (role == "critic" and cfg.agent.name == "student"):
             raise ConfigError(f"config key 'obs.{role}' is empty: the {role} must read at least one observation")
     leaked = [k for k in cfg.obs.actor if k in SIM_ONLY_KEYS]
     if leaked and not cfg.obs.allow_privileged_actor:
@@ -317,7 +347,39 @@ def _check(cfg: Config) -> Config:
     _check_counts(cfg)
     _check_agent(cfg.agent)
     _check_roles(cfg)
+    _check_student(cfg)
     return _fill_observations(cfg)
+
+
+def _check_student(cfg: Config) -> None:
+    """A distilled student is meant for the real arm: no opt-out lets it read simulation-only keys."""
+    student = cfg.agent.name == "student"
+    if student != (cfg.distill is not None):
+        raise ConfigError("a 'distill' section goes with agent.name=student and nothing else: the student learns "
+                          "from a teacher with `liftrl distill TEACHER_RUN`, every other agent with `liftrl train`")
+    if not student:
+        return
+    leaked = [k for k in cfg.obs.actor if k in SIM_ONLY_KEYS]
+    if leaked:
+        raise ConfigError(f"obs.actor reads {leaked}: the student must run on the real arm, which provides only "
+                          f"{list(REAL_ARM_KEYS)}; only its teacher reads privileged keys "
+                          f"(obs.allow_privileged_actor does not apply to the student)")
+    if "pixels" not in cfg.obs.actor:
+        raise ConfigError(f"the student learns from pixels: obs.actor must include 'pixels', got {list(cfg.obs.actor)}")
+    if cfg.obs.critic:
+        raise ConfigError(f"the student has no critic: set obs.critic=[] (got {list(cfg.obs.critic)}); its labels "
+                          f"come from the teacher, and agent.aux_cube_weight > 0 adds the cube position as a target")
+    d = cfg.distill
+    for name in ("rounds", "steps_per_round", "updates_per_round", "eval_every_rounds"):
+        if getattr(d, name) < 1:
+            raise ConfigError(f"config key 'distill.{name}' must be >= 1, got {getattr(d, name)}")
+    try:
+        beta = parse_schedule(d.beta_schedule)
+    except ValueError as exc:
+        raise ConfigError(f"config key 'distill.beta_schedule': {exc}") from None
+    if not all(0.0 <= beta(r) <= 1.0 for r in range(d.rounds)):
+        raise ConfigError(f"config key 'distill.beta_schedule' must stay in [0, 1] (a probability), "
+                          f"got {d.beta_schedule!r}")
 
 
 def _unknown_value(key: str, value: str, choices: list[str]) -> ConfigError:
@@ -431,7 +493,7 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
         return value
 
     return {section: {k: plain(v) for k, v in dataclasses.asdict(getattr(cfg, section)).items()}
-            for section in SECTION_ORDER}
+            for section in SECTION_ORDER if getattr(cfg, section) is not None}
 
 
 def save_config(cfg: Config, path: str | Path) -> Path:

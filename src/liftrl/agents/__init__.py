@@ -12,12 +12,13 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from liftrl.agents.base import Agent
-from liftrl.agents.config import AGENT_CONFIGS, DrQV2Config, SACConfig
+from liftrl.agents.config import AGENT_CONFIGS, DrQV2Config, SACConfig, StudentConfig
 
 # Imported on first use (PEP 562): a deploy bundle loads ``liftrl.agents.networks`` alone, and
 # must not pull in the update code, optimisers or schedules with it.
-_LAZY = {"DrQV2Agent": "liftrl.agents.drqv2", "SACAgent": "liftrl.agents.sac"}
-_AGENT_CLASSES = {"drqv2": "DrQV2Agent", "sac": "SACAgent"}
+_LAZY = {"DrQV2Agent": "liftrl.agents.drqv2", "SACAgent": "liftrl.agents.sac",
+         "StudentAgent": "liftrl.agents.student"}
+_AGENT_CLASSES = {"drqv2": "DrQV2Agent", "sac": "SACAgent", "student": "StudentAgent"}
 
 
 def __getattr__(name: str) -> Any:
@@ -42,4 +43,5 @@ def make_agent(cfg, obs_shapes: Mapping[str, Sequence[int]], action_dim: int, ac
     return cls(cfg, obs_shapes, action_dim, actor_keys, critic_keys, device, seed=seed)
 
 
-__all__ = ["AGENTS", "AGENT_CONFIGS", "Agent", "DrQV2Agent", "DrQV2Config", "SACAgent", "SACConfig", "make_agent"]
+__all__ = ["AGENTS", "AGENT_CONFIGS", "Agent", "DrQV2Agent", "DrQV2Config", "SACAgent", "SACConfig", "StudentAgent",
+           "StudentConfig", "make_agent"]

@@ -65,4 +65,27 @@ class SACConfig:
     diagnostics_every: int = 10
 
 
-AGENT_CONFIGS: dict[str, type] = {"drqv2": DrQV2Config, "sac": SACConfig}
+@dataclass(frozen=True)
+class StudentConfig:
+    """A pixel student trained by regression on a teacher's actions (``liftrl distill``).
+
+    Its network is DrQ-v2's actor (encoder + trunk + MLP head) with the same size keys, so a
+    student snapshot can initialise ``agent.name=drqv2`` (``train.init_from``) when the sizes agree.
+    """
+
+    name: str = "student"
+    lr: float = 3e-4
+    feature_dim: int = 50
+    hidden_dim: int = 256
+    encoder_channels: int = 32
+    encoder_layers: int = 4
+    batch_size: int = 128
+    augment_pad: int = 4
+    # As DrQ-v2: concatenate the low-dimensional inputs (state, last actions) after the trunk.
+    fuse_state: bool = True
+    # Weight of an auxiliary loss predicting the cube position (privileged) from the image features;
+    # training only: the head is not part of the actor and is dropped at export. 0: no head.
+    aux_cube_weight: float = 0.0
+
+
+AGENT_CONFIGS: dict[str, type] = {"drqv2": DrQV2Config, "sac": SACConfig, "student": StudentConfig}

@@ -226,6 +226,25 @@ class DrQV2Agent:
             "generator": self.generator.get_state(),
         }
 
+    def load_actor_weights(self, state: Mapping[str, Any]) -> None:
+        """Take ``encoder`` and ``actor`` weights from another agent's state (a distilled student's).
+
+        The critic, its target and every optimiser keep their fresh state: this starts RL fine-tuning,
+        it does not resume anything. Layer sizes must match exactly (ValueError naming the part otherwise).
+        """
+        for part, net in (("encoder", self.encoder), ("actor", self.actor)):
+            if part not in state:
+                raise ValueError(f"the state has no {part!r} weights (has {sorted(state)})")
+            mine = net.state_dict()
+            theirs = state[part]
+            bad = [f"{k}: {tuple(theirs[k].shape) if k in theirs else 'missing'} vs {tuple(v.shape)}"
+                   for k, v in mine.items() if k not in theirs or tuple(theirs[k].shape) != tuple(v.shape)]
+            if bad or set(theirs) != set(mine):
+                raise ValueError(f"{part} weights do not fit this DrQ-v2 {part} (agent.feature_dim, hidden_dim, "
+                                 f"encoder_channels, encoder_layers must match): {bad or sorted(set(theirs) ^ set(mine))}")
+        self.encoder.load_state_dict(state["encoder"])
+        self.actor.load_state_dict(state["actor"])
+
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         missing = [k for k in _STATE_KEYS if k not in state]
         if missing:

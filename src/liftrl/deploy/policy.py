@@ -16,6 +16,8 @@ import torch
 from liftrl.agents.networks import PIXELS, Actor, Encoder, GaussianActor
 
 KINDS = ("drqv2", "sac")
+# Agents whose actor is DrQ-v2's encoder + actor, exported as kind "drqv2".
+PIXEL_ACTORS = ("drqv2", "student")
 
 
 class PolicyError(ValueError):
@@ -90,7 +92,7 @@ def actor_arch(agent_name: str, agent_cfg: Mapping[str, Any], actor_keys: tuple[
                shapes: Mapping[str, tuple[int, ...]], action_dim: int) -> dict[str, Any]:
     """The architecture record of a run's actor, from its agent config and observation shapes."""
     low = tuple(sorted(k for k in actor_keys if k != PIXELS))
-    if agent_name == "drqv2":
+    if agent_name in PIXEL_ACTORS:  # the distilled student's actor is DrQ-v2's (its aux head is not exported)
         if not agent_cfg.get("fuse_state", True):
             low = ()
         return {"kind": "drqv2", "pixels_shape": list(shapes[PIXELS]),
@@ -103,12 +105,12 @@ def actor_arch(agent_name: str, agent_cfg: Mapping[str, Any], actor_keys: tuple[
         return {"kind": "sac", "input_keys": list(keys), "obs_dim": int(sum(math.prod(shapes[k]) for k in keys)),
                 "hidden_dim": int(agent_cfg["hidden_dim"]), "hidden_layers": int(agent_cfg["hidden_layers"]),
                 "action_dim": int(action_dim)}
-    raise PolicyError(f"cannot export agent {agent_name!r}; exportable agents: {KINDS}")
+    raise PolicyError(f"cannot export agent {agent_name!r}; exportable agents: {(*PIXEL_ACTORS, 'sac')}")
 
 
 def actor_weights(agent_name: str, agent_state: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     """The flat ``{"encoder.*", "actor.*": tensor}`` weights of a run's actor from its agent state."""
-    parts = ("encoder", "actor") if agent_name == "drqv2" else ("actor",)
+    parts = ("encoder", "actor") if agent_name in PIXEL_ACTORS else ("actor",)
     out: dict[str, torch.Tensor] = {}
     for part in parts:
         if part not in agent_state:

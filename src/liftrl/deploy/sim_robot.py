@@ -13,39 +13,14 @@ success rate here and one from the env at 50 Hz measure the same thing in the sa
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-
 import mujoco
 import numpy as np
 
 from liftrl.deploy.robot import RobotReading
+from liftrl.obs.pipeline import CameraNoise
 from liftrl.sim import task
 from liftrl.common.units import PHYSICS_STEPS_PER_CONTROL
 from liftrl.sim.env import LiftCubeEnv
-
-
-@dataclass(frozen=True)
-class CameraNoise:
-    """Per-pixel Gaussian noise (std in 0-255 units) and a per-episode brightness gain of 1 +- ``gain``."""
-
-    std: float = 0.0
-    gain: float = 0.0
-
-    def __post_init__(self):
-        if self.std < 0 or not 0 <= self.gain < 1:
-            raise ValueError(f"camera noise needs std >= 0 and 0 <= gain < 1, got std={self.std} gain={self.gain}")
-
-    @property
-    def active(self) -> bool:
-        return self.std > 0 or self.gain > 0
-
-    def apply(self, frame: np.ndarray, gain: float, rng: np.random.Generator) -> np.ndarray:
-        if not self.active:
-            return frame
-        x = frame.astype(np.float32) * gain
-        if self.std > 0:
-            x += rng.normal(0.0, self.std, size=frame.shape).astype(np.float32)
-        return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
 class SimRobot:
@@ -78,7 +53,7 @@ class SimRobot:
         self._substeps = self._ticks = self._hold = 0
         self.success = False
         self._rng = np.random.default_rng(seed)
-        self._gain = 1.0 + self._rng.uniform(-self.camera_noise.gain, self.camera_noise.gain)
+        self._gain = self.camera_noise.draw_gain(self._rng)
         return info
 
     def _score(self) -> None:

@@ -13,6 +13,10 @@ and both paths call it:
    so replay stores one byte per value;
 5. a stack of the last ``k`` frames along the channel axis, oldest first, filled with copies of
    the first frame at reset.
+
+``CameraNoise`` is the one model of a real camera's imperfections (sensor noise, a brightness gain
+per episode): the deploy dry run applies it to emulate the arm, and training (``env.camera_noise``,
+``env.camera_gain``) applies the same function so a policy meets on the arm what it learnt on.
 """
 
 from __future__ import annotations
@@ -70,6 +74,35 @@ def preprocess_frame(frame: np.ndarray, spec: CameraSpec) -> np.ndarray:
     if spec.channel_order == "bgr":
         sq = sq[..., ::-1]
     return np.ascontiguousarray(sq.transpose(2, 0, 1))
+
+
+@dataclass(frozen=True)
+class CameraNoise:
+    """Per-pixel Gaussian noise (std in 0-255 units) and a per-episode brightness gain of 1 +- ``gain``."""
+
+    std: float = 0.0
+    gain: float = 0.0
+
+    def __post_init__(self):
+        if not (self.std >= 0 and 0 <= self.gain < 1):
+            raise ValueError(f"camera noise needs std >= 0 and 0 <= gain < 1, got std={self.std} gain={self.gain}")
+
+    @property
+    def active(self) -> bool:
+        return self.std > 0 or self.gain > 0
+
+    def draw_gain(self, rng: np.random.Generator) -> float:
+        """An episode's brightness factor, uniform in [1 - gain, 1 + gain]."""
+        return 1.0 + rng.uniform(-self.gain, self.gain)
+
+    def apply(self, frame: np.ndarray, gain: float, rng: np.random.Generator) -> np.ndarray:
+        """A raw uint8 frame times ``gain`` plus fresh noise, rounded and clipped to 0..255."""
+        if not self.active:
+            return frame
+        x = frame.astype(np.float32) * gain
+        if self.std > 0:
+            x += rng.normal(0.0, self.std, size=frame.shape).astype(np.float32)
+        return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
 class FrameStack:

@@ -18,7 +18,7 @@ import numpy as np
 
 from liftrl.common.units import CONTROL_HZ, PHYSICS_STEPS_PER_CONTROL
 from liftrl.obs.keys import OBSERVATION_KEYS
-from liftrl.obs.pipeline import CameraSpec, FrameStack, preprocess_frame
+from liftrl.obs.pipeline import CameraNoise, CameraSpec, FrameStack, preprocess_frame
 from liftrl.rewards import get_reward
 from liftrl.sim import randomize as domain_rand
 from liftrl.sim import scene, task
@@ -94,6 +94,10 @@ class LiftCubeEnv(gym.Env):
         self.render_mode = render_mode
         self.camera_spec = CameraSpec(size=int(self.options.image_size))
         self.frame_stack = int(self.options.frame_stack)
+        # The real camera's noise and per-episode gain, as the deploy dry run emulates them.
+        self.camera_noise = CameraNoise(std=float(self.options.camera_noise),
+                                        gain=float(self.options.camera_gain))
+        self._gain = 1.0
         self.video_size = video_size
         self._build_simulation(mesh_quality)
         self.observation_space = self._observation_space()
@@ -179,7 +183,8 @@ class LiftCubeEnv(gym.Env):
     def _observe(self, reset: bool) -> dict[str, np.ndarray]:
         obs: dict[str, np.ndarray] = {}
         if "pixels" in self.observation_keys:
-            frame = preprocess_frame(self.render_wrist(), self.camera_spec)
+            raw = self.camera_noise.apply(self.render_wrist(), self._gain, self.np_random)
+            frame = preprocess_frame(raw, self.camera_spec)
             obs["pixels"] = self._stack.reset(frame) if reset else self._stack.push(frame)
         if "state" in self.observation_keys:
             obs["state"] = self._state()
@@ -284,6 +289,8 @@ class LiftCubeEnv(gym.Env):
         self._was_grasping = grasping
         self._hold = 0
         self._t = 0
+        if self.camera_noise.active:  # drawn last: without noise every episode is what it was before
+            self._gain = self.camera_noise.draw_gain(self.np_random)
         obs = self._observe(reset=True)
         info = self._info(self._prev_action, touch, grasping, False)
         info["randomization"] = self.draw.as_dict()
@@ -356,6 +363,7 @@ class LiftCubeEnv(gym.Env):
             "t": int(self._t),
             "draw": None if self.draw is None else self.draw.as_dict(),
             "rng": self.np_random.bit_generator.state,
+            "camera_gain": float(self._gain),
         }
         if "pixels" in self.observation_keys:
             state["frames"] = self._stack.state()
@@ -383,6 +391,7 @@ class LiftCubeEnv(gym.Env):
         self._hold = int(state["hold"])
         self._t = int(state["t"])
         self.np_random.bit_generator.state = state["rng"]
+        self._gain = float(state.get("camera_gain", 1.0))
         if "pixels" in self.observation_keys:
             self._stack.set_state(state["frames"])
 

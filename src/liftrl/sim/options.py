@@ -50,6 +50,11 @@ class EnvOptions:
     # user's real loop ran at 10-20 Hz with ~100 ms latency. 50 Hz / 0 ms is the plain env.
     control_hz: float = CONTROL_HZ
     latency_ms: float = 0.0
+    # The real camera's imperfections, as `liftrl deploy --camera-noise/--camera-gain` emulate them:
+    # per-pixel Gaussian noise (std, 0-255 units) and a brightness gain of 1 +- gain drawn per
+    # episode (liftrl.obs.pipeline.CameraNoise). Evaluation uses the same env, so it sees them too.
+    camera_noise: float = 0.0
+    camera_gain: float = 0.0
 
     def __post_init__(self):
         self.task_config()  # the task rules check their own options
@@ -65,6 +70,10 @@ class EnvOptions:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise OptionError("reward", f"unknown reward {self.reward!r}, choose from {known_versions()}{hint}")
         check_rate(self.control_hz, self.latency_ms)
+        if not (isinstance(self.camera_noise, (int, float)) and self.camera_noise >= 0):
+            raise OptionError("camera_noise", f"camera_noise must be >= 0 (std in 0-255 units), got {self.camera_noise!r}")
+        if not (isinstance(self.camera_gain, (int, float)) and 0 <= self.camera_gain < 1):
+            raise OptionError("camera_gain", f"camera_gain must be in [0, 1), got {self.camera_gain!r}")
 
     def task_config(self) -> TaskConfig:
         """The task rules these options describe (workspace, scale and gripper angles are the model's)."""

@@ -29,6 +29,7 @@ from liftrl.run.folder import BEST, CONFIG_FILE, LATEST, SNAPSHOT_DIR, link_atom
 from liftrl.run.snapshot import is_run_snapshot, load_snapshot, run_metadata, save_snapshot
 from liftrl.sim.inprocess import choose_workers, usable_cores
 from liftrl.train.episodes import EpisodeStats, env_info, run_episodes
+from liftrl.train.init_from import init_actor_from
 from liftrl.train.metrics import MetricsLogger
 from liftrl.train.scoring import EvalSummary, is_better, summarize
 
@@ -122,12 +123,9 @@ class Trainer:
         self.action_dim = int(self.env.single_action_space.shape[0])
         self.agent = make_agent(cfg.agent, obs_shapes, self.action_dim, tuple(cfg.obs.actor), tuple(cfg.obs.critic),
                                 self.device, seed=train_cfg.seed, amp=train_cfg.amp)
-        self.replay = ReplayBuffer(
-            capacity=cfg.replay.capacity, num_envs=self.num_envs,
-            obs_shapes={k: (space[k].shape, space[k].dtype) for k in self.obs_keys},
-            action_dim=self.action_dim, n_step=cfg.agent.n_step, gamma=cfg.agent.gamma,
-            frame_stack=cfg.env.frame_stack, seed=train_cfg.seed,
-        )
+        if train_cfg.init_from and not resume:
+            init_actor_from(self.agent, train_cfg.init_from, train_cfg.init_checkpoint, obs_shapes)
+        self.replay = self._make_replay()
         self._started = time.perf_counter()
         self.env_steps = 0
         self.updates = 0
@@ -142,6 +140,15 @@ class Trainer:
             self._restore()
         else:
             self.obs, _ = self.env.reset(seed=train_env_seed(train_cfg.seed))
+
+    def _make_replay(self) -> ReplayBuffer:
+        space, cfg = self.env.single_observation_space, self.cfg
+        return ReplayBuffer(
+            capacity=cfg.replay.capacity, num_envs=self.num_envs,
+            obs_shapes={k: (space[k].shape, space[k].dtype) for k in self.obs_keys},
+            action_dim=self.action_dim, n_step=cfg.agent.n_step, gamma=cfg.agent.gamma,
+            frame_stack=cfg.env.frame_stack, seed=cfg.train.seed,
+        )
 
     # ------------------------------------------------------------------ snapshots
     def _state(self) -> dict:
@@ -187,7 +194,8 @@ class Trainer:
                 old.unlink()
         return path
 
-    def _restore(self) -> None:
+    def _restore(self) -> dict:
+        """Load ``latest.pt`` into everything; returns its state for subclasses' own parts."""
         state, meta = load_snapshot(self.run_dir / SNAPSHOT_DIR / LATEST, map_location=self.device)
         if not is_run_snapshot(meta):
             raise ValueError(f"{self.run_dir}/{SNAPSHOT_DIR}/{LATEST} is not a liftrl run snapshot")
@@ -216,6 +224,7 @@ class Trainer:
         self._pending_updates = list(state["pending"]["updates"])
         self._pending_episodes = list(state["pending"]["episodes"])
         self.logger.truncate_after(self.env_steps)
+        return state
 
     # ------------------------------------------------------------------ one step of everything
     def _act(self) -> np.ndarray:
@@ -223,6 +232,10 @@ class Trainer:
             return self.rng.uniform(-1.0, 1.0, size=(self.num_envs, self.action_dim)).astype(np.float32)
         actor_obs = {k: self.obs[k] for k in self.cfg.obs.actor}
         return np.asarray(self.agent.act(actor_obs, self.env_steps, eval_mode=False), dtype=np.float32)
+
+    def _replay_actions(self, actions: np.ndarray) -> np.ndarray:
+        """What the buffer stores as the step's action: the executed one (distillation stores labels)."""
+        return actions
 
     def _record_episodes(self, rewards, done, infos) -> None:
         final_mask = infos.get("_final_info", np.zeros(self.num_envs, dtype=bool))
@@ -257,7 +270,7 @@ class Trainer:
         for i in np.flatnonzero(done):
             for k in true_next:
                 true_next[k][i] = infos["final_obs"][i][k]
-        self.replay.add({k: self.obs[k] for k in self.obs_keys}, actions, rewards,
+        self.replay.add({k: self.obs[k] for k in self.obs_keys}, self._replay_actions(actions), rewards,
                         {k: true_next[k] for k in self.obs_keys}, term, trunc)
         self._record_episodes(rewards, done, infos)
         self.obs = next_obs
@@ -292,11 +305,14 @@ class Trainer:
         return np.asarray(self.agent.act({k: obs[k] for k in self.cfg.obs.actor}, self.env_steps, eval_mode=True),
                           dtype=np.float32)
 
+    def _make_eval_env(self):
+        n = min(self.cfg.train.eval_episodes, self.num_envs)
+        return make_vector_env(self.cfg.env, n)
+
     def evaluate(self) -> EvalSummary:
         train_cfg = self.cfg.train
         if self.eval_env is None:
-            n = min(train_cfg.eval_episodes, self.num_envs)
-            self.eval_env = make_vector_env(self.cfg.env, n)
+            self.eval_env = self._make_eval_env()
         rows = run_episodes(self.eval_env, self.eval_policy, eval_seeds(train_cfg.eval_episodes))
         summary = summarize(rows)
         self.logger.log(self.env_steps, "eval", {f"eval/{k}": v for k, v in summary.as_dict().items()})

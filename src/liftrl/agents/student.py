@@ -1,0 +1,139 @@
+"""The distilled pixel student: DrQ-v2's actor trained by regression on a teacher's actions.
+
+Why this shape: the student must run on the real arm, so it reads only what the arm has
+(``pixels``, ``state``, its own last actions), and it must be able to hand its weights to RL
+fine-tuning later, so its network *is* DrQ-v2's actor: the same ``Encoder`` and ``Actor`` classes
+with the same size keys, saved under the same ``encoder`` / ``actor`` names.
+
+A replay batch's ``action`` is the teacher's label for that observation (the distill loop stores
+labels, not the actions that were executed). The loss is the mean squared error between the
+student's deterministic action and the label, on randomly shifted images (DrQ's augmentation),
+plus, when ``aux_cube_weight > 0``, the error of a small head that predicts the cube position
+(``privileged``) from the encoder's features: a training signal only, never an input, and not part
+of the actor (export drops it). Unlike DrQ-v2, the encoder learns from the actor's loss.
+
+``act`` is deterministic in both modes: in DAgger the student drives as it will be evaluated.
+All randomness (augmentation) comes from the agent's own ``torch.Generator``, which
+``state_dict`` carries, so a resumed distillation continues bit for bit.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from liftrl.agents.augment import random_shift
+from liftrl.agents.config import StudentConfig
+from liftrl.agents.networks import (
+    PIXELS, Actor, Encoder, as_tensors, concat_low_dim, grad_norm, low_dim_keys, low_dim_size, weight_init,
+)
+
+AUX_TARGET = "privileged"  # the cube position (its first three values), known only in simulation
+AUX_DIM = 3
+DIAGNOSTICS = ("loss", "action_mse", "aux_loss", "grad_norm", "action_abs_error")
+_STATE_KEYS = ("encoder", "actor", "opt", "generator", "updates")
+
+
+class StudentAgent:
+    """Follows ``liftrl.agents.base.Agent``; ``critic_keys`` is empty (there is no critic)."""
+
+    def __init__(self, cfg: StudentConfig, obs_shapes: Mapping[str, Sequence[int]], action_dim: int,
+                 actor_keys: Sequence[str], critic_keys: Sequence[str] = (), device: str | torch.device = "cpu",
+                 seed: int = 0):
+        self.cfg = cfg
+        self.actor_keys = tuple(actor_keys)
+        self.critic_keys = ()
+        if PIXELS not in self.actor_keys:
+            raise ValueError(f"the student learns from pixels: actor_keys must contain {PIXELS!r}, got {self.actor_keys}")
+        if AUX_TARGET in self.actor_keys:
+            raise ValueError(f"the student must run on the real arm: its actor may not read {AUX_TARGET!r}")
+        missing = [k for k in self.actor_keys if k not in obs_shapes]
+        if missing:
+            raise ValueError(f"actor_keys {missing} not in obs_shapes (has {sorted(obs_shapes)})")
+        self.device = torch.device(device)
+        self.action_dim = int(action_dim)
+        self.actor_low = low_dim_keys(self.actor_keys) if cfg.fuse_state else ()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.encoder = Encoder(obs_shapes[PIXELS], cfg.encoder_channels, cfg.encoder_layers)
+            self.actor = Actor(self.encoder.repr_dim, low_dim_size(self.actor_low, obs_shapes), self.action_dim,
+                               cfg.feature_dim, cfg.hidden_dim)
+            self.aux = None
+            if cfg.aux_cube_weight > 0:
+                self.aux = nn.Sequential(nn.Linear(self.encoder.repr_dim, cfg.hidden_dim), nn.ReLU(),
+                                         nn.Linear(cfg.hidden_dim, AUX_DIM))
+                self.aux.apply(weight_init)
+        params = [*self.encoder.parameters(), *self.actor.parameters()]
+        for net in (self.encoder, self.actor, self.aux):
+            if net is not None:
+                net.to(self.device)
+        if self.aux is not None:
+            params += list(self.aux.parameters())
+        self.opt = torch.optim.Adam(params, lr=cfg.lr)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed)
+        self.updates = 0
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Observation keys a training batch must hold: the actor's, plus the aux target when on."""
+        return tuple(sorted(set(self.actor_keys) | ({AUX_TARGET} if self.aux is not None else set())))
+
+    # ------------------------------------------------------------------ acting
+    @torch.no_grad()
+    def act(self, obs: Mapping[str, np.ndarray], step: int, eval_mode: bool) -> np.ndarray:
+        """(B, action_dim) float32 deterministic actions in [-1, 1] from the actor's keys only."""
+        t = as_tensors(obs, (PIXELS, *self.actor_low), self.device)
+        mu = self.actor(self.encoder(t[PIXELS]), concat_low_dim(t, self.actor_low))
+        return mu.cpu().numpy().astype(np.float32)
+
+    # ------------------------------------------------------------------ learning
+    def update(self, batch: Mapping[str, Any], step: int) -> dict[str, float]:
+        """One regression step on labelled observations (``batch["action"]`` are the teacher's labels)."""
+        obs = as_tensors(batch["obs"], self.needs, self.device)
+        label = torch.as_tensor(batch["action"], device=self.device, dtype=torch.float32)
+        pixels = random_shift(obs[PIXELS].float(), self.cfg.augment_pad, self.generator)
+        features = self.encoder(pixels)
+        mu = self.actor(features, concat_low_dim(obs, self.actor_low))
+        action_mse = F.mse_loss(mu, label)
+        loss = action_mse
+        aux_loss = torch.zeros((), device=self.device)
+        if self.aux is not None:
+            cube = obs[AUX_TARGET].float()[:, :AUX_DIM]
+            aux_loss = F.mse_loss(self.aux(features), cube)
+            loss = loss + self.cfg.aux_cube_weight * aux_loss
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = grad_norm(p for group in self.opt.param_groups for p in group["params"])
+        self.opt.step()
+        self.updates += 1
+        values = torch.stack([loss.detach(), action_mse.detach(), aux_loss.detach(), gn,
+                              (mu.detach() - label).abs().mean()])
+        return dict(zip(DIAGNOSTICS, values.cpu().tolist()))
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors and plain containers only; ``encoder`` and ``actor`` are named as DrQ-v2 names them."""
+        state = {"encoder": self.encoder.state_dict(), "actor": self.actor.state_dict(),
+                 "opt": self.opt.state_dict(), "generator": self.generator.get_state(), "updates": self.updates}
+        if self.aux is not None:
+            state["aux"] = self.aux.state_dict()
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        missing = [k for k in _STATE_KEYS if k not in state]
+        if self.aux is not None and "aux" not in state:
+            missing.append("aux")
+        if missing:
+            raise ValueError(f"not a student agent state: missing {missing}")
+        self.encoder.load_state_dict(state["encoder"])
+        self.actor.load_state_dict(state["actor"])
+        if self.aux is not None:
+            self.aux.load_state_dict(state["aux"])
+        self.opt.load_state_dict(state["opt"])
+        self.generator.set_state(state["generator"].cpu())
+        self.updates = int(state["updates"])

@@ -1,0 +1,205 @@
+"""DAgger rounds over the train loop's pieces: ``liftrl distill TEACHER_RUN [CONFIG] [key=value ...]``.
+
+A distillation run is a train-loop run whose agent is the pixel student, with three changes:
+- acting: each env at each step is driven by the teacher with probability beta (a schedule of the
+  round) and by the student otherwise, while the teacher labels the step with its deterministic
+  action computed from the same step's observation (``privileged`` / ``state``);
+- storing: the replay buffer (frames stored once) keeps the *label* as the step's action, so it is
+  the aggregated DAgger dataset; it is saved with every snapshot, since it is the training data;
+- learning: after each round's ``steps_per_round`` env steps, ``updates_per_round`` regression steps.
+Everything else is the train loop's: vector env workers collecting in parallel, run folder
+``runs/distill/<stamp>/``, snapshots, ``metrics.jsonl``, TensorBoard, evaluation on the usual
+seeds with best by the Wilson bound, the end-of-run video and exact resume. The teacher is
+evaluated once, at the start, on the same seeds (``kind: teacher`` row), as the line to reach.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from liftrl.config import Config, load_config, save_config
+from liftrl.distill.dagger import beta_schedule, choose_driver, mix, round_of
+from liftrl.distill.teacher import Teacher, load_teacher, resolve_snapshot
+from liftrl.replay.buffer import ReplayBuffer
+from liftrl.train import evaluate
+from liftrl.train.loop import Trainer, _crossed, new_run_dir
+
+RUN_KIND = "distill"
+
+
+def resolve_config(cfg: Config, teacher: Teacher) -> Config:
+    """The run's complete config: teacher snapshot named, env computing what the teacher reads,
+    and the train loop's step counts derived from the rounds."""
+    d = cfg.distill
+    wanted = set(cfg.obs.actor) | set(teacher.actor_keys)
+    if cfg.agent.aux_cube_weight > 0:
+        wanted.add("privileged")
+    observations = tuple(k for k in ("pixels", "state", "privileged", "last_actions") if k in wanted)
+    missing = sorted(wanted - set(observations))
+    if missing:
+        raise ValueError(f"the teacher reads {missing}, which this env cannot provide")
+    train = dataclasses.replace(
+        cfg.train, seed_steps=0, total_env_steps=d.rounds * d.steps_per_round, log_every=d.steps_per_round,
+        eval_every=d.steps_per_round * d.eval_every_rounds, snapshot_every=d.steps_per_round)
+    return dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, observations=observations), train=train,
+                               distill=dataclasses.replace(d, teacher_snapshot=teacher.snapshot))
+
+
+class Distiller(Trainer):
+    """The train loop with DAgger's acting, storing and learning (see the module docstring)."""
+
+    def __init__(self, cfg: Config, run_dir: Path, teacher: Teacher, resume: bool = False):
+        self.teacher = teacher
+        self.beta = beta_schedule(cfg.distill.beta_schedule)
+        self.teacher_eval: dict | None = None
+        self.round_counts = {"teacher_steps": 0, "steps": 0}
+        self._labels: np.ndarray | None = None
+        super().__init__(cfg, run_dir, resume=resume)
+        self._check_teacher_inputs()
+
+    def _check_teacher_inputs(self) -> None:
+        space = self.env.single_observation_space
+        for key, shape in self.teacher.shapes.items():
+            if key not in space.spaces or tuple(space[key].shape) != tuple(shape):
+                got = tuple(space[key].shape) if key in space.spaces else "absent"
+                raise ValueError(f"the teacher reads {key!r} of shape {shape}, this env gives {got}")
+
+    # ------------------------------------------------------------------ the train loop's hooks
+    def _make_replay(self) -> ReplayBuffer:
+        """The DAgger dataset: the student's inputs (and aux target), labels as actions; n-step unused."""
+        self.obs_keys = self.agent.needs
+        space, cfg = self.env.single_observation_space, self.cfg
+        return ReplayBuffer(
+            capacity=cfg.replay.capacity, num_envs=self.num_envs,
+            obs_shapes={k: (space[k].shape, space[k].dtype) for k in self.obs_keys},
+            action_dim=self.action_dim, n_step=1, gamma=1.0, frame_stack=cfg.env.frame_stack, seed=cfg.train.seed)
+
+    def current_beta(self) -> float:
+        return self.beta(round_of(self.env_steps, self.cfg.distill.steps_per_round))
+
+    def _act(self) -> np.ndarray:
+        self._labels = self.teacher.act(self.obs)
+        beta = self.current_beta()
+        drives = choose_driver(beta, self.num_envs, self.rng)
+        self.round_counts["teacher_steps"] += int(drives.sum())
+        self.round_counts["steps"] += self.num_envs
+        if drives.all():
+            return self._labels.copy()
+        student = np.asarray(self.agent.act({k: self.obs[k] for k in self.cfg.obs.actor}, self.env_steps,
+                                            eval_mode=False), dtype=np.float32)
+        return mix(self._labels, student, drives)
+
+    def _replay_actions(self, actions: np.ndarray) -> np.ndarray:
+        return self._labels
+
+    def _update(self) -> int:
+        d = self.cfg.distill
+        if not _crossed(self.env_steps - self.num_envs, self.env_steps, d.steps_per_round):
+            return 0
+        finished = round_of(self.env_steps - self.num_envs, d.steps_per_round)
+        extra = {"round": finished, "beta": self.beta(finished), "labelled_frames": self.env_steps,
+                 "teacher_drove_frac": self.round_counts["teacher_steps"] / max(self.round_counts["steps"], 1)}
+        self.round_counts = {"teacher_steps": 0, "steps": 0}
+        for _ in range(d.updates_per_round):
+            row = self.agent.update(self.replay.sample(self.cfg.agent.batch_size), self.env_steps)
+            self._pending_updates.append({**row, **extra})
+            self.updates += 1
+        return d.updates_per_round
+
+    # ------------------------------------------------------------------ snapshots
+    def _state(self) -> dict:
+        return {**super()._state(), "distill": {"teacher_eval": self.teacher_eval, "round_counts": self.round_counts}}
+
+    def _metadata(self, kind: str) -> dict:
+        return {**super()._metadata(kind), "teacher": self.teacher.describe()}
+
+    def _restore(self) -> dict:
+        state = super()._restore()
+        self.teacher_eval = state["distill"]["teacher_eval"]
+        self.round_counts = dict(state["distill"]["round_counts"])
+        return state
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate_teacher(self) -> evaluate.EvalSummary:
+        """The teacher on the student's evaluation seeds and env: the line the student should reach."""
+        t = self.cfg.train
+        if self.eval_env is None:
+            self.eval_env = self._make_eval_env()
+        rows = evaluate.run_episodes(self.eval_env, self.teacher.act, evaluate.eval_seeds(t.eval_episodes))
+        summary = evaluate.summarize(rows)
+        self.teacher_eval = summary.as_dict()
+        self.logger.log(self.env_steps, "teacher", {f"teacher/{k}": v for k, v in summary.as_dict().items()})
+        return summary
+
+    def run(self) -> Path:
+        if self.teacher_eval is None:
+            summary = self.evaluate_teacher()
+            print(f"liftrl distill: teacher {self.teacher.run} ({self.teacher.snapshot}) succeeds "
+                  f"{summary.successes}/{summary.episodes} on the evaluation seeds", flush=True)
+        return super().run()
+
+
+# ---------------------------------------------------------------------------------------------- entry points
+def distill(teacher_run: str | os.PathLike, config_path: str | None, overrides: list[str],
+            run_root: str | None = None) -> Path:
+    """Start a distillation run from ``teacher_run``; returns the run folder."""
+    cfg = load_config(config_path, [*overrides, f"distill.teacher={teacher_run}"])
+    if cfg.distill is None:
+        raise ValueError(f"{config_path or 'the built-in defaults'} is not a student config: it needs agent.name: "
+                         f"student and a distill section (see configs/student.yaml)")
+    snapshot = resolve_snapshot(cfg.distill.teacher, cfg.distill.teacher_checkpoint)
+    teacher = load_teacher(cfg.distill.teacher, snapshot.name)
+    cfg = resolve_config(cfg, teacher)
+    _warn_rate(cfg, teacher)
+    run_dir = new_run_dir(cfg, run_root, kind=RUN_KIND)
+    save_config(cfg, run_dir / "config.yaml")
+    try:
+        distiller = Distiller(cfg, run_dir, teacher)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    try:
+        distiller.run()
+    finally:
+        distiller.close()
+    return run_dir
+
+
+def resume_distill(run_dir: str | os.PathLike, overrides: list[str] | None = None) -> Path:
+    """Continue a distillation run exactly; only ``distill.rounds`` and ``train.max_minutes`` may change."""
+    run_dir = Path(run_dir)
+    config_file = run_dir / "config.yaml"
+    if not (run_dir / "snapshots" / "latest.pt").is_file() or not config_file.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a distillation run with a snapshot to resume from")
+    overrides = list(overrides or [])
+    bad = [o for o in overrides if not o.startswith(("distill.rounds=", "train.max_minutes="))]
+    if bad:
+        raise ValueError(f"on resume only distill.rounds and train.max_minutes may be overridden, got {bad}")
+    cfg = load_config(str(config_file), overrides)
+    if cfg.distill is None or not cfg.distill.teacher_snapshot:
+        raise ValueError(f"{config_file} is not a resolved distillation config (no distill.teacher_snapshot)")
+    teacher = load_teacher(cfg.distill.teacher, cfg.distill.teacher_snapshot)
+    cfg = resolve_config(cfg, teacher)
+    if overrides:
+        save_config(cfg, config_file)
+    distiller = Distiller(cfg, run_dir, teacher, resume=True)
+    try:
+        distiller.run()
+    finally:
+        distiller.close()
+    return run_dir
+
+
+def _warn_rate(cfg: Config, teacher: Teacher) -> None:
+    env = teacher.config.get("env", {})
+    theirs = (float(env.get("control_hz", 50.0)), float(env.get("latency_ms", 0.0)))
+    if theirs != (cfg.env.control_hz, cfg.env.latency_ms):
+        warnings.warn(f"the teacher was trained at {theirs[0]:g} Hz / {theirs[1]:g} ms and the student runs at "
+                      f"{cfg.env.control_hz:g} Hz / {cfg.env.latency_ms:g} ms: its labels may not succeed here "
+                      f"(the teacher's evaluation row shows how it does)", stacklevel=2)

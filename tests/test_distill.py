@@ -1,0 +1,180 @@
+"""Distillation (DAgger) end to end at tiny size: run folder, labels, beta, aggregation, exact resume."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from liftrl.cli import main
+from liftrl.config import ConfigError, load_config
+from liftrl.distill.dagger import beta_schedule, choose_driver, mix, round_of
+from liftrl.distill.loop import Distiller, distill, resolve_config, resume_distill
+from liftrl.distill.teacher import load_teacher, resolve_snapshot
+from liftrl.train.checkpoint import load_snapshot
+from liftrl.train.loop import new_run_dir, train
+from liftrl.train.metrics import TIMING_KEYS, read_metrics
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+STUDENT = str(CONFIGS / "student.yaml")
+# Seconds, not learning: 16x16 frames, a 4-channel encoder, 2 envs, 2 rounds of 40 steps.
+TINY = ["env.image_size=16", "env.num_envs=2", "env.num_workers=1", "env.curriculum_stage=1", "env.hold_steps=5",
+        "env.max_episode_steps=30", "agent.encoder_channels=4", "agent.feature_dim=8", "agent.hidden_dim=16",
+        "agent.batch_size=16", "distill.rounds=2", "distill.steps_per_round=40", "distill.updates_per_round=5",
+        "train.eval_episodes=2", "train.progress=false", "train.device=cpu", "train.video_episodes=0",
+        "replay.capacity=400"]
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def teacher_run(tmp_path_factory):
+    """A tiny SAC run whose actor reads state and the cube position: any such run can teach."""
+    root = tmp_path_factory.mktemp("teacher")
+    return train(str(CONFIGS / "tiny_sac.yaml"),
+                 ["obs.actor=[state,privileged]", "obs.allow_privileged_actor=true", "train.total_env_steps=100",
+                  "env.control_hz=15", "env.latency_ms=100",
+                  "train.eval_every=100", "train.snapshot_every=100", "train.eval_episodes=2",
+                  "train.video_episodes=0", "train.progress=false"], run_root=str(root))
+
+
+def test_student_config_refuses_privileged_even_with_the_opt_out():
+    for extra in ([], ["obs.allow_privileged_actor=true"]):
+        with pytest.raises(ConfigError, match="student must run on the real arm"):
+            load_config(STUDENT, ["obs.actor=[pixels,state,privileged]", *extra])
+    with pytest.raises(ConfigError, match="student has no critic"):
+        load_config(STUDENT, ["obs.critic=[privileged]"])
+    with pytest.raises(ConfigError, match="distill"):
+        load_config(str(CONFIGS / "tiny_sac.yaml"), ["distill.rounds=3"])
+
+
+@pytest.mark.parametrize("text, betas", [
+    ("linear(1.0,0.0,3)", [1.0, 2 / 3, 1 / 3, 0.0, 0.0]),
+    ("const(0.5)", [0.5] * 5),
+    ("step_linear(1.0,0.5,1,0.0,2)", [1.0, 0.5, 0.25, 0.0, 0.0]),
+])
+def test_beta_schedule_by_round(text, betas):
+    beta = beta_schedule(text)
+    assert [beta(r) for r in range(5)] == pytest.approx(betas)
+    assert [round_of(s, 40) for s in (0, 39, 40, 79, 80)] == [0, 0, 1, 1, 2]
+
+
+def test_beta_outside_0_1_is_refused():
+    with pytest.raises(ValueError, match="outside"):
+        beta_schedule("linear(2.0,0.0,3)")(0)
+    with pytest.raises(ConfigError, match="beta_schedule"):
+        load_config(STUDENT, ["distill.beta_schedule=linear(1.5,0.0,3)"])
+
+
+def test_who_drives_follows_beta():
+    rng = np.random.default_rng(0)
+    assert choose_driver(1.0, 8, rng).all() and not choose_driver(0.0, 8, rng).any()
+    frac = np.mean([choose_driver(0.25, 100, rng).mean() for _ in range(40)])
+    assert abs(frac - 0.25) < 0.03
+    teacher, student = np.ones((3, 4), np.float32), -np.ones((3, 4), np.float32)
+    np.testing.assert_array_equal(mix(teacher, student, np.array([True, False, True]))[:, 0], [1, -1, 1])
+
+
+def _distiller(teacher_run: Path, tmp_path: Path, extra: list[str]) -> Distiller:
+    cfg = load_config(STUDENT, [*TINY, *extra, f"distill.teacher={teacher_run}"])
+    teacher = load_teacher(teacher_run, resolve_snapshot(teacher_run, "best").name)
+    cfg = resolve_config(cfg, teacher)
+    return Distiller(cfg, new_run_dir(cfg, tmp_path, kind="distill"), teacher)
+
+
+def test_labels_are_the_teachers_deterministic_action_on_the_same_step(teacher_run, tmp_path):
+    """Half the steps are driven by the student, yet every stored action is the teacher's action for
+    that very observation (state + privileged of the same step), recomputed here from the buffer."""
+    d = _distiller(teacher_run, tmp_path, ["distill.beta_schedule=0.5", "agent.aux_cube_weight=1.0"])
+    try:
+        fresh = load_teacher(teacher_run, d.cfg.distill.teacher_snapshot)
+        for _ in range(15):  # within round 0 (20 vector steps)
+            obs = {k: v.copy() for k, v in d.obs.items()}
+            d.step()
+            np.testing.assert_array_equal(d._labels, fresh.act(obs))  # from this very step's observation
+        drove = d.round_counts
+        assert 0 < drove["teacher_steps"] < drove["steps"], "with beta 0.5 both must drive some steps"
+        assert {"pixels", "state", "privileged"} == set(d.replay.specs)
+        batch = d.replay.sample(64)
+        np.testing.assert_allclose(batch["action"], fresh.act(batch["obs"]), atol=1e-6)
+    finally:
+        d.close()
+
+
+def test_aggregation_keeps_every_round_and_each_frame_once(teacher_run, tmp_path):
+    d = _distiller(teacher_run, tmp_path, [])
+    try:
+        per_env = d.cfg.distill.steps_per_round // d.num_envs
+        sizes = []
+        for _ in range(2):
+            for _ in range(per_env):
+                d.step()
+            sizes.append(d.replay.adds)
+        assert sizes == [per_env, 2 * per_env]  # round 2 adds to round 1's data, nothing is replaced
+        # One slot per visited observation (each step's next obs plus one per episode start), each
+        # holding a single 3-channel frame, not the 3-frame stack the policy sees.
+        c, h, w = d.env.single_observation_space["pixels"].shape
+        assert d.replay._frames.shape[2:] == (3, h, w) and c == 3 * d.cfg.env.frame_stack
+        started = d.episodes + int((d.tracker.length > 0).sum())  # episodes with at least one stored step
+        assert int(d.replay._written.sum()) == 2 * per_env * d.num_envs + started
+        assert d.updates == 2 * d.cfg.distill.updates_per_round
+    finally:
+        d.close()
+
+
+def test_distill_cli_writes_a_run_folder_that_report_and_compare_read(teacher_run, tmp_path, capsys):
+    assert main(["distill", str(teacher_run), STUDENT, *TINY, "train.video_episodes=1", "--runs", str(tmp_path)]) == 0
+    (run,) = (tmp_path / "distill").iterdir()
+    cfg = load_config(str(run / "config.yaml"))
+    assert cfg.distill.teacher == str(teacher_run) and cfg.distill.teacher_snapshot.startswith("step_")
+    assert set(cfg.env.observations) == {"pixels", "state", "privileged"}  # the teacher's keys computed too
+    rows = read_metrics(run / "metrics.jsonl")
+    assert [r["kind"] for r in rows if r["kind"] == "teacher"] == ["teacher"]
+    evals = [r for r in rows if r["kind"] == "eval"]
+    assert [r["step"] for r in evals] == [40, 80]  # one evaluation per round
+    trains = [r for r in rows if r["kind"] == "train"]
+    assert [r["train/beta"] for r in trains] == pytest.approx([1.0, 2 / 3])
+    assert [r["train/labelled_frames"] for r in trains] == [40, 80]
+    assert (run / "snapshots" / "best.pt").is_file() and list((run / "eval_final").glob("*.mp4"))
+    assert list((run / "tb").iterdir())
+    _, meta = load_snapshot(run / "snapshots" / "latest.pt")
+    assert meta["agent"] == "student" and meta["teacher"]["snapshot"] == cfg.distill.teacher_snapshot
+    assert main(["report", str(run), "--out", str(tmp_path / "report.png")]) == 0
+    assert main(["compare", str(run), str(teacher_run), "--out", str(tmp_path / "cmp.png")]) == 0
+    assert (tmp_path / "report.png").is_file() and (tmp_path / "cmp.png").is_file()
+
+
+def _agent_tensors(run: Path) -> dict:
+    state, _ = load_snapshot(run / "snapshots" / "latest.pt")
+    out = {}
+    for part in ("encoder", "actor", "opt"):
+        stack = [(part, state["agent"][part])]
+        while stack:
+            name, obj = stack.pop()
+            if isinstance(obj, torch.Tensor):
+                out[name] = obj
+            elif isinstance(obj, dict):
+                stack += [(f"{name}/{k}", v) for k, v in obj.items()]
+    return out
+
+
+def test_resume_continues_exactly(teacher_run, tmp_path):
+    """2 rounds in one go == 1 round + resume + 1 round: same student weights, same metrics."""
+    whole = distill(teacher_run, STUDENT, TINY, run_root=str(tmp_path / "a"))
+    half = distill(teacher_run, STUDENT, [*TINY, "distill.rounds=1"], run_root=str(tmp_path / "b"))
+    resume_distill(half, ["distill.rounds=2"])
+    wa, wb = _agent_tensors(whole), _agent_tensors(half)
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        torch.testing.assert_close(wa[key], wb[key], rtol=0, atol=0, msg=key)
+    ra = [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in read_metrics(whole / "metrics.jsonl")]
+    rb = [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in read_metrics(half / "metrics.jsonl")]
+    assert [(r["step"], r["kind"], sorted(r)) for r in ra] == [(r["step"], r["kind"], sorted(r)) for r in rb]
+    for x, y in zip(ra, rb):
+        for k in x:  # float sums may round differently in the last digit; everything else is equal
+            assert x[k] == (pytest.approx(y[k], rel=1e-6) if isinstance(x[k], float) else y[k]), (x["step"], k)
+    with pytest.raises(ValueError, match="only distill.rounds"):
+        resume_distill(half, ["agent.lr=0.1"])
