@@ -125,9 +125,18 @@ def test_aggregation_keeps_every_round_and_each_frame_once(teacher_run, tmp_path
         d.close()
 
 
-def test_distill_cli_writes_a_run_folder_that_report_and_compare_read(teacher_run, tmp_path, capsys):
-    assert main(["distill", str(teacher_run), STUDENT, *TINY, "train.video_episodes=1", "--runs", str(tmp_path)]) == 0
-    (run,) = (tmp_path / "distill").iterdir()
+@pytest.fixture(scope="module")
+def distilled(teacher_run, tmp_path_factory):
+    """A student distilled through the CLI, with the auxiliary cube head on (it must not be exported)."""
+    root = tmp_path_factory.mktemp("distill")
+    assert main(["distill", str(teacher_run), STUDENT, *TINY, "train.video_episodes=1", "agent.aux_cube_weight=0.5",
+                 "--runs", str(root)]) == 0
+    (run,) = (root / "distill").iterdir()
+    return run
+
+
+def test_distill_cli_writes_a_run_folder_that_report_and_compare_read(distilled, teacher_run, tmp_path):
+    run = distilled
     cfg = load_config(str(run / "config.yaml"))
     assert cfg.distill.teacher == str(teacher_run) and cfg.distill.teacher_snapshot.startswith("step_")
     assert set(cfg.env.observations) == {"pixels", "state", "privileged"}  # the teacher's keys computed too
@@ -138,6 +147,7 @@ def test_distill_cli_writes_a_run_folder_that_report_and_compare_read(teacher_ru
     trains = [r for r in rows if r["kind"] == "train"]
     assert [r["train/beta"] for r in trains] == pytest.approx([1.0, 2 / 3])
     assert [r["train/labelled_frames"] for r in trains] == [40, 80]
+    assert all(r["train/aux_loss"] > 0 for r in trains)
     assert (run / "snapshots" / "best.pt").is_file() and list((run / "eval_final").glob("*.mp4"))
     assert list((run / "tb").iterdir())
     _, meta = load_snapshot(run / "snapshots" / "latest.pt")
@@ -145,6 +155,42 @@ def test_distill_cli_writes_a_run_folder_that_report_and_compare_read(teacher_ru
     assert main(["report", str(run), "--out", str(tmp_path / "report.png")]) == 0
     assert main(["compare", str(run), str(teacher_run), "--out", str(tmp_path / "cmp.png")]) == 0
     assert (tmp_path / "report.png").is_file() and (tmp_path / "cmp.png").is_file()
+
+
+def test_student_bundle_passes_its_golden_check_and_runs_in_the_dry_run(distilled, tmp_path):
+    from liftrl.deploy.bundle import load_bundle
+
+    out = tmp_path / "bundle"
+    assert main(["export", str(distilled), "--out", str(out)]) == 0
+    bundle = load_bundle(out, real_arm=True)  # golden actions re-checked; no simulation-only input
+    assert bundle.agent == "student" and bundle.policy.keys == ("pixels", "state")
+    weights = torch.load(out / "actor.pt", weights_only=True)
+    assert not [k for k in weights if not k.startswith(("encoder.", "actor."))]  # the aux head stays behind
+    assert main(["deploy", str(out), "--robot", "sim", "--episodes", "1", "--camera-noise", "4",
+                 "--camera-gain", "0.2"]) == 0
+
+
+def test_a_student_initialises_drqv2_for_rl_fine_tuning(distilled, tmp_path):
+    """train.init_from=RUN: DrQ-v2 starts with the student's encoder and actor, and a fresh critic."""
+    sizes = ["env.image_size=16", "env.num_envs=2", "agent.encoder_channels=4", "agent.feature_dim=8",
+             "agent.hidden_dim=16", "obs.critic=[pixels,state,privileged]", "train.progress=false",
+             "train.total_env_steps=2", "train.video_episodes=0", "train.eval_episodes=1"]
+    run = train(str(CONFIGS / "tiny_drqv2.yaml"), [*sizes, f"train.init_from={distilled}"], run_root=str(tmp_path))
+    student, _ = load_snapshot(distilled / "snapshots" / "best.pt")
+    drqv2, _ = load_snapshot(run / "snapshots" / "latest.pt")
+    for part in ("encoder", "actor"):
+        for key, value in student["agent"][part].items():
+            torch.testing.assert_close(drqv2["agent"][part][key], value, rtol=0, atol=0, msg=f"{part}.{key}")
+    assert "critic" in drqv2["agent"] and "aux" not in drqv2["agent"]
+
+    from liftrl.agents import make_agent
+    from liftrl.train.init_from import init_actor_from
+
+    cfg = load_config(str(CONFIGS / "tiny_drqv2.yaml"), [*sizes[:4], "agent.hidden_dim=32"])
+    shapes = {"pixels": (9, 16, 16), "state": (18,), "privileged": (3,)}
+    agent = make_agent(cfg.agent, shapes, 4, ("pixels", "state"), ("pixels", "state", "privileged"), "cpu")
+    with pytest.raises(ValueError, match="hidden_dim"):
+        init_actor_from(agent, str(distilled), "best", shapes)
 
 
 def _agent_tensors(run: Path) -> dict:

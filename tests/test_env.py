@@ -237,3 +237,29 @@ def test_curriculum_mix_draws_stages_from_the_env_generator():
 def test_bad_curriculum_mix_is_refused(mix):
     with pytest.raises(ValueError, match="curriculum_mix"):
         make(curriculum_mix=mix)
+
+
+def test_camera_noise_and_gain_per_episode_are_seeded_and_resumable():
+    """env.camera_noise / camera_gain: the deploy dry run's camera model, in training."""
+    def env(**kw):
+        return LiftCubeEnv(curriculum_stage=3, observations=("pixels",), image_size=32, **kw)
+
+    clean, noisy, again = env(), env(camera_noise=8.0, camera_gain=0.2), env(camera_noise=8.0, camera_gain=0.2)
+    c0, _ = clean.reset(seed=4)
+    n0, _ = noisy.reset(seed=4)
+    a0, _ = again.reset(seed=4)
+    assert np.abs(n0["pixels"].astype(int) - c0["pixels"]).mean() > 2
+    np.testing.assert_array_equal(n0["pixels"], a0["pixels"])
+    gains = []
+    for seed in range(5):
+        noisy.reset(seed=seed)
+        gains.append(noisy._gain)
+    assert len(set(gains)) == 5 and all(0.8 <= g <= 1.2 for g in gains)  # a gain per episode
+    noisy.reset(seed=4)
+    noisy.step(np.zeros(4))
+    state = noisy.get_state()
+    again.set_state(state)
+    step = np.array([0.1, 0.0, 0.0, 0.5])
+    np.testing.assert_array_equal(noisy.step(step)[0]["pixels"], again.step(step)[0]["pixels"])
+    for e in (clean, noisy, again):
+        e.close()
