@@ -8,6 +8,7 @@ run's ``metrics.jsonl`` and draws the curve, so the numbers are the run's own re
     MUJOCO_GL=egl python bench/learn.py state_sac        # SAC from state, v11, stage 3, hold 150
     MUJOCO_GL=egl python bench/learn.py pixels_stage1    # small pixel DrQ-v2, stage 1, hold 150
     MUJOCO_GL=egl python bench/learn.py pixels_gpu       # DrQ-v2, v19, stage 3, hold 150 (GPU)
+    MUJOCO_GL=egl python bench/learn.py student --teacher RUN   # pixel student distilled from RUN (bench/student.py)
     python bench/learn.py state_sac --tiny               # seconds: checks the script end to end
 
 Each proof is a config plus overrides (below), so a proof is reproducible with ``liftrl train``
@@ -110,7 +111,12 @@ def plot(run: Path, evals: list[dict], title: str, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("proof", choices=sorted(PROOFS))
+    import student
+
+    parser.add_argument("proof", choices=sorted([*PROOFS, *student.PROOFS]))
+    parser.add_argument("--teacher", default=None, help="student proofs: the teacher's run folder")
+    parser.add_argument("--dry-run", type=int, default=0, metavar="N",
+                        help="student proofs: export the best student and dry-run N episodes with camera noise")
     parser.add_argument("overrides", nargs="*", help="extra dotted overrides")
     parser.add_argument("--minutes", type=float, default=90.0, help="wall-clock budget; the run stops there")
     parser.add_argument("--runs", default="runs/bench", help="root for the run folder")
@@ -120,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="no training: write the curve and summary of an existing run of this proof "
                              "(e.g. one stopped early or continued with `liftrl train --resume`)")
     args = parser.parse_intermixed_args(argv)
+    if args.proof in student.PROOFS:
+        return student.main(args)
 
     from liftrl.train.loop import train
     from liftrl.train.metrics import read_metrics
