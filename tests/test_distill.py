@@ -11,8 +11,9 @@ from liftrl.config import ConfigError, load_config
 from liftrl.distill.dagger import beta_schedule, choose_driver, mix, round_of
 from liftrl.distill.loop import Distiller, distill, resolve_config, resume_distill
 from liftrl.distill.teacher import load_teacher, resolve_snapshot
-from liftrl.train.checkpoint import load_snapshot
-from liftrl.train.loop import new_run_dir, train
+from liftrl.run.folder import new_run_dir
+from liftrl.run.snapshot import load_snapshot
+from liftrl.train.loop import train
 from liftrl.train.metrics import TIMING_KEYS, read_metrics
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -82,7 +83,7 @@ def _distiller(teacher_run: Path, tmp_path: Path, extra: list[str]) -> Distiller
     cfg = load_config(STUDENT, [*TINY, *extra, f"distill.teacher={teacher_run}"])
     teacher = load_teacher(teacher_run, resolve_snapshot(teacher_run, "best").name)
     cfg = resolve_config(cfg, teacher)
-    return Distiller(cfg, new_run_dir(cfg, tmp_path, kind="distill"), teacher)
+    return Distiller(cfg, new_run_dir(tmp_path, "distill"), teacher)
 
 
 def test_labels_are_the_teachers_deterministic_action_on_the_same_step(teacher_run, tmp_path):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from liftrl.train.schedules import parse_schedule
+from liftrl.common.schedules import parse_schedule
 
 
 def round_of(env_steps: int, steps_per_round: int) -> int:
@@ -22,7 +22,7 @@ def round_of(env_steps: int, steps_per_round: int) -> int:
 
 
 def beta_schedule(text: str):
-    """``round -> beta`` from a schedule string (``liftrl.train.schedules``), checked to be a probability."""
+    """``round -> beta`` from a schedule string (``liftrl.common.schedules``), checked to be a probability."""
     schedule = parse_schedule(text)
 
     def beta(round_index: int) -> float:

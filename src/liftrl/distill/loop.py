@@ -23,12 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
+from liftrl.common.seeds import eval_seeds
 from liftrl.config import Config, load_config, save_config
 from liftrl.distill.dagger import beta_schedule, choose_driver, mix, round_of
 from liftrl.distill.teacher import Teacher, load_teacher, resolve_snapshot
 from liftrl.replay.buffer import ReplayBuffer
 from liftrl.train import evaluate
-from liftrl.train.loop import Trainer, _crossed, new_run_dir
+from liftrl.run.folder import CONFIG_FILE, LATEST, SNAPSHOT_DIR, new_run_dir
+from liftrl.train.loop import Trainer, _crossed
 
 RUN_KIND = "distill"
 
@@ -131,7 +133,7 @@ class Distiller(Trainer):
         t = self.cfg.train
         if self.eval_env is None:
             self.eval_env = self._make_eval_env()
-        rows = evaluate.run_episodes(self.eval_env, self.teacher.act, evaluate.eval_seeds(t.eval_episodes))
+        rows = evaluate.run_episodes(self.eval_env, self.teacher.act, eval_seeds(t.eval_episodes))
         summary = evaluate.summarize(rows)
         self.teacher_eval = summary.as_dict()
         self.logger.log(self.env_steps, "teacher", {f"teacher/{k}": v for k, v in summary.as_dict().items()})
@@ -157,8 +159,8 @@ def distill(teacher_run: str | os.PathLike, config_path: str | None, overrides: 
     teacher = load_teacher(cfg.distill.teacher, snapshot.name)
     cfg = resolve_config(cfg, teacher)
     _warn_rate(cfg, teacher)
-    run_dir = new_run_dir(cfg, run_root, kind=RUN_KIND)
-    save_config(cfg, run_dir / "config.yaml")
+    run_dir = new_run_dir(run_root or cfg.train.run_dir, RUN_KIND)
+    save_config(cfg, run_dir / CONFIG_FILE)
     try:
         distiller = Distiller(cfg, run_dir, teacher)
     except BaseException:
@@ -174,8 +176,8 @@ def distill(teacher_run: str | os.PathLike, config_path: str | None, overrides: 
 def resume_distill(run_dir: str | os.PathLike, overrides: list[str] | None = None) -> Path:
     """Continue a distillation run exactly; only ``distill.rounds`` and ``train.max_minutes`` may change."""
     run_dir = Path(run_dir)
-    config_file = run_dir / "config.yaml"
-    if not (run_dir / "snapshots" / "latest.pt").is_file() or not config_file.is_file():
+    config_file = run_dir / CONFIG_FILE
+    if not (run_dir / SNAPSHOT_DIR / LATEST).is_file() or not config_file.is_file():
         raise FileNotFoundError(f"{run_dir} is not a distillation run with a snapshot to resume from")
     overrides = list(overrides or [])
     bad = [o for o in overrides if not o.startswith(("distill.rounds=", "train.max_minutes="))]

@@ -9,25 +9,11 @@ else this refuses naming the difference, before any training starts.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from liftrl.train.checkpoint import load_snapshot
-
-SNAPSHOT_FORMAT = "liftrl.run-snapshot"
-
-
-def snapshot_file(run_dir: str | os.PathLike, checkpoint: str) -> Path:
-    """``RUN/snapshots/<checkpoint>.pt`` for ``best`` / ``latest``, or a ``step_*.pt`` file name."""
-    snaps = Path(run_dir) / "snapshots"
-    name = checkpoint if checkpoint.endswith(".pt") else f"{checkpoint}.pt"
-    path = snaps / name
-    if not path.is_file():
-        have = sorted(p.name for p in snaps.glob("*.pt")) if snaps.is_dir() else []
-        raise FileNotFoundError(f"{path} does not exist (train.init_from needs a run folder with snapshots; "
-                                f"this one has {have or 'none'})")
-    return path
+from liftrl.run.checkpoints import resolve_checkpoint
+from liftrl.run.snapshot import is_run_snapshot, load_snapshot
 
 
 def init_actor_from(agent: Any, run_dir: str, checkpoint: str, obs_shapes: Mapping[str, Sequence[int]]) -> Path:
@@ -35,9 +21,9 @@ def init_actor_from(agent: Any, run_dir: str, checkpoint: str, obs_shapes: Mappi
     if not hasattr(agent, "load_actor_weights"):
         raise ValueError(f"train.init_from: the {type(agent).__name__} cannot start from another run's actor "
                          f"(supported: drqv2, e.g. from a distilled student)")
-    path = snapshot_file(run_dir, checkpoint)
+    path = resolve_checkpoint(run_dir, checkpoint).path
     state, meta = load_snapshot(path, map_location="cpu")
-    if meta.get("format") != SNAPSHOT_FORMAT or "agent" not in state:
+    if not is_run_snapshot(meta) or "agent" not in state:
         raise ValueError(f"train.init_from: {path} is not a liftrl run snapshot")
     theirs = meta.get("observations", {})
     mine = set(agent.actor_keys)
