@@ -62,7 +62,7 @@ def curve(rows: list[dict]) -> tuple[dict | None, list[dict]]:
     points = []
     for r in (r for r in rows if r["kind"] == "eval"):
         t = by_step.get(r["step"], {})
-        points.append({"labelled_frames": r["step"], "round": t.get("train/round"), "beta": t.get("train/beta"),
+        points.append({"labelled_frames": r["step"], "round": int(t["train/round"]), "beta": t.get("train/beta"),
                        "teacher_drove_frac": t.get("train/teacher_drove_frac"),
                        "action_mse": t.get("train/action_mse"), "success_rate": r["eval/success_rate"],
                        "successes": r["eval/successes"], "episodes": r["eval/episodes"],
@@ -115,7 +115,8 @@ def main(args) -> int:
 
     proof = PROOFS[args.proof]
     overrides = proof["overrides"] + (TINY if args.tiny else []) + list(args.overrides)
-    overrides.append(f"train.max_minutes={args.minutes}")
+    if not args.summarize:
+        overrides.append(f"train.max_minutes={args.minutes}")
     if args.summarize:
         run = Path(args.summarize)
     else:
