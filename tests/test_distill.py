@@ -119,7 +119,7 @@ def test_aggregation_keeps_every_round_and_each_frame_once(teacher_run, tmp_path
         # holding a single 3-channel frame, not the 3-frame stack the policy sees.
         c, h, w = d.env.single_observation_space["pixels"].shape
         assert d.replay._frames.shape[2:] == (3, h, w) and c == 3 * d.cfg.env.frame_stack
-        started = d.episodes + int((d.tracker.length > 0).sum())  # episodes with at least one stored step
+        started = d.episodes + sum(s.length > 0 for s in d.tracker.stats)  # episodes with a stored step
         assert int(d.replay._written.sum()) == 2 * per_env * d.num_envs + started
         assert d.updates == 2 * d.cfg.distill.updates_per_round
     finally:

@@ -85,6 +85,7 @@ def _distill(args: argparse.Namespace) -> int:
     import warnings
 
     from liftrl.distill.loop import distill, resume_distill
+    from liftrl.report.rollout import end_of_training_video
 
     warnings.showwarning = _show_warning
     positional = [a for a in (args.teacher, args.config) if a is not None]
@@ -93,12 +94,12 @@ def _distill(args: argparse.Namespace) -> int:
     if args.resume:
         if positional:
             raise ValueError(f"give either TEACHER_RUN [CONFIG] or --resume RUN, not both (got {positional})")
-        run = resume_distill(args.resume, overrides)
+        run = resume_distill(args.resume, overrides, after=end_of_training_video)
     else:
         if not positional:
             raise ValueError("give the teacher's run folder: liftrl distill TEACHER_RUN [CONFIG] [key=value ...]")
         teacher, config = positional[0], (positional[1] if len(positional) > 1 else _student_config())
-        run = distill(teacher, config, overrides, run_root=args.runs)
+        run = distill(teacher, config, overrides, run_root=args.runs, after=end_of_training_video)
     print(f"run folder: {run}")
     return 0
 

@@ -346,8 +346,8 @@ def _check(cfg: Config) -> Config:
     ``cfg`` with ``env.observations`` filled in."""
     _check_counts(cfg)
     _check_agent(cfg.agent)
+    _check_student(cfg)  # before the general rules: the student's refusals are more specific
     _check_roles(cfg)
-    _check_student(cfg)
     return _fill_observations(cfg)
 
 

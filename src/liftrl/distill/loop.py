@@ -28,9 +28,10 @@ from liftrl.config import Config, load_config, save_config
 from liftrl.distill.dagger import beta_schedule, choose_driver, mix, round_of
 from liftrl.distill.teacher import Teacher, load_teacher, resolve_snapshot
 from liftrl.replay.buffer import ReplayBuffer
-from liftrl.train import evaluate
 from liftrl.run.folder import CONFIG_FILE, LATEST, SNAPSHOT_DIR, new_run_dir
-from liftrl.train.loop import Trainer, _crossed
+from liftrl.train.episodes import run_episodes
+from liftrl.train.loop import AfterTraining, Trainer, _crossed, _run_and_close
+from liftrl.train.scoring import EvalSummary, summarize
 
 RUN_KIND = "distill"
 
@@ -128,13 +129,13 @@ class Distiller(Trainer):
         return state
 
     # ------------------------------------------------------------------ evaluation
-    def evaluate_teacher(self) -> evaluate.EvalSummary:
+    def evaluate_teacher(self) -> EvalSummary:
         """The teacher on the student's evaluation seeds and env: the line the student should reach."""
         t = self.cfg.train
         if self.eval_env is None:
             self.eval_env = self._make_eval_env()
-        rows = evaluate.run_episodes(self.eval_env, self.teacher.act, eval_seeds(t.eval_episodes))
-        summary = evaluate.summarize(rows)
+        rows = run_episodes(self.eval_env, self.teacher.act, eval_seeds(t.eval_episodes))
+        summary = summarize(rows)
         self.teacher_eval = summary.as_dict()
         self.logger.log(self.env_steps, "teacher", {f"teacher/{k}": v for k, v in summary.as_dict().items()})
         return summary
@@ -149,8 +150,8 @@ class Distiller(Trainer):
 
 # ---------------------------------------------------------------------------------------------- entry points
 def distill(teacher_run: str | os.PathLike, config_path: str | None, overrides: list[str],
-            run_root: str | None = None) -> Path:
-    """Start a distillation run from ``teacher_run``; returns the run folder."""
+            run_root: str | None = None, after: AfterTraining | None = None) -> Path:
+    """Start a distillation run from ``teacher_run``; returns the run folder (``after`` as ``train``'s)."""
     cfg = load_config(config_path, [*overrides, f"distill.teacher={teacher_run}"])
     if cfg.distill is None:
         raise ValueError(f"{config_path or 'the built-in defaults'} is not a student config: it needs agent.name: "
@@ -166,14 +167,12 @@ def distill(teacher_run: str | os.PathLike, config_path: str | None, overrides: 
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
-    try:
-        distiller.run()
-    finally:
-        distiller.close()
+    _run_and_close(distiller, after)
     return run_dir
 
 
-def resume_distill(run_dir: str | os.PathLike, overrides: list[str] | None = None) -> Path:
+def resume_distill(run_dir: str | os.PathLike, overrides: list[str] | None = None,
+                   after: AfterTraining | None = None) -> Path:
     """Continue a distillation run exactly; only ``distill.rounds`` and ``train.max_minutes`` may change."""
     run_dir = Path(run_dir)
     config_file = run_dir / CONFIG_FILE
@@ -191,10 +190,7 @@ def resume_distill(run_dir: str | os.PathLike, overrides: list[str] | None = Non
     if overrides:
         save_config(cfg, config_file)
     distiller = Distiller(cfg, run_dir, teacher, resume=True)
-    try:
-        distiller.run()
-    finally:
-        distiller.close()
+    _run_and_close(distiller, after)
     return run_dir
 
 
