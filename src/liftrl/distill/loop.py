@@ -27,6 +27,7 @@ from liftrl.common.seeds import eval_seeds
 from liftrl.config import Config, load_config, save_config
 from liftrl.distill.dagger import beta_schedule, choose_driver, mix, round_of
 from liftrl.distill.teacher import Teacher, load_teacher, resolve_snapshot
+from liftrl.obs.keys import OBSERVATION_KEYS
 from liftrl.replay.buffer import ReplayBuffer
 from liftrl.run.folder import CONFIG_FILE, LATEST, SNAPSHOT_DIR, new_run_dir
 from liftrl.train.episodes import run_episodes
@@ -43,7 +44,7 @@ def resolve_config(cfg: Config, teacher: Teacher) -> Config:
     wanted = set(cfg.obs.actor) | set(teacher.actor_keys)
     if cfg.agent.aux_cube_weight > 0:
         wanted.add("privileged")
-    observations = tuple(k for k in ("pixels", "state", "privileged", "last_actions") if k in wanted)
+    observations = tuple(k for k in OBSERVATION_KEYS if k in wanted)
     missing = sorted(wanted - set(observations))
     if missing:
         raise ValueError(f"the teacher reads {missing}, which this env cannot provide")
