@@ -225,3 +225,26 @@ def test_resume_continues_exactly(teacher_run, tmp_path):
             assert x[k] == (pytest.approx(y[k], rel=1e-6) if isinstance(x[k], float) else y[k]), (x["step"], k)
     with pytest.raises(ValueError, match="only distill.rounds"):
         resume_distill(half, ["agent.lr=0.1"])
+
+
+def test_student_regression_fits_labels_and_its_state_round_trips():
+    from liftrl.agents.config import StudentConfig
+    from liftrl.agents.student import StudentAgent
+
+    cfg = StudentConfig(encoder_channels=4, feature_dim=8, hidden_dim=32, aux_cube_weight=1.0, lr=1e-3)
+    shapes = {"pixels": (9, 16, 16), "state": (18,)}
+    rng = np.random.default_rng(0)
+    obs = {"pixels": rng.integers(0, 256, (16, 9, 16, 16), dtype=np.uint8),
+           "state": rng.normal(size=(16, 18)).astype(np.float32),
+           "privileged": rng.normal(size=(16, 11)).astype(np.float32)}  # the aux target: its first 3 values
+    batch = {"obs": obs, "action": rng.uniform(-0.8, 0.8, (16, 4)).astype(np.float32)}
+    student = StudentAgent(cfg, shapes, 4, ("pixels", "state"), seed=1)
+    first = student.update(batch, 0)
+    for _ in range(150):
+        last = student.update(batch, 0)
+    assert last["action_mse"] < 0.2 * first["action_mse"] and last["aux_loss"] < first["aux_loss"]
+    copy = StudentAgent(cfg, shapes, 4, ("pixels", "state"), seed=2)
+    copy.load_state_dict(student.state_dict())
+    np.testing.assert_array_equal(copy.act(obs, 0, eval_mode=True), student.act(obs, 0, eval_mode=False))
+    with pytest.raises(ValueError, match="real arm"):
+        StudentAgent(cfg, {**shapes, "privileged": (11,)}, 4, ("pixels", "privileged"))

@@ -67,13 +67,10 @@ class StudentAgent:
                 self.aux = nn.Sequential(nn.Linear(self.encoder.repr_dim, cfg.hidden_dim), nn.ReLU(),
                                          nn.Linear(cfg.hidden_dim, AUX_DIM))
                 self.aux.apply(weight_init)
-        params = [*self.encoder.parameters(), *self.actor.parameters()]
-        for net in (self.encoder, self.actor, self.aux):
-            if net is not None:
-                net.to(self.device)
-        if self.aux is not None:
-            params += list(self.aux.parameters())
-        self.opt = torch.optim.Adam(params, lr=cfg.lr)
+        nets = [net for net in (self.encoder, self.actor, self.aux) if net is not None]
+        for net in nets:
+            net.to(self.device)
+        self.opt = torch.optim.Adam([p for net in nets for p in net.parameters()], lr=cfg.lr)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed)
         self.updates = 0
