@@ -369,17 +369,17 @@ def _check_student(cfg: Config) -> None:
     if cfg.obs.critic:
         raise ConfigError(f"the student has no critic: set obs.critic=[] (got {list(cfg.obs.critic)}); its labels "
                           f"come from the teacher, and agent.aux_cube_weight > 0 adds the cube position as a target")
-    d = cfg.distill
+    distill_cfg = cfg.distill
     for name in ("rounds", "steps_per_round", "updates_per_round", "eval_every_rounds"):
-        if getattr(d, name) < 1:
-            raise ConfigError(f"config key 'distill.{name}' must be >= 1, got {getattr(d, name)}")
+        if getattr(distill_cfg, name) < 1:
+            raise ConfigError(f"config key 'distill.{name}' must be >= 1, got {getattr(distill_cfg, name)}")
     try:
-        beta = parse_schedule(d.beta_schedule)
+        beta = parse_schedule(distill_cfg.beta_schedule)
     except ValueError as exc:
         raise ConfigError(f"config key 'distill.beta_schedule': {exc}") from None
-    if not all(0.0 <= beta(r) <= 1.0 for r in range(d.rounds)):
+    if not all(0.0 <= beta(round_index) <= 1.0 for round_index in range(distill_cfg.rounds)):
         raise ConfigError(f"config key 'distill.beta_schedule' must stay in [0, 1] (a probability), "
-                          f"got {d.beta_schedule!r}")
+                          f"got {distill_cfg.beta_schedule!r}")
 
 
 def _unknown_value(key: str, value: str, choices: list[str]) -> ConfigError:

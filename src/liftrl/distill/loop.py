@@ -9,7 +9,8 @@ A distillation run is a train-loop run whose agent is the pixel student, with th
 - learning: after each round's ``steps_per_round`` env steps, ``updates_per_round`` regression steps.
 Everything else is the train loop's: vector env workers collecting in parallel, run folder
 ``runs/distill/<stamp>/``, snapshots, ``metrics.jsonl``, TensorBoard, evaluation on the usual
-seeds with best by the Wilson bound, the end-of-run video and exact resume. The teacher is
+seeds with best by the Wilson bound, exact resume, and the end-of-run video (the CLI's ``after``
+callback, as for ``liftrl train``). The teacher is
 evaluated once, at the start, on the same seeds (``kind: teacher`` row), as the line to reach.
 """
 
@@ -40,7 +41,7 @@ RUN_KIND = "distill"
 def resolve_config(cfg: Config, teacher: Teacher) -> Config:
     """The run's complete config: teacher snapshot named, env computing what the teacher reads,
     and the train loop's step counts derived from the rounds."""
-    d = cfg.distill
+    rounds_cfg = cfg.distill
     wanted = set(cfg.obs.actor) | set(teacher.actor_keys)
     if cfg.agent.aux_cube_weight > 0:
         wanted.add("privileged")
@@ -49,10 +50,10 @@ def resolve_config(cfg: Config, teacher: Teacher) -> Config:
     if missing:
         raise ValueError(f"the teacher reads {missing}, which this env cannot provide")
     train = dataclasses.replace(
-        cfg.train, seed_steps=0, total_env_steps=d.rounds * d.steps_per_round, log_every=d.steps_per_round,
-        eval_every=d.steps_per_round * d.eval_every_rounds, snapshot_every=d.steps_per_round)
+        cfg.train, seed_steps=0, total_env_steps=rounds_cfg.rounds * rounds_cfg.steps_per_round, log_every=rounds_cfg.steps_per_round,
+        eval_every=rounds_cfg.steps_per_round * rounds_cfg.eval_every_rounds, snapshot_every=rounds_cfg.steps_per_round)
     return dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, observations=observations), train=train,
-                               distill=dataclasses.replace(d, teacher_snapshot=teacher.snapshot))
+                               distill=dataclasses.replace(rounds_cfg, teacher_snapshot=teacher.snapshot))
 
 
 class Distiller(Trainer):
@@ -103,18 +104,18 @@ class Distiller(Trainer):
         return self._labels
 
     def _update(self) -> int:
-        d = self.cfg.distill
-        if not _crossed(self.env_steps - self.num_envs, self.env_steps, d.steps_per_round):
+        rounds_cfg = self.cfg.distill
+        if not _crossed(self.env_steps - self.num_envs, self.env_steps, rounds_cfg.steps_per_round):
             return 0
-        finished = round_of(self.env_steps - self.num_envs, d.steps_per_round)
+        finished = round_of(self.env_steps - self.num_envs, rounds_cfg.steps_per_round)
         extra = {"round": finished, "beta": self.beta(finished), "labelled_frames": self.env_steps,
                  "teacher_drove_frac": self.round_counts["teacher_steps"] / max(self.round_counts["steps"], 1)}
         self.round_counts = {"teacher_steps": 0, "steps": 0}
-        for _ in range(d.updates_per_round):
+        for _ in range(rounds_cfg.updates_per_round):
             row = self.agent.update(self.replay.sample(self.cfg.agent.batch_size), self.env_steps)
             self._pending_updates.append({**row, **extra})
             self.updates += 1
-        return d.updates_per_round
+        return rounds_cfg.updates_per_round
 
     # ------------------------------------------------------------------ snapshots
     def _state(self) -> dict:
@@ -132,10 +133,9 @@ class Distiller(Trainer):
     # ------------------------------------------------------------------ evaluation
     def evaluate_teacher(self) -> EvalSummary:
         """The teacher on the student's evaluation seeds and env: the line the student should reach."""
-        t = self.cfg.train
         if self.eval_env is None:
             self.eval_env = self._make_eval_env()
-        rows = run_episodes(self.eval_env, self.teacher.act, eval_seeds(t.eval_episodes))
+        rows = run_episodes(self.eval_env, self.teacher.act, eval_seeds(self.cfg.train.eval_episodes))
         summary = summarize(rows)
         self.teacher_eval = summary.as_dict()
         self.logger.log(self.env_steps, "teacher", {f"teacher/{k}": v for k, v in summary.as_dict().items()})
