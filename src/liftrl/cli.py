@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--runs", default=None, help="root folder for new runs (default: train.run_dir)")
     train_parser.set_defaults(func=_train)
 
-    di = sub.add_parser(
+    distill_parser = sub.add_parser(
         "distill", help="distil a privileged teacher run into a pixel student (DAgger)",
         description="Roll out a mixture of the teacher and the student, label every step with the teacher's "
                     "action, aggregate and regress: writes runs/distill/<YYYYMMDD_HHMMSS>/, a run folder like "
@@ -132,12 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
                "configs/student.yaml env.image_size=84 distill.rounds=20 | liftrl distill --resume "
                "runs/distill/20250102_090000 distill.rounds=30",
     )
-    di.add_argument("teacher", nargs="?", help="the teacher's run folder (a state policy, e.g. SAC)")
-    di.add_argument("config", nargs="?", help=f"student YAML config (default: {DEFAULT_STUDENT_CONFIG})")
-    di.add_argument("overrides", nargs="*", help="dotted overrides such as distill.rounds=20 env.image_size=84")
-    di.add_argument("--resume", metavar="RUN", help="continue a distillation RUN from its latest snapshot")
-    di.add_argument("--runs", default=None, help="root folder for new runs (default: train.run_dir)")
-    di.set_defaults(func=_distill)
+    distill_parser.add_argument("teacher", nargs="?", help="the teacher's run folder (a state policy, e.g. SAC)")
+    distill_parser.add_argument("config", nargs="?", help=f"student YAML config (default: {DEFAULT_STUDENT_CONFIG})")
+    distill_parser.add_argument("overrides", nargs="*", help="dotted overrides such as distill.rounds=20 env.image_size=84")
+    distill_parser.add_argument("--resume", metavar="RUN", help="continue a distillation RUN from its latest snapshot")
+    distill_parser.add_argument("--runs", default=None, help="root folder for new runs (default: train.run_dir)")
+    distill_parser.set_defaults(func=_distill)
 
     demo = sub.add_parser("demo", help="run the scripted policy and write MP4 videos")
     demo.add_argument("--stage", type=int, default=3, help="curriculum stage 0-4 (default 3)")

@@ -13,6 +13,7 @@ success rate here and one from the env at 50 Hz measure the same thing in the sa
 from __future__ import annotations
 
 from collections import deque
+
 import mujoco
 import numpy as np
 
