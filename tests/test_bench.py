@@ -229,3 +229,27 @@ def test_peer_bench_runs_liftrl_with_the_settings_it_states():
     marks = [(250 * i, 0.5 * i, 0.25 * i) for i in range(7)]  # steps, wall s, CPU s
     assert peer_sb3.rates(marks, args) == {"random": 500.0, "learning": 500.0, "random_cpu": 1000.0,
                                            "learning_cpu": 1000.0}
+
+
+# ------------------------------------------------------------------------------------ learn.py student_*
+def test_student_proof_script_runs_at_tiny_size(tmp_path):
+    """bench/learn.py student_*: distils from a teacher run, reads the run's metrics, writes curve and summary."""
+    import json
+
+    from liftrl.train.loop import train
+
+    teacher = train(str(ROOT / "configs" / "tiny_sac.yaml"),
+                    ["train.total_env_steps=60", "train.eval_every=60", "train.snapshot_every=60",
+                     "train.eval_episodes=2", "train.video_episodes=0", "train.progress=false"],
+                    run_root=str(tmp_path / "teacher"))
+    stem = tmp_path / "curve"
+    out = subprocess.run([sys.executable, str(BENCH / "learn.py"), "student_stage1", "--teacher", str(teacher),
+                          "--tiny", "--runs", str(tmp_path / "runs"), "--out", str(stem), "train.progress=false"],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "MUJOCO_GL": "egl"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads(stem.with_suffix(".json").read_text())
+    assert [p["labelled_frames"] for p in summary["curve"]] == [40, 80] and summary["labelled_frames"] == 80
+    assert 0.0 <= summary["teacher"]["success_rate"] <= 1.0 and summary["teacher"]["snapshot"].startswith("step_")
+    assert [p["beta"] for p in summary["curve"]] == pytest.approx([1.0, 2 / 3])
+    assert stem.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert out.stdout.strip().splitlines()[-1].startswith("teacher ")
