@@ -175,15 +175,4 @@ def common_steps(summaries: Sequence[GroupSummary]) -> list[list[CurvePoint]]:
     curves = [s.curve for s in summaries]
     if not curves or any(not c for c in curves):
         return []
-    tol = max(_tolerance(s.group.trials) for s in summaries)
-    rows = []
-    for ref in curves[0]:
-        row = [ref]
-        for other in curves[1:]:
-            near = [c for c in other if abs(c.step - ref.step) < tol]
-            if not near:
-                break
-            row.append(min(near, key=lambda c: abs(c.step - ref.step)))
-        else:
-            rows.append(row)
-    return rows
+    return match_steps(curves, max(_tolerance(s.group.trials) for s in summaries))
