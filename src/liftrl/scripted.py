@@ -1,8 +1,16 @@
 """A scripted grasp-lift-hold policy that reads the simulator's step info.
 
 It exists to prove the task is physically solvable with this IK, gripper and friction before
-any learning is blamed, and to make demo videos. It uses privileged information (the cube's
+any learning is blamed, to make demo videos, and to fill the demonstration buffer that seeds
+off-policy training (``liftrl.replay.demos``). It uses privileged information (the cube's
 position), so it is a simulation tool, never a policy for the real arm.
+
+Latency: at the real arm's rate (15 Hz, ~100 ms) an action reaches the arm one or two control
+steps after it is chosen, so the env's reported tool target lags the commands already sent.
+Steering on that lagging target made the policy overshoot and oscillate around the lift height
+(hold counts broken every ~20 ticks). The policy therefore steers on the target it has itself
+commanded (the sum of its own moves, clamped to the workspace like the env clamps it): with no
+latency this equals the env's target, with latency it is where the target is about to be.
 """
 
 from __future__ import annotations
@@ -10,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from liftrl.sim.task import TaskConfig
 
 
 @dataclass
@@ -26,19 +36,32 @@ class ScriptedGrasp:
     align_tol: float = 0.004
     close_steps: int = 12
     action_scale: float = 0.02
+    workspace_low: tuple[float, float, float] = TaskConfig.workspace_low
+    workspace_high: tuple[float, float, float] = TaskConfig.workspace_high
     phase: str = "align"
     _closing: int = field(default=0, repr=False)
+    _commanded: np.ndarray | None = field(default=None, repr=False)
 
     def reset(self) -> None:
         self.phase = "align"
         self._closing = 0
+        self._commanded = None
 
     def _move(self, target: np.ndarray, goal: np.ndarray) -> np.ndarray:
         return np.clip((goal - target) / self.action_scale, -1.0, 1.0)
 
     def act(self, info: dict) -> np.ndarray:
+        """The next action; the first call of an episode (after ``reset``) reads the env's target."""
+        action = self._act(info)
+        self._commanded = np.clip(self._commanded + self.action_scale * action[:3].astype(float),
+                                  self.workspace_low, self.workspace_high)
+        return action
+
+    def _act(self, info: dict) -> np.ndarray:
         cube = np.asarray(info["cube_pos"], dtype=float)
-        target = np.asarray(info["target"], dtype=float)
+        if self._commanded is None or int(info.get("step", -1)) == 0:
+            self._commanded = np.asarray(info["target"], dtype=float).copy()
+        target = self._commanded
         tool = np.asarray(info["tool_pos"], dtype=float)
         grip = 1.0
         jaw = np.asarray(info["moving_pad_pos"], dtype=float) - tool

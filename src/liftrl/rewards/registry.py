@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from liftrl.rewards import sparse, v11, v19
+from liftrl.rewards import sparse, v11, v19, v20
 from liftrl.rewards.base import TERMS, RewardResult, read_step
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -73,6 +73,9 @@ class RewardVersion:
     name: str
     fn: Callable[[Mapping[str, Any]], RewardResult] = field(repr=False)
     description: str = ""
+    # The largest |reward| one env tick can pay, where the version guarantees one (None: unbounded,
+    # as v11's and v19's uncapped ramps). Lets a trainer bound Q (``liftrl.train.guard``).
+    step_bound: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
@@ -153,7 +156,9 @@ def register(version: RewardVersion) -> RewardVersion:
 _BUILTIN = (
     RewardVersion("v11", v11.reward, "dense lift reward made for state-based SAC; never pays for holding"),
     RewardVersion("v19", v19.reward, "dense lift-and-hold reward made for pixel DrQ-v2; pays per held step"),
-    RewardVersion("sparse", sparse.reward, "1 on success, else 0: the unshaped baseline"),
+    RewardVersion("sparse", sparse.reward, "1 on success, else 0: the unshaped baseline", step_bound=1.0),
+    RewardVersion("v20", v20.reward, "bounded, grasp-gated lift-and-hold reward made for the state teacher "
+                  "at the real arm's rate", step_bound=max(v20.STEP_MAX, -v20.STEP_MIN)),
 )
 for _version in _BUILTIN:
     register(_version)
