@@ -27,7 +27,10 @@ def test_observation_layout():
     obs, info = env.reset(seed=0)
     assert obs["pixels"].shape == (9, 48, 48) and obs["pixels"].dtype == np.uint8
     assert obs["state"].shape == (18,) and obs["state"].dtype == np.float32
-    np.testing.assert_allclose(obs["privileged"], info["cube_pos"], atol=1e-6)
+    # privileged: cube position, half-size, orientation (qw >= 0), linear velocity (liftrl.sim.privileged)
+    assert obs["privileged"].shape == (11,) and obs["privileged"].dtype == np.float32
+    np.testing.assert_allclose(obs["privileged"][:3], info["cube_pos"], atol=1e-6)
+    assert obs["privileged"][3] == pytest.approx(info["cube_half_size"])
     # reset fills the stack with copies of the first frame
     np.testing.assert_array_equal(obs["pixels"][0:3], obs["pixels"][6:9])
     # state = qpos(6), qvel(6), tool point(3), euler(3)

@@ -81,8 +81,10 @@ def _golden_inputs(keys: tuple[str, ...], shapes: Mapping[str, tuple[int, ...]],
         shape = (n, *shapes[k])
         if k == "pixels":
             out[k] = rng.integers(0, 256, size=shape, dtype=np.uint8)
-        elif k == "privileged":
+        elif k == "privileged" and shape[-1] == 3:  # the pre-issue-12 layout: cube position only
             out[k] = rng.uniform([0.1, -0.3, 0.0], [0.5, 0.3, 0.2], size=shape).astype(np.float32)
+        elif k == "last_actions":
+            out[k] = rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)
         else:
             out[k] = rng.normal(0.0, 0.5, size=shape).astype(np.float32)
     return out
@@ -135,6 +137,16 @@ def _export_actor(state: Mapping[str, Any], meta: Mapping[str, Any]) -> _Exporte
     return _ExportedActor(arch, weights, reads, shapes, inputs, expected)
 
 
+def _control_json(control_hz: float, latency_ms) -> dict:
+    """Rate and latency trained at; a latency range is recorded, and ``latency_ms`` is its middle."""
+    lo, hi = (float(latency_ms[0]), float(latency_ms[1])) if isinstance(latency_ms, (list, tuple)) \
+        else (float(latency_ms),) * 2
+    out = {"hz": float(control_hz), "latency_ms": (lo + hi) / 2}
+    if hi > lo:
+        out["latency_ms_range"] = [lo, hi]
+    return out
+
+
 def _bundle_spec(actor: _ExportedActor, meta: Mapping[str, Any], source: Mapping[str, Any] | None) -> dict:
     """``bundle.json``: the actor's inputs and outputs, control rate, task and source, from the run's config."""
     from liftrl.config import ConfigError, env_config_from_dict
@@ -157,7 +169,7 @@ def _bundle_spec(actor: _ExportedActor, meta: Mapping[str, Any], source: Mapping
         "format": FORMAT, "version": VERSION, "agent": meta["agent"],
         "observation": observation.to_json(),
         "action": action.to_json(),
-        "control": {"hz": float(env.control_hz), "latency_ms": float(env.latency_ms)},
+        "control": _control_json(env.control_hz, env.latency_ms),
         "task": {"curriculum_stage": env.curriculum_stage, "hold_steps": env.hold_steps,
                  "lift_height": float(env.lift_height), "max_episode_steps": env.max_episode_steps},
         "reward": reward.get("name") if isinstance(reward, dict) else env.reward,

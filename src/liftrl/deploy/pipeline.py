@@ -15,9 +15,11 @@ import numpy as np
 
 from liftrl.deploy.robot import RobotReading
 from liftrl.deploy.spec import ActionSpec, ObservationSpec, TaskSpec
+from liftrl.obs.action_history import ActionHistory, history_length
 from liftrl.obs.pipeline import FrameStack, preprocess_frame
 from liftrl.sim import scene, task
 from liftrl.sim.ik import WRIST_ROLL, TopDownIK
+from liftrl.sim.privileged import layout_problem
 from liftrl.sim.kinematics import STATE_LAYOUT, ArmKinematics, action_to_joint_targets, finite_difference_velocity
 
 
@@ -56,6 +58,8 @@ class ObservationBuilder:
         self.kinematics = kinematics
         self._stack = FrameStack(spec.frame_stack)
         self._prev: RobotReading | None = None
+        self._history = (ActionHistory(history_length(tuple(spec.shapes["last_actions"])))
+                         if "last_actions" in spec.keys else None)
 
     def _state(self, reading: RobotReading) -> np.ndarray:
         if reading.velocities is not None:  # only the simulator measures velocity
@@ -78,6 +82,11 @@ class ObservationBuilder:
                 if reading.privileged is None:
                     raise ValueError("the actor reads 'privileged' but this robot cannot supply it (simulation only)")
                 obs[key] = np.asarray(reading.privileged, dtype=np.float32)
+                if obs[key].shape != tuple(self.spec.shapes[key]):
+                    problem = layout_problem(self.spec.shapes[key][0], "this bundle")
+                    raise ValueError(problem or f"privileged has shape {obs[key].shape}")
+            elif key == "last_actions":
+                obs[key] = self._history.values()
             else:
                 raise ValueError(f"unknown observation key {key!r} in the bundle")
             if obs[key].shape != tuple(self.spec.shapes[key]):
@@ -87,9 +96,17 @@ class ObservationBuilder:
         return obs
 
     def reset(self, reading: RobotReading) -> dict[str, np.ndarray]:
-        """First observation of an episode: the frame stack is filled with the first frame (as the env)."""
+        """First observation of an episode: the frame stack is filled with the first frame (as the env),
+        the action history with zeros (nothing sent yet)."""
         self._prev = None
+        if self._history is not None:
+            self._history.reset()
         return self._build(reading, first=True)
+
+    def record_action(self, action: np.ndarray) -> None:
+        """The action the policy just chose; the next observation's ``last_actions`` ends with it."""
+        if self._history is not None:
+            self._history.push(action)
 
     def push(self, reading: RobotReading) -> dict[str, np.ndarray]:
         return self._build(reading, first=False)

@@ -107,7 +107,7 @@ class SimRobot:
         return RobotReading(
             joints=self.joints(), frame=frame, timestamp=t, frame_timestamp=t,
             velocities=d.qvel[ids.arm_dof].copy() if self.measure_velocity else None,
-            privileged=self.env.cube_pos().astype(np.float32),
+            privileged=self.env.privileged(),
         )
 
     def command(self, joint_targets: np.ndarray) -> None:

@@ -18,15 +18,16 @@ import numpy as np
 
 from liftrl.common.units import CONTROL_HZ, PHYSICS_STEPS_PER_CONTROL
 from liftrl.obs.keys import OBSERVATION_KEYS
+from liftrl.obs.action_history import ActionHistory
 from liftrl.obs.pipeline import CameraNoise, CameraSpec, FrameStack, preprocess_frame
 from liftrl.rewards import get_reward
 from liftrl.sim import randomize as domain_rand
 from liftrl.sim import scene, task
 from liftrl.sim.ik import WRIST_ROLL, TopDownIK
 from liftrl.sim.kinematics import STATE_DIM, ArmKinematics, action_to_joint_targets
+from liftrl.sim.privileged import PRIVILEGED_DIM, privileged_vector
 from liftrl.sim.options import EnvOptions
 
-PRIVILEGED_DIM = 3
 ACTION_DIM = 4  # [dx, dy, dz, gripper]
 SETTLE_STEPS = 60  # physics steps that let a gripped cube settle at reset (0.12 s)
 
@@ -117,6 +118,8 @@ class LiftCubeEnv(gym.Env):
         self._wrist_renderer: mujoco.Renderer | None = None
         self._video_renderer: mujoco.Renderer | None = None
         self._stack = FrameStack(self.frame_stack)
+        self._history = ActionHistory(self.options.action_history)
+        self.action_history = self._history.k  # actions in ``last_actions`` (when observed)
         _LIVE_ENVS.add(self)
         self._target = np.zeros(3)
         self._q_cmd = np.zeros(6)
@@ -135,6 +138,8 @@ class LiftCubeEnv(gym.Env):
             spaces["state"] = gym.spaces.Box(-np.inf, np.inf, (STATE_DIM,), np.float32)
         if "privileged" in self.observation_keys:
             spaces["privileged"] = gym.spaces.Box(-np.inf, np.inf, (PRIVILEGED_DIM,), np.float32)
+        if "last_actions" in self.observation_keys:
+            spaces["last_actions"] = gym.spaces.Box(-1.0, 1.0, (self.options.action_history * ACTION_DIM,), np.float32)
         return gym.spaces.Dict(spaces)
 
     # ------------------------------------------------------------------ measurements
@@ -157,6 +162,13 @@ class LiftCubeEnv(gym.Env):
 
     def cube_pos(self) -> np.ndarray:
         return self.data.xpos[self.ids.cube_body].copy()
+
+    def privileged(self) -> np.ndarray:
+        """The cube as only the simulator knows it, in ``liftrl.sim.privileged.PRIVILEGED_LAYOUT``."""
+        d, ids = self.data, self.ids
+        quat = d.qpos[ids.cube_qpos + 3:ids.cube_qpos + 7]
+        return privileged_vector(self.cube_pos(), float(self.model.geom_size[ids.cube_geom][0]), quat,
+                                 d.qvel[ids.cube_dof:ids.cube_dof + 3])
 
     def _state(self) -> np.ndarray:
         """From the joints alone, by the forward kinematics the deploy loop runs on measured joints."""
@@ -189,7 +201,9 @@ class LiftCubeEnv(gym.Env):
         if "state" in self.observation_keys:
             obs["state"] = self._state()
         if "privileged" in self.observation_keys:
-            obs["privileged"] = self.data.xpos[self.ids.cube_body].astype(np.float32)
+            obs["privileged"] = self.privileged()
+        if "last_actions" in self.observation_keys:
+            obs["last_actions"] = self._history.values()
         return obs
 
     def _info(self, action: np.ndarray, touch: tuple[bool, bool], grasping: bool, lifted: bool) -> dict[str, Any]:
@@ -291,6 +305,7 @@ class LiftCubeEnv(gym.Env):
         self._t = 0
         if self.camera_noise.active:  # drawn last: without noise every episode is what it was before
             self._gain = self.camera_noise.draw_gain(self.np_random)
+        self._history.reset()
         obs = self._observe(reset=True)
         info = self._info(self._prev_action, touch, grasping, False)
         info["randomization"] = self.draw.as_dict()
@@ -333,6 +348,7 @@ class LiftCubeEnv(gym.Env):
         info["reward_terms"] = dict(result.terms)
         self._was_grasping = grasping
         self._prev_action = a
+        self._history.push(a)
 
         terminated = bool(info["is_success"] and cfg.terminate_on_success)
         truncated = bool(self._t >= cfg.max_episode_steps and not terminated)
@@ -364,6 +380,7 @@ class LiftCubeEnv(gym.Env):
             "draw": None if self.draw is None else self.draw.as_dict(),
             "rng": self.np_random.bit_generator.state,
             "camera_gain": float(self._gain),
+            "history": self._history.state(),
         }
         if "pixels" in self.observation_keys:
             state["frames"] = self._stack.state()
@@ -392,6 +409,10 @@ class LiftCubeEnv(gym.Env):
         self._t = int(state["t"])
         self.np_random.bit_generator.state = state["rng"]
         self._gain = float(state.get("camera_gain", 1.0))
+        if "history" in state:
+            self._history.set_state(state["history"])
+        else:  # a state saved before last_actions existed: nothing recorded, as at a reset
+            self._history.reset()
         if "pixels" in self.observation_keys:
             self._stack.set_state(state["frames"])
 

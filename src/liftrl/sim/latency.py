@@ -15,6 +15,12 @@ as the deploy loop does on the arm (``liftrl.deploy``):
   its end, since the other ticks' frames are never seen; rewards are summed over the period's
   ticks; success, hold counts and the time limit stay in env ticks, i.e. physical time.
 
+- ``latency_ms`` may also be a range ``(lo, hi)``: each episode draws its latency uniformly from it
+  at reset, from the env's own generator (so a seeded reset gives the same latency, and parallel
+  envs draw their own), so a policy learns to tolerate the spread a real loop shows;
+- ``last_actions`` (if the env provides it) is rebuilt per control period from the actions the
+  agent sent, not the per-tick commands, so it means what the deploy loop's does.
+
 Latency and rate are rounded to whole 20 ms ticks; ``liftrl deploy --robot sim`` emulates them
 at 2 ms physics resolution instead.
 """
@@ -29,10 +35,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from liftrl.obs.action_history import ActionHistory
 from liftrl.obs.pipeline import FrameStack
 from liftrl.common.units import CONTROL_HZ, PHYSICS_STEPS_PER_CONTROL
 from liftrl.sim.env import LiftCubeEnv, resolve_options
-from liftrl.sim.options import EnvOptions, check_rate
+from liftrl.sim.options import EnvOptions, check_rate, parse_latency
 
 
 def env_tick_hz(env: LiftCubeEnv) -> float:
@@ -40,20 +47,27 @@ def env_tick_hz(env: LiftCubeEnv) -> float:
 
 
 class ControlRateWrapper(gym.Wrapper):
-    def __init__(self, env: LiftCubeEnv, control_hz: float = CONTROL_HZ, latency_ms: float = 0.0):
+    def __init__(self, env: LiftCubeEnv, control_hz: float = CONTROL_HZ,
+                 latency_ms: float | tuple[float, float] = 0.0):
         super().__init__(env)
         base = env_tick_hz(env.unwrapped)
         check_rate(control_hz, latency_ms, tick_hz=base)
+        self.latency_range = parse_latency(latency_ms)
         self.control_hz = float(control_hz)
-        self.latency_ms = float(latency_ms)
         self.base_hz = base
-        self.latency_ticks = int(round(latency_ms / 1000.0 * base))
+        self._set_latency(self.latency_range[0])
         self._pixels = "pixels" in env.unwrapped.observation_keys
         self._stack = FrameStack(env.unwrapped.frame_stack)
+        keys = env.unwrapped.observation_keys
+        self._history = ActionHistory(env.unwrapped.action_history) if "last_actions" in keys else None
         self._k = 0
         self._tick = 0
         self._pending: deque[tuple[int, np.ndarray]] = deque()
         self._hold = np.zeros(4)
+
+    def _set_latency(self, ms: float) -> None:
+        self.latency_ms = float(ms)
+        self.latency_ticks = int(round(self.latency_ms / 1000.0 * self.base_hz))
 
     def ticks_in_period(self, k: int) -> int:
         r = self.base_hz / self.control_hz
@@ -63,14 +77,21 @@ class ControlRateWrapper(gym.Wrapper):
         if self._pixels:
             newest = obs["pixels"][-3:]
             obs = {**obs, "pixels": self._stack.reset(newest) if first else self._stack.push(newest)}
+        if self._history is not None:
+            obs = {**obs, "last_actions": self._history.values()}
         return obs
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         obs, info = self.env.reset(seed=seed, options=options)
+        lo, hi = self.latency_range
+        if hi > lo:  # drawn after the env's reset, from its own (just seeded) generator
+            self._set_latency(float(self.env.unwrapped.np_random.uniform(lo, hi)))
         self._k = self._tick = 0
         self._pending.clear()
         self._hold = np.array([0.0, 0.0, 0.0, float(np.asarray(info["action"])[3])])
-        return self._restack(obs, first=True), info
+        if self._history is not None:
+            self._history.reset()
+        return self._restack(obs, first=True), {**info, "latency_ms": self.latency_ms}
 
     def step(self, action):
         a = np.asarray(action, dtype=np.float64)
@@ -78,6 +99,8 @@ class ControlRateWrapper(gym.Wrapper):
             raise ValueError(f"action must have shape (4,) = [dx, dy, dz, gripper], got shape {a.shape}")
         self._pending.append((self._tick + self.latency_ticks, a.copy()))
         env: LiftCubeEnv = self.env.unwrapped
+        if self._history is not None:
+            self._history.push(a)
         total = 0.0
         info, term, trunc = {}, False, False
         for _ in range(self.ticks_in_period(self._k)):
@@ -91,16 +114,19 @@ class ControlRateWrapper(gym.Wrapper):
             if term or trunc:
                 break
         self._k += 1
-        info = {**info, "control_ticks": self._tick}
+        info = {**info, "control_ticks": self._tick, "latency_ms": self.latency_ms}
         # Observed (rendered) once per control period: the frames of the other ticks are never seen.
         return self._restack(env.observe(), first=False), total, term, trunc, info
 
     # exact resume, as the env itself offers it
     def get_state(self) -> dict[str, Any]:
         state = {"env": self.env.unwrapped.get_state(), "k": self._k, "tick": self._tick,
-                 "pending": [[t, a.tolist()] for t, a in self._pending], "hold": self._hold.tolist()}
+                 "pending": [[t, a.tolist()] for t, a in self._pending], "hold": self._hold.tolist(),
+                 "latency_ms": self.latency_ms}
         if self._pixels:
             state["frames"] = self._stack.state()
+        if self._history is not None:
+            state["history"] = self._history.state()
         return state
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -108,8 +134,15 @@ class ControlRateWrapper(gym.Wrapper):
         self._k, self._tick = int(state["k"]), int(state["tick"])
         self._pending = deque((int(t), np.array(a, dtype=float)) for t, a in state["pending"])
         self._hold = np.array(state["hold"], dtype=float)
+        if "latency_ms" in state:  # states saved before latency ranges existed keep the fixed latency
+            self._set_latency(float(state["latency_ms"]))
         if self._pixels:
             self._stack.set_state(state["frames"])
+        if self._history is not None:
+            if "history" in state:
+                self._history.set_state(state["history"])
+            else:
+                self._history.reset()
 
 
 def make_env(options: EnvOptions | None = None, render_mode: str | None = "rgb_array", **option_values) -> gym.Env:

@@ -49,7 +49,10 @@ class EnvOptions:
     # Train (and evaluate) at the real arm's control rate and latency (liftrl.sim.latency): the
     # user's real loop ran at 10-20 Hz with ~100 ms latency. 50 Hz / 0 ms is the plain env.
     control_hz: float = CONTROL_HZ
-    latency_ms: float = 0.0
+    # A number, or a [lo, hi] range each episode draws its latency from (each env's own generator).
+    latency_ms: float | tuple[float, ...] = 0.0
+    # How many of the policy's last actions the `last_actions` observation holds (liftrl.obs.action_history).
+    action_history: int = 3
     # The real camera's imperfections, as `liftrl deploy --camera-noise/--camera-gain` emulate them:
     # per-pixel Gaussian noise (std, 0-255 units) and a brightness gain of 1 +- gain drawn per
     # episode (liftrl.obs.pipeline.CameraNoise). Evaluation uses the same env, so it sees them too.
@@ -70,6 +73,9 @@ class EnvOptions:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise OptionError("reward", f"unknown reward {self.reward!r}, choose from {known_versions()}{hint}")
         check_rate(self.control_hz, self.latency_ms)
+        if isinstance(self.action_history, bool) or not (isinstance(self.action_history, (int, np.integer))
+                                                         and self.action_history >= 1):
+            raise OptionError("action_history", f"action_history must be an integer >= 1, got {self.action_history!r}")
         if not (isinstance(self.camera_noise, (int, float)) and self.camera_noise >= 0):
             raise OptionError("camera_noise", f"camera_noise must be >= 0 (std in 0-255 units), got {self.camera_noise!r}")
         if not (isinstance(self.camera_gain, (int, float)) and 0 <= self.camera_gain < 1):
@@ -84,7 +90,7 @@ class EnvOptions:
     @property
     def plain_rate(self) -> bool:
         """True for the env's own 50 Hz with no latency: no control-rate wrapper needed."""
-        return self.control_hz == CONTROL_HZ and self.latency_ms == 0
+        return self.control_hz == CONTROL_HZ and parse_latency(self.latency_ms) == (0.0, 0.0)
 
     def options_only(self) -> "EnvOptions":
         """Just the env's options (a subclass such as ``EnvConfig`` adds others): what a worker needs."""
@@ -99,10 +105,26 @@ def check_observations(keys) -> None:
         raise OptionError("observations", f"observations lists a key twice: {list(keys)}")
 
 
-def check_rate(control_hz: float, latency_ms: float, tick_hz: float = CONTROL_HZ) -> None:
-    """A control rate the env can step (no faster than its own ticks) and a non-negative latency."""
+def check_rate(control_hz: float, latency_ms, tick_hz: float = CONTROL_HZ) -> None:
+    """A control rate the env can step (no faster than its own ticks) and a non-negative latency (or range)."""
     if not (isinstance(control_hz, (int, float)) and 0 < control_hz <= tick_hz):
         raise OptionError("control_hz", f"control_hz must be in (0, {tick_hz:g}] (the env ticks at {tick_hz:g} Hz), "
                                         f"got {control_hz!r}")
-    if not (isinstance(latency_ms, (int, float)) and latency_ms >= 0):
-        raise OptionError("latency_ms", f"latency_ms must be >= 0, got {latency_ms!r}")
+    parse_latency(latency_ms)
+
+
+def parse_latency(latency_ms) -> tuple[float, float]:
+    """``latency_ms`` as a ``(lo, hi)`` range in ms (a single number is ``(x, x)``); OptionError otherwise."""
+    if isinstance(latency_ms, (list, tuple)):
+        if len(latency_ms) != 2:
+            raise OptionError("latency_ms", f"latency_ms must be a number or a [lo, hi] range, got {list(latency_ms)!r}")
+        lo, hi = latency_ms
+    else:
+        lo = hi = latency_ms
+    for v in (lo, hi):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not v >= 0:
+            raise OptionError("latency_ms", f"latency_ms must be >= 0 (a number or a [lo, hi] range), "
+                                            f"got {latency_ms!r}")
+    if lo > hi:
+        raise OptionError("latency_ms", f"latency_ms range [lo, hi] needs lo <= hi, got {list(latency_ms)!r}")
+    return float(lo), float(hi)
