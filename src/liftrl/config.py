@@ -67,6 +67,8 @@ class ReplayConfig:
     # Save the whole buffer next to each snapshot (large: ~21 KB per 84x84x3 transition) so a
     # resume continues exactly; without it a resumed run refills the buffer from scratch.
     save_with_snapshot: bool = False
+    # Share of every update batch drawn from the scripted demonstrations (train.demos), RLPD-style.
+    demo_fraction: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,22 @@ class TrainConfig:
     # distilled student (`liftrl distill`) before RL fine-tuning; "" -> fresh weights.
     init_from: str = ""
     init_checkpoint: str = "best"
+    # Scripted demonstration episodes collected before training at the run's own rate and latency;
+    # the successful ones form a separate buffer (RUN/demos.npz) sampled by replay.demo_fraction.
+    demos: int = 0
+    # Store a success ending as a truncation (bootstrap) rather than a termination: the task ends
+    # there, the state is not terminal (liftrl.train.demos.replay_end_flags says why it matters).
+    bootstrap_on_success: bool = False
+    # Collapse guard (liftrl.train.guard): after each evaluation, restore the best snapshot's agent
+    # (weights, targets, optimisers; replay kept) when the success lower bound fell more than
+    # guard_lcb_drop below the best's, or Q / critic loss left the bound the reward version and
+    # gamma imply (times guard_q_factor) or became non-finite. At most guard_max_restores times per
+    # run; each restore multiplies the learning rates by guard_lr_scale.
+    guard: bool = True
+    guard_lcb_drop: float = 0.35
+    guard_q_factor: float = 2.0
+    guard_max_restores: int = 3
+    guard_lr_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -348,6 +366,7 @@ def _check(cfg: Config) -> Config:
     _check_agent(cfg.agent)
     _check_student(cfg)  # before the general rules: the student's refusals are more specific
     _check_roles(cfg)
+    _check_teacher_options(cfg)
     return _fill_observations(cfg)
 
 
@@ -380,6 +399,27 @@ def _check_student(cfg: Config) -> None:
     if not all(0.0 <= beta(round_index) <= 1.0 for round_index in range(distill_cfg.rounds)):
         raise ConfigError(f"config key 'distill.beta_schedule' must stay in [0, 1] (a probability), "
                           f"got {distill_cfg.beta_schedule!r}")
+def _check_teacher_options(cfg: Config) -> None:
+    """Demos, the collapse guard and the SAC options against collapse."""
+    t, r = cfg.train, cfg.replay
+    if t.demos < 0:
+        raise ConfigError(f"config key 'train.demos' must be >= 0, got {t.demos}")
+    if not 0.0 <= r.demo_fraction <= 1.0:
+        raise ConfigError(f"config key 'replay.demo_fraction' must be in [0, 1], got {r.demo_fraction}")
+    if (t.demos > 0) != (r.demo_fraction > 0):
+        raise ConfigError(f"train.demos={t.demos} and replay.demo_fraction={r.demo_fraction} must be set together: "
+                          f"demos that no batch samples, or a demo share with no demos, is a config mistake")
+    if not 0.0 < t.guard_lcb_drop <= 1.0:
+        raise ConfigError(f"config key 'train.guard_lcb_drop' must be in (0, 1], got {t.guard_lcb_drop}")
+    if not t.guard_q_factor >= 1.0:
+        raise ConfigError(f"config key 'train.guard_q_factor' must be >= 1, got {t.guard_q_factor}")
+    if t.guard_max_restores < 0:
+        raise ConfigError(f"config key 'train.guard_max_restores' must be >= 0, got {t.guard_max_restores}")
+    if not 0.0 < t.guard_lr_scale <= 1.0:
+        raise ConfigError(f"config key 'train.guard_lr_scale' must be in (0, 1], got {t.guard_lr_scale}")
+    for name in ("alpha_min", "grad_clip"):
+        if hasattr(cfg.agent, name) and not getattr(cfg.agent, name) >= 0.0:
+            raise ConfigError(f"config key 'agent.{name}' must be >= 0 (0: off), got {getattr(cfg.agent, name)}")
 
 
 def _unknown_value(key: str, value: str, choices: list[str]) -> ConfigError:

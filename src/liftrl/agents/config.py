@@ -63,6 +63,14 @@ class SACConfig:
     # a dozen small ops and a copy per update, several percent of a small MLP's update on a CPU.
     # The logged values are then means over every k-th update of the log interval.
     diagnostics_every: int = 10
+    # Options against collapse, all off by default (the configs trained before them stay as they were):
+    # LayerNorm after each hidden layer of the critic and the actor;
+    layer_norm: bool = False
+    # a floor under the entropy temperature alpha (0: none), so exploration never dies out while the
+    # critic is still wrong;
+    alpha_min: float = 0.0
+    # clip each update's gradient to this global L2 norm, critic and actor separately (0: no clipping).
+    grad_clip: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -96,10 +96,18 @@ def grad_norm(params: Iterable[nn.Parameter]) -> torch.Tensor:
     return torch.nn.utils.get_total_norm(grads, norm_type=2.0).float()
 
 
-def mlp(in_dim: int, hidden_dim: int, hidden_layers: int, out_dim: int) -> nn.Sequential:
+def mlp(in_dim: int, hidden_dim: int, hidden_layers: int, out_dim: int, layer_norm: bool = False) -> nn.Sequential:
+    """ReLU MLP; with ``layer_norm`` each hidden Linear is followed by a LayerNorm before its ReLU.
+
+    LayerNorm keeps the hidden activations (and so Q) from growing without bound when the critic's
+    targets drift upwards, the usual start of an off-policy collapse (Ball et al. 2023, RLPD).
+    """
     layers: list[nn.Module] = []
     for _ in range(hidden_layers):
-        layers += [nn.Linear(in_dim, hidden_dim), nn.ReLU(inplace=True)]
+        layers.append(nn.Linear(in_dim, hidden_dim))
+        if layer_norm:
+            layers.append(nn.LayerNorm(hidden_dim))
+        layers.append(nn.ReLU(inplace=True))
         in_dim = hidden_dim
     layers.append(nn.Linear(in_dim, out_dim))
     return nn.Sequential(*layers)
@@ -188,9 +196,9 @@ class GaussianActor(nn.Module):
     LOG_STD_MIN = -5.0
     LOG_STD_MAX = 2.0
 
-    def __init__(self, obs_dim: int, action_dim: int, hidden_dim: int, hidden_layers: int):
+    def __init__(self, obs_dim: int, action_dim: int, hidden_dim: int, hidden_layers: int, layer_norm: bool = False):
         super().__init__()
-        self.net = mlp(obs_dim, hidden_dim, hidden_layers, 2 * action_dim)
+        self.net = mlp(obs_dim, hidden_dim, hidden_layers, 2 * action_dim, layer_norm)
         self.apply(weight_init)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -216,10 +224,10 @@ class GaussianActor(nn.Module):
 class TwinQ(nn.Module):
     """Two Q MLPs on [observation vector, action]."""
 
-    def __init__(self, obs_dim: int, action_dim: int, hidden_dim: int, hidden_layers: int):
+    def __init__(self, obs_dim: int, action_dim: int, hidden_dim: int, hidden_layers: int, layer_norm: bool = False):
         super().__init__()
-        self.q1 = mlp(obs_dim + action_dim, hidden_dim, hidden_layers, 1)
-        self.q2 = mlp(obs_dim + action_dim, hidden_dim, hidden_layers, 1)
+        self.q1 = mlp(obs_dim + action_dim, hidden_dim, hidden_layers, 1, layer_norm)
+        self.q2 = mlp(obs_dim + action_dim, hidden_dim, hidden_layers, 1, layer_norm)
         self.apply(weight_init)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor):

@@ -65,14 +65,17 @@ class SACAgent:
         critic_dim = sum(math.prod(obs_shapes[k]) for k in self.critic_in)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.actor = GaussianActor(actor_dim, self.action_dim, cfg.hidden_dim, cfg.hidden_layers)
-            self.critic = TwinQ(critic_dim, self.action_dim, cfg.hidden_dim, cfg.hidden_layers)
-            self.critic_target = TwinQ(critic_dim, self.action_dim, cfg.hidden_dim, cfg.hidden_layers)
+            ln = cfg.layer_norm
+            self.actor = GaussianActor(actor_dim, self.action_dim, cfg.hidden_dim, cfg.hidden_layers, ln)
+            self.critic = TwinQ(critic_dim, self.action_dim, cfg.hidden_dim, cfg.hidden_layers, ln)
+            self.critic_target = TwinQ(critic_dim, self.action_dim, cfg.hidden_dim, cfg.hidden_layers, ln)
         for net in (self.actor, self.critic, self.critic_target):
             net.to(self.device)
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.requires_grad_(False)
-        self.log_alpha = torch.tensor(math.log(cfg.init_temperature), device=self.device, requires_grad=True)
+        self.log_alpha = torch.tensor(math.log(max(cfg.init_temperature, cfg.alpha_min)), device=self.device,
+                                      requires_grad=True)
+        self._log_alpha_min = math.log(cfg.alpha_min) if cfg.alpha_min > 0 else None
 
         # Parameter lists kept: walking the modules for them costs more than a fused op on them.
         self._actor_params = list(self.actor.parameters())
@@ -153,8 +156,11 @@ class SACAgent:
         self.critic_opt.zero_grad(set_to_none=True)
         loss.backward()
         out = {"loss": loss.detach(), "q1": q1, "q2": q2, "target_q": target_q}
-        if diagnose:
-            out["grad_norm"] = grad_norm(self._critic_params)
+        if diagnose or self.cfg.grad_clip > 0:  # clipping needs the norm at every update
+            norm = grad_norm(self._critic_params)
+            self._clip(self._critic_params, norm)
+            if diagnose:
+                out["grad_norm"] = norm
         self.critic_opt.step()
         return out
 
@@ -174,21 +180,38 @@ class SACAgent:
         finally:
             for p in self._critic_params:
                 p.requires_grad_(True)
-        actor_gn = grad_norm(self._actor_params) if diagnose else None
+        actor_gn = grad_norm(self._actor_params) if diagnose or self.cfg.grad_clip > 0 else None
+        if actor_gn is not None:
+            self._clip(self._actor_params, actor_gn)
         self.actor_opt.step()
 
         alpha_loss = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
         self.alpha_opt.zero_grad(set_to_none=True)
         alpha_loss.backward()
         self.alpha_opt.step()
+        if self._log_alpha_min is not None:
+            with torch.no_grad():
+                self.log_alpha.clamp_(min=self._log_alpha_min)
         out = {
             "actor_loss": actor_loss.detach(), "actor_stddev": log_std.detach().exp().mean(),
             "saturated_action_frac": (torch.tanh(mean.detach()).abs() > 0.99).float().mean(),
             "alpha_loss": alpha_loss.detach(), "entropy": -logp.detach().mean(),
         }
-        if actor_gn is not None:
+        if diagnose:
             out["actor_grad_norm"] = actor_gn
         return out
+
+    def _clip(self, params, norm: torch.Tensor) -> None:
+        """Scale the gradients down to ``cfg.grad_clip`` (global L2 norm) when they exceed it.
+
+        ``norm`` is the already computed pre-clip norm (logged as such), so clipping costs no
+        second pass over the gradients.
+        """
+        if self.cfg.grad_clip > 0:
+            scale = torch.clamp(self.cfg.grad_clip / (norm + 1e-6), max=1.0)
+            for p in params:
+                if p.grad is not None:
+                    p.grad.mul_(scale)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:

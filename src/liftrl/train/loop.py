@@ -8,6 +8,7 @@ environment's mid-episode state) goes into the snapshot, so "resume" means "cont
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -21,13 +22,18 @@ import torch
 
 from liftrl.agents import make_agent
 from liftrl.common.seeds import eval_seeds, train_env_seed
+from liftrl.common.units import CONTROL_HZ
 from liftrl.config import Config, load_config, save_config
 from liftrl.replay.buffer import ReplayBuffer
-from liftrl.rewards import check_fingerprint
-from liftrl.run.envs import make_vector_env, worker_count
+from liftrl.replay.mixing import sample_mixed
+from liftrl.rewards import check_fingerprint, get_reward
+from liftrl.run.envs import make_env, make_vector_env, worker_count
 from liftrl.run.folder import BEST, CONFIG_FILE, LATEST, SNAPSHOT_DIR, link_atomic, new_run_dir, replay_name, snapshot_name
 from liftrl.run.snapshot import is_run_snapshot, load_snapshot, run_metadata, save_snapshot
 from liftrl.sim.inprocess import choose_workers, usable_cores
+from liftrl.sim.privileged import layout_problem
+from liftrl.train import demos as demo_data
+from liftrl.train import guard as collapse_guard
 from liftrl.train.episodes import EpisodeStats, env_info, run_episodes
 from liftrl.train.init_from import init_actor_from
 from liftrl.train.metrics import MetricsLogger
@@ -126,6 +132,14 @@ class Trainer:
         if train_cfg.init_from and not resume:
             init_actor_from(self.agent, train_cfg.init_from, train_cfg.init_checkpoint, obs_shapes)
         self.replay = self._make_replay()
+        self.demos: ReplayBuffer | None = None
+        self.guard_cfg = collapse_guard.GuardConfig(train_cfg.guard, train_cfg.guard_lcb_drop, train_cfg.guard_q_factor,
+                                                    train_cfg.guard_max_restores, train_cfg.guard_lr_scale)
+        self.q_limit = collapse_guard.q_limit(get_reward(cfg.env.reward).step_bound, cfg.agent.reward_scale,
+                                              cfg.agent.gamma, math.ceil(CONTROL_HZ / cfg.env.control_hz - 1e-9),
+                                              train_cfg.guard_q_factor)
+        self.watch = collapse_guard.CriticWatch()
+        self.restores = 0
         self._started = time.perf_counter()
         self.env_steps = 0
         self.updates = 0
@@ -136,28 +150,54 @@ class Trainer:
         self._pending_episodes: list[dict] = []
         self._pending_updates: list[dict] = []
         self.logger = MetricsLogger(self.run_dir)
+        if train_cfg.demos:
+            self._load_demos()
         if resume:
             self._restore()
         else:
             self.obs, _ = self.env.reset(seed=train_env_seed(train_cfg.seed))
 
     def _make_replay(self) -> ReplayBuffer:
+        return self._new_buffer(self.cfg.replay.capacity, self.num_envs, self.cfg.train.seed)
+
+    def _new_buffer(self, capacity: int, num_envs: int, seed: int) -> ReplayBuffer:
         space, cfg = self.env.single_observation_space, self.cfg
         return ReplayBuffer(
-            capacity=cfg.replay.capacity, num_envs=self.num_envs,
+            capacity=capacity, num_envs=num_envs,
             obs_shapes={k: (space[k].shape, space[k].dtype) for k in self.obs_keys},
             action_dim=self.action_dim, n_step=cfg.agent.n_step, gamma=cfg.agent.gamma,
-            frame_stack=cfg.env.frame_stack, seed=cfg.train.seed,
+            frame_stack=cfg.env.frame_stack, seed=seed,
         )
+
+    def _load_demos(self) -> None:
+        """The demo buffer: read back from the run folder, or collected now (``liftrl.train.demos``)."""
+        cfg, train_cfg = self.cfg, self.cfg.train
+        capacity = demo_data.demo_capacity(train_cfg.demos, cfg.env.max_episode_steps, cfg.env.control_hz)
+        self.demos = self._new_buffer(capacity, 1, train_cfg.seed + 1)
+
+        def collect() -> demo_data.DemoStats:
+            env = make_env(cfg.env, training=True)
+            try:
+                return demo_data.collect(env, train_cfg.demos, self.demos, self.obs_keys,
+                                         train_cfg.bootstrap_on_success, run_seed=train_cfg.seed)
+            finally:
+                env.close()
+
+        stats = demo_data.load_or_collect(self.demos, self.run_dir, collect)
+        if stats is not None:
+            self.logger.log(0, "demos", stats.as_dict())
+            print(f"liftrl: {stats.successes}/{stats.episodes} scripted demonstrations succeeded; "
+                  f"{stats.transitions} transitions in {self.run_dir / demo_data.DEMO_FILE}", flush=True)
 
     # ------------------------------------------------------------------ snapshots
     def _state(self) -> dict:
         return {
             "agent": self.agent.state_dict(),
             "counters": {"env_steps": self.env_steps, "updates": self.updates, "episodes": self.episodes,
-                         "update_credit": self.update_credit},
+                         "update_credit": self.update_credit, "guard_restores": self.restores},
             "rng": {"numpy": self.rng.bit_generator.state, "torch": torch.get_rng_state(),
-                    "replay": self.replay.rng_state()},
+                    "replay": self.replay.rng_state(),
+                    **({"demos": self.demos.rng_state()} if self.demos is not None else {})},
             "envs": list(self.env.call("get_state")),
             "obs": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.obs.items()},
             "tracker": self.tracker.state(),
@@ -200,8 +240,14 @@ class Trainer:
         if not is_run_snapshot(meta):
             raise ValueError(f"{self.run_dir}/{SNAPSHOT_DIR}/{LATEST} is not a liftrl run snapshot")
         check_fingerprint(meta["reward"]["name"], meta["reward"]["fingerprint"])
+        saved = meta.get("observations", {}).get("shapes", {})
+        if "privileged" in saved:
+            problem = layout_problem(saved["privileged"][0], f"{self.run_dir}")
+            if problem:
+                raise ValueError(f"cannot resume: {problem}")
         self.agent.load_state_dict(state["agent"])
         c = state["counters"]
+        self.restores = int(c.get("guard_restores", 0))
         self.env_steps, self.updates, self.episodes = int(c["env_steps"]), int(c["updates"]), int(c["episodes"])
         self.update_credit = float(c["update_credit"])
         self.rng.bit_generator.state = state["rng"]["numpy"]
@@ -216,6 +262,8 @@ class Trainer:
                    else "the run was saved without its replay buffer (replay.save_with_snapshot=false)")
             warnings.warn(f"resuming {self.run_dir} with an empty replay buffer: {why}", stacklevel=2)
         self.replay.set_rng_state(state["rng"]["replay"])
+        if self.demos is not None and "demos" in state["rng"]:
+            self.demos.set_rng_state(state["rng"]["demos"])
         self.env.reset(seed=0)
         self.env.call_each("set_state", [(s,) for s in state["envs"]])
         self.obs = {k: v.cpu().numpy() for k, v in state["obs"].items()}
@@ -255,9 +303,10 @@ class Trainer:
             return 0
         n = rounds * agent_cfg.updates_per_step
         for _ in range(n):
-            batch = self.replay.sample(agent_cfg.batch_size)
+            batch = sample_mixed(self.replay, self.demos, agent_cfg.batch_size, self.cfg.replay.demo_fraction)
             diagnostics = self.agent.update(batch, self.env_steps)
             if diagnostics:  # an agent may take them from every k-th update only
+                self.watch.observe(diagnostics)
                 self._pending_updates.append(diagnostics)
             self.updates += 1
         return n
@@ -270,8 +319,12 @@ class Trainer:
         for i in np.flatnonzero(done):
             for k in true_next:
                 true_next[k][i] = infos["final_obs"][i][k]
+        success = np.zeros(self.num_envs, dtype=bool)
+        if done.any():
+            success = np.asarray(infos["final_info"]["is_success"], dtype=bool) & infos["_final_info"]
+        store_term, store_trunc = demo_data.replay_end_flags(term, trunc, success, self.cfg.train.bootstrap_on_success)
         self.replay.add({k: self.obs[k] for k in self.obs_keys}, self._replay_actions(actions), rewards,
-                        {k: true_next[k] for k in self.obs_keys}, term, trunc)
+                        {k: true_next[k] for k in self.obs_keys}, store_term, store_trunc)
         self._record_episodes(rewards, done, infos)
         self.obs = next_obs
         self.env_steps += self.num_envs
@@ -318,6 +371,26 @@ class Trainer:
         self.logger.log(self.env_steps, "eval", {f"eval/{k}": v for k, v in summary.as_dict().items()})
         return summary
 
+    def guard(self, summary: EvalSummary) -> bool:
+        """Roll the agent back to ``best.pt`` if ``liftrl.train.guard`` says learning broke; True if it did."""
+        reason = collapse_guard.restore_reason(self.guard_cfg, summary.success_lcb, self.best, self.watch,
+                                               self.q_limit, self.restores)
+        best_path = self.run_dir / SNAPSHOT_DIR / BEST
+        if reason is None or not best_path.is_file():
+            return False
+        state, meta = load_snapshot(best_path, map_location=self.device)
+        self.agent.load_state_dict(state["agent"])
+        self.restores += 1
+        lr = self.cfg.agent.lr * self.guard_cfg.lr_scale ** self.restores
+        collapse_guard.set_learning_rate(self.agent, lr)
+        row = {"guard/restores": self.restores, "guard/restored_from": int(meta["env_steps"]), "guard/lr": lr,
+               "guard/success_lcb": summary.success_lcb, "guard/best_success_lcb": float(self.best["success_lcb"]),
+               "guard/q_abs_max": self.watch.q_abs_max, "guard/critic_loss_max": self.watch.loss_max}
+        self.logger.log(self.env_steps, "guard", {**row, "guard/reason": reason})
+        print(f"liftrl: collapse guard at {self.env_steps} env steps: {reason}; restored the agent of "
+              f"{meta['env_steps']} env steps (restore {self.restores}/{self.guard_cfg.max_restores})", flush=True)
+        return True
+
     def close(self) -> None:
         if self.logger is not None:
             self.logger.close()
@@ -360,9 +433,12 @@ class Trainer:
                 if is_eval:
                     summary = self.evaluate()
                     last_eval = f"{summary.successes}/{summary.episodes} R={summary.reward_mean:.0f}"
-                    if is_better(summary, None if self.best is None else _summary(self.best)):
+                    # The guard goes first: an agent whose critic diverged is rolled back, never made best.
+                    if not self.guard(summary) and is_better(summary, None if self.best is None
+                                                             else _summary(self.best)):
                         self.best = {**summary.as_dict(), "env_steps": self.env_steps}
                         improved = True
+                    self.watch.reset()
                 snapshot = None
                 if _crossed(before, self.env_steps, train_cfg.snapshot_every) or improved or final:
                     snapshot = self.save(best=improved)
