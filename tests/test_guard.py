@@ -80,3 +80,28 @@ def test_guard_restores_best_weights_after_injected_fault(tmp_path):
             assert torch.equal(latest["agent"][role][name], value), (role, name)
     assert latest["counters"]["guard_restores"] == 1
     assert all(g["lr"] == pytest.approx(cfg.agent.lr * 0.5) for g in latest["agent"]["actor_opt"]["param_groups"])
+
+
+def test_report_marks_guard_restores(tmp_path, capsys):
+    import json
+
+    from liftrl.cli import main
+    from liftrl.report.plots import report_panels
+    from liftrl.report.history import read_history
+    from liftrl.run.folder import open_run
+
+    cfg = load_config(CONFIGS / "tiny_sac.yaml")
+    run = new_run_dir(tmp_path, cfg.agent.name)
+    save_config(cfg, run / "config.yaml")
+    rows = [{"step": 100, "kind": "eval", "eval/success_rate": 0.9, "eval/successes": 18, "eval/episodes": 20,
+             "eval/reward_mean": 10.0},
+            {"step": 200, "kind": "eval", "eval/success_rate": 0.95, "eval/successes": 19, "eval/episodes": 20,
+             "eval/reward_mean": 11.0},
+            {"step": 200, "kind": "guard", "guard/restored_from": 100, "guard/reason": "|Q| reached 1e9"}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    history = read_history(open_run(run))
+    assert history.best().step == 100  # the eval the guard rolled back is never best
+    page = report_panels("r", history)
+    assert (200, "guard restore to 100") in page.vlines and (100, "best eval") in page.vlines
+    assert main(["report", str(run), "--out", str(tmp_path / "r.png")]) == 0
+    assert "collapse guard at 200 env steps: restored the agent of 100" in capsys.readouterr().out

@@ -73,7 +73,7 @@ def test_resuming_a_run_with_the_old_layout_is_refused(tmp_path):
     torch.set_num_threads(1)
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "tiny_sac.yaml", ["train.total_env_steps=100", "train.eval_every=100",
                                                 "train.video_episodes=0"])
-    run = new_run_dir(cfg, tmp_path)
+    run = new_run_dir(tmp_path, cfg.agent.name)
     save_config(cfg, run / "config.yaml")
     trainer = Trainer(cfg, run)
     try:

@@ -182,6 +182,9 @@ def _report(args: argparse.Namespace) -> int:
         print(format_compare_best(["best", "last"], [history.best(), history.evals[-1]]))
     else:
         print("no evaluations yet")
+    for g in history.guards:
+        print(f"collapse guard at {g['step']} env steps: restored the agent of {g.get('guard/restored_from')} "
+              f"env steps ({g.get('guard/reason', 'no reason logged')})")
     print(f"written: {out}")
     return 0
 

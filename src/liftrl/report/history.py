@@ -6,7 +6,7 @@ Only reads; nothing here imports torch or the simulator, so ``compare`` and ``re
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from liftrl.run.folder import Run, RunError
@@ -66,6 +66,8 @@ class History:
 
     train: list[dict]
     evals: list[EvalPoint]
+    # Collapse-guard restores (liftrl.train.guard): rows with the step, reason and restored step.
+    guards: list[dict] = field(default_factory=list)
 
     def series(self, key: str) -> tuple[list[int], list[float]]:
         """(steps, values) of a train-row ``key`` where it was logged as a finite number."""
@@ -81,9 +83,15 @@ class History:
         return set().union(*self.train) if self.train else set()
 
     def best(self) -> EvalPoint | None:
-        """The eval the train loop would call best (earliest among equals, as the loop keeps it)."""
+        """The eval the train loop would call best (earliest among equals, as the loop keeps it).
+
+        An evaluation after which the collapse guard rolled the agent back is never best.
+        """
         best = None
+        restored_at = {int(g["step"]) for g in self.guards}  # the loop never makes those best
         for p in self.evals:
+            if p.step in restored_at:
+                continue
             if best is None or p.rank_key() > best.rank_key():
                 best = p
         return best
@@ -99,4 +107,5 @@ def read_history(run: Run) -> History:
             raise RunError(f"{run.metrics_path}: row {n + 1} has no 'step' or 'kind'")
     rows.sort(key=lambda r: int(r["step"]))
     return History(train=[r for r in rows if r["kind"] == "train"],
-                   evals=[eval_point(r) for r in rows if r["kind"] == "eval"])
+                   evals=[eval_point(r) for r in rows if r["kind"] == "eval"],
+                   guards=[r for r in rows if r["kind"] == "guard"])

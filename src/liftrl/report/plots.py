@@ -129,6 +129,7 @@ def report_panels(name: str, history: History, lift_height: float | None = None,
     )
     best = h.best()
     vlines = ((best.step, "best eval"),) if best else ()
+    vlines += tuple((int(g["step"]), f"guard restore to {g.get('guard/restored_from', '?')}") for g in h.guards)
     title = f"{name}" + (f" — {subtitle}" if subtitle else "")
     return Page(title=title, panels=panels, columns=3, vlines=vlines)
 
@@ -173,7 +174,9 @@ def render(page: Page, path: str | os.PathLike, panel_size: tuple[float, float] 
         for y, label in panel.hlines:
             ax.axhline(y, color="grey", linestyle=":", linewidth=1, label=label)
         for x, label in page.vlines:
-            ax.axvline(x, color="tab:green", linestyle="--", linewidth=0.8, alpha=0.7, label=label)
+            guard = label.startswith("guard")
+            ax.axvline(x, color="tab:red" if guard else "tab:green", linestyle=":" if guard else "--",
+                       linewidth=0.8, alpha=0.7, label=label)
         if xlim is not None:
             ax.set_xlim(*xlim)
         if panel.ylim is not None:
