@@ -188,6 +188,25 @@ def test_learning_proof_script_runs_at_tiny_size(tmp_path, proof):
     assert out.stdout.strip().splitlines()[-1].startswith(f"{proof}: goal")
 
 
+def test_teacher_proof_runs_several_seeds_and_writes_combined_figures(tmp_path):
+    """--seeds 2 trains two seeds one after the other; per-seed and combined JSON/PNG are written."""
+    import json
+
+    stem = tmp_path / "teacher"
+    out = subprocess.run([sys.executable, str(BENCH / "learn.py"), "teacher", "--tiny", "--seeds", "2", "--runs",
+                          str(tmp_path / "runs"), "--out", str(stem)], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "MUJOCO_GL": "egl"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    combined = json.loads(stem.with_suffix(".json").read_text())
+    assert combined["seeds"] == 2 and [s["seed"] for s in combined["per_seed"]] == [0, 1]
+    for seed in (0, 1):
+        per_seed = json.loads((tmp_path / f"teacher_seed{seed}.json").read_text())
+        assert per_seed["seed"] == seed and per_seed["curve"] and "stayed_above_floor" in per_seed
+        assert f"train.seed={seed}" in per_seed["overrides"]
+    assert combined["compared_with"] == "learn_state_sac.json"  # the old v11 curve is drawn beside them
+    assert stem.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 # ------------------------------------------------------------------------------------ calibration_sensitivity.py
 def test_calibration_sensitivity_tiny_writes_its_table(tmp_path):
     from test_deploy_cli import call, tiny_run
