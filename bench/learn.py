@@ -193,7 +193,8 @@ def summarize_run(name: str, proof: dict, run: Path, wall: float, overrides: lis
 def confirm_best(run: Path, episodes: int) -> dict:
     """The best snapshot on ``episodes`` fresh evaluation episodes (the run's own eval was 20)."""
     from liftrl.report.evaluation import evaluate_checkpoint
-    from liftrl.report.runs import open_run, resolve_checkpoints
+    from liftrl.run.checkpoints import resolve_checkpoints
+    from liftrl.run.folder import open_run
 
     opened = open_run(run)
     (ckpt,) = resolve_checkpoints(opened, "best")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from liftrl.common.seeds import demo_seeds
 from liftrl.config import ConfigError, load_config
 from liftrl.replay.buffer import ReplayBuffer
 from liftrl.replay.mixing import concat_batches, demo_rows, sample_mixed
@@ -94,8 +95,20 @@ def test_collect_keeps_whole_successful_episodes():
                        action_dim=4, n_step=1, gamma=0.99, frame_stack=1, seed=0)
     stats = demos.collect(lambda n: make_vector_env(n, num_workers=1, **kwargs), 3, 2, buf,
                           ("state", "privileged"), bootstrap_on_success=True)
-    # demo seed 1's stage-1 start drops the cube while it settles (no success in 30 ticks): left out
-    assert stats.episodes == 3 and stats.successes == 2 and len(buf) == stats.transitions == 6
+    # The same seeds rolled out one by one: exactly the successful episodes are kept, whole.
+    env = make_env(**kwargs)
+    wins, steps = 0, 0
+    for seed in demo_seeds(3, 0):
+        _, info = env.reset(seed=seed)
+        policy, done, n = ScriptedGrasp(), False, 0
+        while not done:
+            _, _, term, trunc, info = env.step(policy.act(info))
+            done, n = term or trunc, n + 1
+        if info["is_success"]:
+            wins, steps = wins + 1, steps + n
+    env.close()
+    assert stats.episodes == 3 and (stats.successes, stats.transitions) == (wins, steps) and wins >= 1
+    assert len(buf) == stats.transitions
     batch = buf.sample(64)
     # stage 1 holds the cube from the start: every success ended in a bootstrapped truncation
     assert np.all(batch["discount"] > 0)

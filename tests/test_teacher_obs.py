@@ -67,7 +67,7 @@ def test_resuming_a_run_with_the_old_layout_is_refused(tmp_path):
     import torch
 
     from liftrl.config import load_config, save_config
-    from liftrl.train.checkpoint import load_snapshot, save_snapshot
+    from liftrl.run.snapshot import load_snapshot, save_snapshot
     from liftrl.train.loop import Trainer, new_run_dir, resume
 
     torch.set_num_threads(1)
