@@ -75,3 +75,14 @@ def test_gradient_clipping_bounds_the_step_not_the_logged_norm():
 def test_negative_options_are_refused(override):
     with pytest.raises(ConfigError, match=override.split("=")[0].split(".")[1]):
         load_config(None, ["agent.name=sac", override, "obs.actor=[state]", "obs.critic=[state]"])
+
+
+def test_a_layer_norm_actor_exports_to_the_same_bundle_actions():
+    from liftrl.deploy.policy import BundlePolicy, actor_arch, actor_weights
+
+    a = agent(layer_norm=True)
+    a.update(batch(), 0)  # LayerNorm gains and biases move away from their init
+    arch = actor_arch("sac", {"hidden_dim": 16, "hidden_layers": 2, "layer_norm": True}, ("state",), SHAPES, 4)
+    policy = BundlePolicy(arch, actor_weights("sac", a.state_dict()))
+    obs = batch()["obs"]
+    np.testing.assert_allclose(policy(obs), a.act(obs, 0, eval_mode=True), atol=1e-6)

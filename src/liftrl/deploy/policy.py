@@ -66,8 +66,9 @@ class BundlePolicy:
                 self.encoder.eval()
             else:
                 self.encoder = None
+                # layer_norm: absent in bundles made before the option existed, which had none
                 self.actor = GaussianActor(int(arch["obs_dim"]), self.action_dim, int(arch["hidden_dim"]),
-                                           int(arch["hidden_layers"]))
+                                           int(arch["hidden_layers"]), bool(arch.get("layer_norm", False)))
         _load(self.actor, weights, "actor.")
         self.actor.eval()
 
@@ -104,7 +105,7 @@ def actor_arch(agent_name: str, agent_cfg: Mapping[str, Any], actor_keys: tuple[
         keys = tuple(sorted(actor_keys))
         return {"kind": "sac", "input_keys": list(keys), "obs_dim": int(sum(math.prod(shapes[k]) for k in keys)),
                 "hidden_dim": int(agent_cfg["hidden_dim"]), "hidden_layers": int(agent_cfg["hidden_layers"]),
-                "action_dim": int(action_dim)}
+                "layer_norm": bool(agent_cfg.get("layer_norm", False)), "action_dim": int(action_dim)}
     raise PolicyError(f"cannot export agent {agent_name!r}; exportable agents: {(*PIXEL_ACTORS, 'sac')}")
 
 
