@@ -191,3 +191,15 @@ def test_bad_latency_ranges_are_refused(bad):
     with pytest.raises(ValueError, match="latency_ms"):
         parse_latency(bad)
     assert parse_latency(5) == (5.0, 5.0) and parse_latency([66, 133]) == (66.0, 133.0)
+
+
+def test_bundle_control_records_a_latency_range():
+    from liftrl.deploy.bundle import _control_json
+    from liftrl.deploy.spec import ControlSpec
+
+    raw = _control_json(15.0, (66.0, 133.0))
+    assert raw == {"hz": 15.0, "latency_ms": 99.5, "latency_ms_range": [66.0, 133.0]}
+    spec = ControlSpec.from_json(raw)
+    assert spec.latency_ms_range == (66.0, 133.0) and "66-133 ms" in spec.describe_latency()
+    fixed = ControlSpec.from_json(_control_json(15.0, 100.0))
+    assert fixed.latency_ms == 100.0 and fixed.latency_ms_range is None  # older bundles read the same way

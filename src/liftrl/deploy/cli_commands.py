@@ -20,7 +20,7 @@ def _export(args: argparse.Namespace) -> int:
     bundle = load_bundle(out)  # proves the bundle loads and reproduces its golden actions
     print(f"bundle: {out}")
     print(f"  agent {bundle.agent}, actor reads {list(bundle.policy.keys)}, trained at {bundle.control.hz:g} Hz "
-          f"with {bundle.control.latency_ms:g} ms latency, reward {bundle.reward}")
+          f"with {bundle.control.describe_latency()} latency, reward {bundle.reward}")
     if bundle.sim_only_inputs:
         print(f"  note: the actor reads {list(bundle.sim_only_inputs)}: usable with --robot sim only")
     return 0

@@ -101,14 +101,26 @@ class ActionSpec:
 
 @dataclass(frozen=True)
 class ControlSpec:
-    """The control rate (Hz) and the command latency (ms) the policy was trained at."""
+    """The control rate (Hz) and the command latency (ms) the policy was trained at.
+
+    A policy trained on a latency range (``env.latency_ms: [lo, hi]``) records it in
+    ``latency_ms_range``; ``latency_ms`` is then the range's middle, what a dry run emulates.
+    """
 
     hz: float = CONTROL_HZ
     latency_ms: float = 0.0
+    latency_ms_range: tuple[float, float] | None = None
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> "ControlSpec":
-        return cls(hz=float(_need(raw, "hz", "control")), latency_ms=float(_need(raw, "latency_ms", "control")))
+        span = raw.get("latency_ms_range") if isinstance(raw, Mapping) else None
+        return cls(hz=float(_need(raw, "hz", "control")), latency_ms=float(_need(raw, "latency_ms", "control")),
+                   latency_ms_range=None if span is None else (float(span[0]), float(span[1])))
+
+    def describe_latency(self) -> str:
+        if self.latency_ms_range is None:
+            return f"{self.latency_ms:g} ms"
+        return f"{self.latency_ms_range[0]:g}-{self.latency_ms_range[1]:g} ms (middle {self.latency_ms:g})"
 
 
 @dataclass(frozen=True)
