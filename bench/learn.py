@@ -265,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=1,
                         help="train seeds 0..N-1 one after another; per-seed figures are written as each ends, "
                              "and with N > 1 a combined figure of all seeds")
+    parser.add_argument("--confirm", type=int, default=None, metavar="N",
+                        help="evaluate each run's best snapshot on N fresh episodes (default: the proof's own "
+                             "number, e.g. 50 for teacher; 0: skip, e.g. for a run still going)")
     parser.add_argument("--summarize", metavar="RUN", nargs="+", default=None,
                         help="no training: write the curves and summaries of existing runs of this proof "
                              "(stopped early, continued with `liftrl train --resume`, or still running)")
@@ -279,9 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     overrides = proof["overrides"] + (TINY + proof.get("tiny", []) if args.tiny else []) + list(args.overrides)
     overrides.append(f"train.max_minutes={args.minutes}")
     stem = Path(args.out) if args.out else RESULTS / f"learn_{args.proof}{'_tiny' if args.tiny else ''}"
-    confirm = 0 if args.tiny else proof.get("confirm_episodes", 0)
+    confirm = args.confirm if args.confirm is not None else (0 if args.tiny else proof.get("confirm_episodes", 0))
     runs = [Path(r) for r in args.summarize] if args.summarize else [None] * args.seeds
-    several = len(runs) > 1
+    several = len(runs) > 1 or "compare_with" in proof  # per-seed files plus one figure of all seeds
     summaries = []
     for i, run in enumerate(runs):
         seed_overrides = overrides + ([f"train.seed={i}"] if run is None and several else [])

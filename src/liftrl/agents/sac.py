@@ -8,6 +8,10 @@
   repeat their last values); alpha = exp(log_alpha), target entropy -action_dim unless configured;
 - soft target update by ``critic_target_tau`` after every critic step;
 - ``update`` returns diagnostics from every ``cfg.diagnostics_every``-th update, ``{}`` otherwise.
+- options against collapse (``SACConfig``, all off by default): LayerNorm in every hidden layer,
+  a floor under alpha (log_alpha is clamped after each temperature step), and global-norm clipping
+  of each network's gradient (the logged gradient norms are the norms before clipping; with
+  clipping the norm is computed at every update).
 
 Made for one CPU core as much as for a GPU: fused Adam, one fused soft update over kept
 parameter lists, and no critic weight gradients in the actor's backward (bench/peer_sb3.py).
