@@ -14,7 +14,6 @@ from liftrl.replay.buffer import ReplayBuffer
 from liftrl.replay.mixing import concat_batches, demo_rows, sample_mixed
 from liftrl.scripted import ScriptedGrasp
 from liftrl.sim.latency import make_env
-from liftrl.sim.vector import make_vector_env
 from liftrl.train import demos
 from liftrl.train.metrics import read_metrics
 
@@ -90,15 +89,14 @@ def test_success_ending_is_stored_as_truncation_only_when_asked():
 def test_collect_keeps_whole_successful_episodes():
     kwargs = dict(curriculum_stage=1, hold_steps=5, max_episode_steps=30, observations=("state", "privileged"),
                   reward="v20", render_mode=None, control_hz=15, latency_ms=100)
-    buf = ReplayBuffer(capacity=demos.demo_capacity(3, 30, 15), num_envs=1,
+    buf = ReplayBuffer(capacity=demos.demo_capacity(4, 30, 15), num_envs=1,
                        obs_shapes={"state": ((18,), np.float32), "privileged": ((11,), np.float32)},
                        action_dim=4, n_step=1, gamma=0.99, frame_stack=1, seed=0)
-    stats = demos.collect(lambda n: make_vector_env(n, num_workers=1, **kwargs), 3, 2, buf,
-                          ("state", "privileged"), bootstrap_on_success=True)
-    # The same seeds rolled out one by one: exactly the successful episodes are kept, whole.
     env = make_env(**kwargs)
+    stats = demos.collect(env, 4, buf, ("state", "privileged"), bootstrap_on_success=True)
+    # The same seeds rolled out by hand: exactly the successful episodes are kept, whole.
     wins, steps = 0, 0
-    for seed in demo_seeds(3, 0):
+    for seed in demo_seeds(4, 0):
         _, info = env.reset(seed=seed)
         policy, done, n = ScriptedGrasp(), False, 0
         while not done:
@@ -107,10 +105,10 @@ def test_collect_keeps_whole_successful_episodes():
         if info["is_success"]:
             wins, steps = wins + 1, steps + n
     env.close()
-    assert stats.episodes == 3 and (stats.successes, stats.transitions) == (wins, steps) and wins >= 1
+    assert stats.episodes == 4 and (stats.successes, stats.transitions) == (wins, steps) and wins >= 1
     assert len(buf) == stats.transitions
     batch = buf.sample(64)
-    # stage 1 holds the cube from the start: every success ended in a bootstrapped truncation
+    # every kept episode ended in success, stored as a bootstrapped truncation: no zero discount
     assert np.all(batch["discount"] > 0)
     assert batch["obs"]["privileged"].shape == (64, 11)
 

@@ -9,7 +9,7 @@ import pytest
 
 from liftrl.deploy.episode_log import EpisodeLog
 from liftrl.deploy.pipeline import ArmModel, CommandMapper, ObservationBuilder
-from liftrl.deploy.runner import LoopConfig, run_episode
+from liftrl.deploy.runner import LoopConfig, run_arm_episode
 from liftrl.deploy.safety import SafetyLimits, Watchdog
 from liftrl.deploy.sim_robot import SimRobot
 from liftrl.deploy.spec import ActionSpec, ObservationSpec, TaskSpec
@@ -144,7 +144,7 @@ def test_last_actions_parity_sim_wrapper_vs_deploy_loop():
     task_spec = TaskSpec(curriculum_stage=3, hold_steps=150, lift_height=0.08, max_episode_steps=300)
     action = _action_spec(env)
     limits = SafetyLimits.for_arm(arm.joint_range, action.gripper_ctrl, action.workspace_low, action.workspace_high)
-    result = run_episode(robot, robot, lambda o: next(replay)[None], ObservationBuilder(spec, arm.kinematics),
+    result = run_arm_episode(robot, robot, lambda o: next(replay)[None], ObservationBuilder(spec, arm.kinematics),
                          CommandMapper(action, task_spec, arm), limits, Watchdog(), LoopConfig(15.0, len(actions)), log)
     assert result.steps == len(actions)
     deploy_seen = [row["obs.last_actions"] for row in log.rows]
