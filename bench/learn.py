@@ -268,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--confirm", type=int, default=None, metavar="N",
                         help="evaluate each run's best snapshot on N fresh episodes (default: the proof's own "
                              "number, e.g. 50 for teacher; 0: skip, e.g. for a run still going)")
+    parser.add_argument("--note", default=None, help="how the runs were made, when not by this script (kept in "
+                                                     "the JSON, e.g. 'liftrl train ... stopped by hand at 100k')")
     parser.add_argument("--summarize", metavar="RUN", nargs="+", default=None,
                         help="no training: write the curves and summaries of existing runs of this proof "
                              "(stopped early, continued with `liftrl train --resume`, or still running)")
@@ -300,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
         if summary is None:
             continue
         summary["seed"] = seed
+        if args.summarize:  # the run was made elsewhere: its own config.yaml says what it ran
+            summary["overrides"] = None
+        if args.note:
+            summary["note"] = args.note
         run_stem.with_suffix(".json").write_text(json.dumps(summary, indent=1))
         summaries.append(summary)
         if several:  # rewritten after every seed, so a stopped bench still leaves its figures
