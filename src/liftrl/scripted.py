@@ -2,7 +2,7 @@
 
 It exists to prove the task is physically solvable with this IK, gripper and friction before
 any learning is blamed, to make demo videos, and to fill the demonstration buffer that seeds
-off-policy training (``liftrl.replay.demos``). It uses privileged information (the cube's
+off-policy training (``liftrl.train.demos``). It uses privileged information (the cube's
 position), so it is a simulation tool, never a policy for the real arm.
 
 Latency: at the real arm's rate (15 Hz, ~100 ms) an action reaches the arm one or two control
