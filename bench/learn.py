@@ -162,6 +162,8 @@ def summarize_run(name: str, proof: dict, run: Path, wall: float, overrides: lis
         "wall_minutes": round(wall / 60, 2), "env_steps": last["step"],
         "goal_success": goal, "goal_steps": proof["goal_steps"],
         "first_step_at_goal": None if hit is None else hit["step"],
+        "wall_minutes_at_goal": None if hit is None else round(
+            wall_seconds([r for r in rows if r["step"] <= hit["step"]]) / 60, 2),
         "best": {"step": best["step"], "success_rate": best["eval/success_rate"],
                  "reward_mean": best["eval/reward_mean"]},
         "last": {"step": last["step"], "success_rate": last["eval/success_rate"]},
