@@ -18,7 +18,9 @@ SHAPES = {"state": (6,)}
 
 def agent(**kw) -> SACAgent:
     torch.set_num_threads(1)
-    return SACAgent(SACConfig(hidden_dim=16, batch_size=8, **kw), SHAPES, 4, ["state"], ["state"], "cpu", seed=0)
+    # diagnostics_every=1: every update reports its diagnostics (the default reports every 10th)
+    return SACAgent(SACConfig(hidden_dim=16, batch_size=8, diagnostics_every=1, **kw), SHAPES, 4, ["state"], ["state"],
+                    "cpu", seed=0)
 
 
 def batch(reward=1.0, n=8):

@@ -7,7 +7,7 @@
 - the actor and the temperature update every ``cfg.actor_update_every`` updates (diagnostics then
   repeat their last values); alpha = exp(log_alpha), target entropy -action_dim unless configured;
 - soft target update by ``critic_target_tau`` after every critic step;
-- ``update`` returns diagnostics from every ``cfg.diagnostics_every``-th update, ``{}`` otherwise.
+- ``update`` returns diagnostics from every ``cfg.diagnostics_every``-th update, ``{}`` otherwise;
 - options against collapse (``SACConfig``, all off by default): LayerNorm in every hidden layer,
   a floor under alpha (log_alpha is clamped after each temperature step), and global-norm clipping
   of each network's gradient (the logged gradient norms are the norms before clipping; with
