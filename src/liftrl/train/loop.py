@@ -135,9 +135,11 @@ class Trainer:
         self.demos: ReplayBuffer | None = None
         self.guard_cfg = collapse_guard.GuardConfig(train_cfg.guard, train_cfg.guard_lcb_drop, train_cfg.guard_q_factor,
                                                     train_cfg.guard_max_restores, train_cfg.guard_lr_scale)
-        self.q_limit = collapse_guard.q_limit(get_reward(cfg.env.reward).step_bound, cfg.agent.reward_scale,
-                                              cfg.agent.gamma, math.ceil(CONTROL_HZ / cfg.env.control_hz - 1e-9),
-                                              train_cfg.guard_q_factor)
+        # Agents without a TD target (a distilled student) have no gamma: no Q bound, the other checks stay.
+        gamma = getattr(cfg.agent, "gamma", None)
+        self.q_limit = None if gamma is None else collapse_guard.q_limit(
+            get_reward(cfg.env.reward).step_bound, getattr(cfg.agent, "reward_scale", 1.0), gamma,
+            math.ceil(CONTROL_HZ / cfg.env.control_hz - 1e-9), train_cfg.guard_q_factor)
         self.watch = collapse_guard.CriticWatch()
         self.restores = 0
         self._started = time.perf_counter()
@@ -381,9 +383,11 @@ class Trainer:
         state, meta = load_snapshot(best_path, map_location=self.device)
         self.agent.load_state_dict(state["agent"])
         self.restores += 1
-        lr = self.cfg.agent.lr * self.guard_cfg.lr_scale ** self.restores
-        collapse_guard.set_learning_rate(self.agent, lr)
-        row = {"guard/restores": self.restores, "guard/restored_from": int(meta["env_steps"]), "guard/lr": lr,
+        lr = getattr(self.cfg.agent, "lr", None)
+        if lr is not None:
+            lr *= self.guard_cfg.lr_scale ** self.restores
+            collapse_guard.set_learning_rate(self.agent, lr)
+        row = {"guard/restores": self.restores, "guard/restored_from": int(meta["env_steps"]), "guard/lr": lr or 0.0,
                "guard/success_lcb": summary.success_lcb, "guard/best_success_lcb": float(self.best["success_lcb"]),
                "guard/q_abs_max": self.watch.q_abs_max, "guard/critic_loss_max": self.watch.loss_max}
         self.logger.log(self.env_steps, "guard", {**row, "guard/reason": reason})
