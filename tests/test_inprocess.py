@@ -132,9 +132,9 @@ def test_torch_threads_leave_a_core_when_envs_run_in_process(monkeypatch):
     from liftrl.train import loop
 
     quickstart = str(Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml")  # 4 state-only envs
-    monkeypatch.setattr(loop.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(loop, "usable_cores", lambda: 2)  # the affinity mask, as taskset narrows it
     assert loop.auto_threads(load_config(quickstart, ["env.num_workers=0"])) == 1
     assert loop.auto_threads(load_config(quickstart, ["env.num_workers=2"])) == 1
-    monkeypatch.setattr(loop.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(loop, "usable_cores", lambda: 8)
     assert loop.auto_threads(load_config(quickstart, ["env.num_workers=0"])) == 7
     assert loop.auto_threads(load_config(quickstart, ["env.num_workers=2"])) == 6
