@@ -195,10 +195,17 @@ def resume_distill(run_dir: str | os.PathLike, overrides: list[str] | None = Non
     return run_dir
 
 
+def _latency_text(latency) -> str:
+    """``100`` -> ``100 ms``; a per-episode range ``[66, 133]`` -> ``66-133 ms``."""
+    if isinstance(latency, (list, tuple)):
+        return "-".join(f"{float(v):g}" for v in latency) + " ms"
+    return f"{float(latency):g} ms"
+
+
 def _warn_rate(cfg: Config, teacher: Teacher) -> None:
     env = teacher.config.get("env", {})
-    theirs = (float(env.get("control_hz", 50.0)), float(env.get("latency_ms", 0.0)))
-    if theirs != (cfg.env.control_hz, cfg.env.latency_ms):
-        warnings.warn(f"the teacher was trained at {theirs[0]:g} Hz / {theirs[1]:g} ms and the student runs at "
-                      f"{cfg.env.control_hz:g} Hz / {cfg.env.latency_ms:g} ms: its labels may not succeed here "
-                      f"(the teacher's evaluation row shows how it does)", stacklevel=2)
+    theirs = f"{float(env.get('control_hz', 50.0)):g} Hz / {_latency_text(env.get('latency_ms', 0.0))}"
+    ours = f"{cfg.env.control_hz:g} Hz / {_latency_text(cfg.env.latency_ms)}"
+    if theirs != ours:
+        warnings.warn(f"the teacher was trained at {theirs} and the student runs at {ours}: its labels may not "
+                      f"succeed here (the teacher's evaluation row shows how it does)", stacklevel=2)
