@@ -253,3 +253,24 @@ def test_student_proof_script_runs_at_tiny_size(tmp_path):
     assert [p["beta"] for p in summary["curve"]] == pytest.approx([1.0, 2 / 3])
     assert stem.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert out.stdout.strip().splitlines()[-1].startswith("teacher ")
+
+
+# ------------------------------------------------------------------------------------ learn.py
+def test_learn_reports_the_spread_over_seeds():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import learn
+    finally:
+        sys.path.remove(str(BENCH))
+
+    def run(first, best, last):
+        return {"first_step_at_goal": first, "best": {"success_rate": best}, "last": {"success_rate": last}}
+
+    spread = learn.spread({0: run(4000, 1.0, 0.9), 1: run(None, 0.6, 0.1), 2: run(6000, 0.95, 0.95)})
+    assert spread["seeds_at_goal"] == "2/3"
+    assert spread["first_step_at_goal"] == {"min": 4000, "median": 6000, "max": 6000}
+    assert spread["best_success"] == {"min": 0.6, "median": 0.95, "max": 1.0}
+    assert spread["last_success"] == {"min": 0.1, "median": 0.9, "max": 0.95}
+    assert learn.parse_seeds("0,1,2") == [0, 1, 2]
+    with pytest.raises(Exception, match="distinct seeds"):
+        learn.parse_seeds("1,1")
