@@ -130,18 +130,18 @@ def test_liftrl_eval_replaces_dead_and_stopped_workers_and_reruns_their_episodes
                                 "train.video_episodes=0"], run_root=str(tmp_path)))
     (ckpt,) = resolve_checkpoints(run, "latest")
     clean, out = evaluate_checkpoint(run, ckpt, episodes=8, video=False, workers=2)
-    first_pool: set[int] = set()
+    killed: list[int] = []
     stopped: list[int] = []
 
     def fault(i, result):
-        """The first pool loses a worker (SIGKILL); in the pool that replaces it, one stops (SIGSTOP)."""
-        pids = env_worker_pids(os.getpid())
-        if not first_pool:
-            first_pool.update(pids)
-            os.kill(pids[0], signal.SIGKILL)
-        elif not stopped and pids and not first_pool & set(pids):
-            stopped.append(pids[0])
-            os.kill(pids[0], signal.SIGSTOP)
+        """The first pool loses a worker (SIGKILL); in the pool that replaces it (after the first
+        warning), one worker stops (SIGSTOP)."""
+        if not killed:
+            killed.append(env_worker_pids(os.getpid())[0])
+            os.kill(killed[0], signal.SIGKILL)
+        elif not stopped and any("(restart 1)" in str(w.message) for w in warned):
+            stopped.append(env_worker_pids(os.getpid())[0])
+            os.kill(stopped[0], signal.SIGSTOP)
 
     with pytest.warns(UserWarning) as warned:
         again, again_out = evaluate_checkpoint(run, ckpt, episodes=8, video=False, workers=2, on_episode=fault,

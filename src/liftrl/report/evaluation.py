@@ -161,7 +161,21 @@ def _pooled_episodes(snapshot: Path, env: EnvConfig, seeds: Sequence[int], video
             warnings.warn(f"{what}; starting new workers for the {sum(r is None for r in results)} episodes not "
                           f"done (restart {restarts})", stacklevel=2)
         finally:
-            pool.shutdown(wait=True)
+            _close_pool(pool, env.worker_timeout_s)
+
+
+def _close_pool(pool, timeout_s: float) -> None:
+    """Shut the pool down without waiting forever on a stopped worker: one still there is killed."""
+    import multiprocessing as mp
+    import time
+
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + min(timeout_s, 30.0)
+    for child in mp.active_children():  # this command's only children are the pool's workers
+        child.join(timeout=max(0.1, deadline - time.monotonic()))
+        if child.is_alive():
+            child.kill()
+            child.join(timeout=5)
 
 
 class _PoolHung(RuntimeError):
