@@ -329,9 +329,10 @@ class Trainer:
         for i in np.flatnonzero(done):
             for k in true_next:
                 true_next[k][i] = infos["final_obs"][i][k]
+        restarted = infos.get("worker_restarted", np.zeros(self.num_envs, dtype=bool))
         self.replay.add({k: self.obs[k] for k in self.obs_keys}, self._replay_actions(actions), rewards,
-                        {k: true_next[k] for k in self.obs_keys}, term, trunc)
-        self._record_episodes(rewards, done, infos)
+                        {k: true_next[k] for k in self.obs_keys}, term, trunc, skip=restarted)
+        self._record_episodes(rewards, done, infos, restarted)
         self.obs = next_obs
         self.env_steps += self.num_envs
         return self._update()
