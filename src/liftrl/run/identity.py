@@ -46,14 +46,20 @@ def architecture(agent: str, agent_state: Mapping[str, Any], observations: Mappi
             params[prefix] = [int(n) for n in node.shape]
         elif isinstance(node, Mapping):
             for key, value in node.items():
-                if str(key).endswith(_NOT_NETWORK):
+                if str(key).endswith(_NOT_NETWORK) or _is_optimiser_state(value):
                     continue
                 walk(f"{prefix}.{key}" if prefix else str(key), value)
 
     walk("", agent_state)
+    roles = set(observations["actor"]) | set(observations["critic"])  # inputs kept for others (a teacher's) aside
     return {"agent": agent, "actor": list(observations["actor"]), "critic": list(observations["critic"]),
-            "shapes": {k: list(v) for k, v in observations["shapes"].items()}, "action_dim": int(action_dim),
-            "params": dict(sorted(params.items()))}
+            "shapes": {k: list(v) for k, v in observations["shapes"].items() if k in roles},
+            "action_dim": int(action_dim), "params": dict(sorted(params.items()))}
+
+
+def _is_optimiser_state(node: Any) -> bool:
+    """A torch optimiser's ``state_dict`` (``state`` + ``param_groups``), whatever key it is saved under."""
+    return isinstance(node, Mapping) and {"state", "param_groups"} <= set(node)
 
 
 def snapshot_architecture(state: Mapping[str, Any], meta: Mapping[str, Any]) -> dict:
