@@ -210,3 +210,19 @@ def test_export_never_replaces_a_folder_that_is_not_a_bundle(tmp_path):
     again = export_snapshot(state, meta, tmp_path / "b")  # an earlier bundle is replaced in place
     assert first == again and (again / SPEC_FILE).is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "notes"]  # no temporary or old folders left
+
+
+def test_edited_spec_is_refused_naming_the_changed_field(tmp_path):
+    """The golden check covers bundle.json: the weights intact, an edited action scale is still refused."""
+    state, meta, _ = snapshot(TINY_SAC, ("state",), ("state",))
+    out = export_snapshot(state, meta, tmp_path / "b")
+    spec = json.loads((out / SPEC_FILE).read_text())
+    load_bundle(out)
+    (out / SPEC_FILE).write_text(json.dumps(spec, indent=4, sort_keys=True))  # layout is not an edit
+    load_bundle(out)
+    scale = spec["action"]["scale"]
+    spec["action"]["scale"] = scale * 10
+    (out / SPEC_FILE).write_text(json.dumps(spec))
+    with pytest.raises(BundleError, match=rf"edited after export \(action.scale: {scale} at export, "
+                                          rf"{scale * 10} now\)"):
+        load_bundle(out)

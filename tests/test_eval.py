@@ -6,6 +6,7 @@ Two tiny runs (SAC from state, DrQ-v2 from 32x32 pixels) are trained once per mo
 
 import csv
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -84,7 +85,10 @@ def test_eval_writes_tables_and_one_decodable_video_per_episode(drq_run, capsys)
         # wrist view upscaled to 360x360 beside the 640x480 scene view scaled to 360 high
         assert frames[0].shape == (360, 360 + 480, 3)
     printed = capsys.readouterr().out
-    assert "| latest     | 300" in printed and "episode_000_seed_1000000000.mp4" in printed
+    assert "| latest     | 300" in printed and "episode_001_seed_1000000000.mp4" in printed
+    # one numbering: the progress line, the table row and the video name of the first episode all say 1
+    assert "episode 1/2 seed 1000000000" in printed
+    assert re.search(r"^\| 1 +\| 1000000000 ", printed, re.M)
 
 
 def test_video_shows_the_pixels_the_policy_sees(drq_run):
@@ -176,12 +180,12 @@ def test_only_real_changes_of_the_test_rename_the_output_folder(sac_run):
 
 
 def test_end_of_training_video_is_filmed_like_eval(sac_run):
-    """The train loop's video goes through the same recorder: one frame per observation."""
+    """The train loop's video films the best snapshot through the same recorder: one frame per observation."""
     run = folder.open_run(sac_run)
-    (ckpt,) = checkpoints.resolve_checkpoints(run, "latest")
+    (ckpt,) = checkpoints.resolve_checkpoints(run, "best")
     record, _ = evaluation.evaluate_checkpoint(run, ckpt, episodes=1, video=False, workers=1)
     (video,) = sorted((sac_run / "eval_final").glob("*.mp4"))
-    assert video.name == f"step_{ckpt.step:09d}_seed_{record.episodes[0].seed}.mp4"
+    assert video.name == f"best_step_{ckpt.step:09d}_seed_{record.episodes[0].seed}.mp4"
     frames = _frames(video)
     assert len(frames) == record.episodes[0].length + 1
     assert frames[0].shape == (360, 360 + 480, 3)
@@ -241,6 +245,8 @@ def test_bad_runs_checkpoints_and_overrides_are_refused(sac_run, tmp_path):
     state, meta = load_snapshot(copy / "snapshots" / "latest.pt")
     state["agent"]["actor"] = {k: v[..., :1] for k, v in state["agent"]["actor"].items()}
     save_snapshot(copy / "snapshots" / "step_000000750.pt", state, meta)
-    with pytest.raises(folder.RunError, match="weights do not fit the sac agent"):
+    # resized weights: refused by the run's identity check, naming the tensors, before any agent is built
+    with pytest.raises(folder.RunError, match=r"its network differs from this run's \(actor\.net\.0\.bias: \[1\] in "
+                                              r"the snapshot, \[32\] in the run"):
         cli("eval", copy, "--checkpoints", "750", "--episodes", "1", "--no-video")
     assert not list(copy.glob("eval_*"))  # nothing half-written for refused checkpoints

@@ -212,6 +212,17 @@ def test_compare_writes_tables_and_curves_and_handles_a_run_without_evals(tmp_pa
     assert "| 200 " in steps_table and "| 100 " not in steps_table and "| 300 " not in steps_table
 
 
+def test_compare_writes_into_the_first_run_by_default(tmp_path, monkeypatch):
+    a = make_run(tmp_path, "a", [(100, 1, 5, 10.0)], [50])
+    b = make_run(tmp_path, "b", [(100, 2, 5, 12.0)], [50])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert cli("compare", a, b) == 0
+    assert (a / "compare.png").is_file() and (a / "compare.md").is_file()
+    assert not list(elsewhere.iterdir())  # nothing in the current directory
+
+
 def test_compare_panels_keep_a_run_without_evals_in_the_legend(tmp_path):
     a = history.read_history(folder.open_run(make_run(tmp_path, "a", [(100, 1, 5, 10.0)], [50])))
     b = history.read_history(folder.open_run(make_run(tmp_path, "b", [], [50])))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from liftrl.agents import SACConfig, make_agent
-from liftrl.config import EnvConfig, load_config
+from liftrl.config import VECTOR_ENV_KEYS, EnvConfig, load_config
 from liftrl.run import envs
 from liftrl.run.checkpoints import resolve_checkpoint
 from liftrl.run.folder import RunError, link_atomic, new_run_dir, snapshot_name
@@ -49,7 +49,7 @@ def test_every_env_option_reaches_the_env():
                              "env.image_size=40", "env.frame_stack=2", "env.randomize=false", "env.reward=v11",
                              "env.curriculum_stage=2"])
     options = envs.env_options(cfg.env, training=True)
-    per_env = {f.name for f in dataclasses.fields(EnvConfig)} - {"num_envs", "num_workers"}
+    per_env = {f.name for f in dataclasses.fields(EnvConfig)} - set(VECTOR_ENV_KEYS)
     assert all(getattr(options, name) == getattr(cfg.env, name) for name in per_env)
     env = envs.make_env(cfg.env)
     try:

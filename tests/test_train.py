@@ -1,5 +1,6 @@
 """Training end to end at tiny size: run folders, exact resume, refusal of bad input."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -107,12 +108,13 @@ def test_resume_refuses_missing_run_and_config_changes(tmp_path):
     run = train(str(CONFIGS / "tiny_sac.yaml"), ["train.progress=false", "train.total_env_steps=100",
                                                  "train.eval_every=100", "train.video_episodes=0"],
                 run_root=str(tmp_path))
-    with pytest.raises(ValueError, match="only train.total_env_steps"):
+    with pytest.raises(ValueError, match=r"on resume only these settings may be overridden: .*train.progress.*"
+                                         r"got \['agent.lr=0.1'\]"):
         resume(run, ["agent.lr=0.1"])
     # Without the saved buffer a resume continues everything else and says the buffer starts empty.
     assert not list((run / "snapshots").glob("replay_*"))
     with pytest.warns(UserWarning, match="empty replay buffer"):
-        resume(run, ["train.total_env_steps=150"])
+        resume(run, ["train.total_env_steps=150", "train.progress=false"])  # cosmetic settings may change
     _, meta = load_snapshot(run / "snapshots" / "latest.pt")
     assert meta["env_steps"] == 150
     assert meta["config"]["train"]["total_env_steps"] == 150  # the new target is saved with the run
@@ -189,3 +191,48 @@ def test_in_process_envs_train_exactly_like_worker_envs(tmp_path, capsys):
     for key in wa:
         torch.testing.assert_close(wa[key], wb[key], rtol=0, atol=0, msg=key)
     assert _comparable(read_metrics(runs[0] / "metrics.jsonl")) == _comparable(read_metrics(runs[1] / "metrics.jsonl"))
+
+
+def test_tensorboard_drops_the_steps_a_resume_rewinds(tmp_path):
+    """A crash after the snapshot at 150 logged up to 300; after the resume TensorBoard shows each step once."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from liftrl.run.folder import link_atomic
+
+    run = train(str(CONFIGS / "tiny_sac.yaml"), ["train.progress=false", "train.video_episodes=0",
+                                                 "train.snapshot_every=150", "train.log_every=50"],
+                run_root=str(tmp_path))
+    snaps = run / "snapshots"
+    link_atomic(snaps / "step_000000150.pt", snaps / "latest.pt")  # as if it died before the next snapshot
+    resume(run)
+    acc = EventAccumulator(str(run / "tb"))
+    acc.Reload()
+    steps = [e.step for e in acc.Scalars("progress/updates")]
+    assert steps == [50, 100, 150, 200, 250, 300]
+    assert "resumed/text_summary" in acc.Tags()["tensors"]  # the marker TensorBoard shows at step 151
+
+
+def test_console_banner_live_eval_in_the_bar_and_end_summary(tmp_path, capsys):
+    from liftrl.cli import main
+    from liftrl.train.scoring import EvalSummary
+
+    config = str(CONFIGS / "tiny_sac.yaml")
+    assert main(["train", config, "train.progress=true", "--runs", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    (run,) = [p.parent for p in tmp_path.glob("sac/*/config.yaml")]
+    assert out.startswith(f"liftrl train: run folder {run}\n  config: {config} with train.progress=true\n")
+    assert re.search(r"^  device: cpu, torch threads: \d+, 2 training envs: 1 worker process\(es\) "
+                     r"\(env.num_workers=1\)$", out, re.M)
+    evals = [r for r in read_metrics(run / "metrics.jsonl") if r["kind"] == "eval"]
+    final = evals[-1]
+    best = max(evals, key=lambda r: EvalSummary(**{k: r[f"eval/{k}"] for k in EvalSummary.__dataclass_fields__})
+               .rank_key() + (-r["step"],))
+    assert f"  final eval (step 300): {final['eval/successes']}/2 success, reward {final['eval/reward_mean']:.1f}" in out
+    assert (f"  best eval (step {best['step']}): {best['eval/successes']}/2 success, reward "
+            f"{best['eval/reward_mean']:.1f} -> {run}/snapshots/best.pt") in out
+    video = run / "eval_final" / f"best_step_{best['step']:09d}_seed_1000000000.mp4"
+    assert video.is_file() and f"  video: {video}" in out
+    assert f"  evaluate: liftrl eval {run} --checkpoints best\n  export:   liftrl export {run}\n" in out
+    # The bar's final state shows the evaluation made at the last step, not the one before it.
+    last_bar = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert f"eval@300 {final['eval/successes']}/2 R={final['eval/reward_mean']:.0f}" in last_bar

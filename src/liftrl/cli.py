@@ -45,25 +45,26 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def _train(args: argparse.Namespace) -> int:
     """Train from a config (or resume a run) and leave a complete run folder."""
-    import warnings
-
     from liftrl.report.rollout import end_of_training_video
-    from liftrl.train.loop import resume, train
+    from liftrl.sim.workers import WorkerError
+    from liftrl.train.loop import TrainingStopped, resume, train
 
-    warnings.showwarning = _show_warning
     if args.config and "=" in args.config and not Path(args.config).exists():
         args.overrides.insert(0, args.config)  # `liftrl train key=value ...` with no YAML
         args.config = None
     if args.config and not Path(args.config).is_file():
         raise FileNotFoundError(f"config file {args.config} does not exist")
-    if args.resume:
-        if args.config:
-            raise ValueError("give either a config or --resume RUN, not both")
-        run = resume(args.resume, args.overrides, after=end_of_training_video)
-    else:
-        run = train(args.config, args.overrides, run_root=args.runs, after=end_of_training_video)
-    print(f"run folder: {run}")
-    return 0
+    if args.resume and args.config:
+        raise ValueError("give either a config or --resume RUN, not both")
+    try:
+        if args.resume:
+            resume(args.resume, args.overrides, after=end_of_training_video)
+        else:
+            train(args.config, args.overrides, run_root=args.runs, after=end_of_training_video)
+    except (TrainingStopped, WorkerError) as exc:  # said in full by the message; no traceback helps
+        print(f"liftrl train: error: {exc}", file=sys.stderr)
+        return 1
+    return 0  # the session printed its end summary, or the line that says how to resume
 
 
 DEFAULT_STUDENT_CONFIG = "configs/student.yaml"
@@ -169,13 +170,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     os.environ.setdefault("MUJOCO_GL", "egl")
+    warnings.showwarning = _show_warning
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except (ValueError, KeyError, FileNotFoundError, FileExistsError) as exc:
         print(f"liftrl {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # train handles Ctrl-C itself (it saves first); other commands just stop
+        print(f"liftrl {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -48,6 +48,16 @@ class EnvConfig(EnvOptions):
     # Worker processes stepping the envs; 0 -> in the training process; None -> the faster of the
     # two for this config (in-process for state-only and few envs, else one per core), printed at start.
     num_workers: int | None = None
+    # A worker that dies or does not answer within worker_timeout_s seconds is killed and restarted
+    # (its envs begin new episodes), at most max_worker_restarts times per run, training and
+    # evaluation workers together; one fault more stops the run with a snapshot.
+    worker_timeout_s: float = 120.0
+    max_worker_restarts: int = 3
+
+
+# EnvConfig keys about how the envs run (how many, in which processes, how faults are handled),
+# not about what one env is: they never reach an env's options.
+VECTOR_ENV_KEYS = ("num_envs", "num_workers", "worker_timeout_s", "max_worker_restarts")
 
 
 @dataclass(frozen=True)
@@ -306,6 +316,10 @@ def _check_counts(cfg: Config) -> None:
     if cfg.env.num_workers is not None and cfg.env.num_workers < 0:
         raise ConfigError(f"config key 'env.num_workers' must be >= 0 (0: in the training process) or null "
                           f"(the faster path for the config), got {cfg.env.num_workers}")
+    if not cfg.env.worker_timeout_s > 0:
+        raise ConfigError(f"config key 'env.worker_timeout_s' must be > 0 seconds, got {cfg.env.worker_timeout_s}")
+    if cfg.env.max_worker_restarts < 0:
+        raise ConfigError(f"config key 'env.max_worker_restarts' must be >= 0, got {cfg.env.max_worker_restarts}")
     train = cfg.train
     if not train.max_minutes >= 0:
         raise ConfigError(f"config key 'train.max_minutes' must be >= 0 (0: no budget), got {train.max_minutes}")

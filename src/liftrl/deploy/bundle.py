@@ -4,11 +4,15 @@ Layout of a bundle folder::
 
     bundle.json   format, observation / action / control / task specs, actor architecture, source run
     actor.pt      flat {name: tensor} actor weights (read with torch.load(weights_only=True))
-    golden.npz    a few inputs and the actions the run's own agent produced for them
+    golden.npz    a few inputs and the actions the run's own agent produced for them, and a
+                  copy of bundle.json as exported
 
 Export runs the training-side agent once to record the golden actions; loading rebuilds the actor
 from the architecture record alone and refuses the bundle unless it reproduces those actions, so
 a changed weight, a changed network definition or a damaged file is caught before the arm moves.
+The spec is checked the same way: an action scale edited from 0.02 to 0.2 leaves the weights
+intact but turned 3/3 successes into 0/3, so ``bundle.json`` must equal the copy recorded at
+export, and a difference is refused naming each changed field.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import warnings
 import shutil
 import tempfile
 import zipfile
@@ -40,7 +45,7 @@ WEIGHTS_FILE = "actor.pt"
 GOLDEN_FILE = "golden.npz"
 GOLDEN_COUNT = 4
 GOLDEN_ATOL = 1e-4  # float32 on another CPU/BLAS differs by ~1e-6; a changed weight by far more
-
+GOLDEN_SPEC = "spec"  # golden.npz entry: bundle.json's canonical JSON as exported
 
 
 class BundleError(ValueError):
@@ -188,7 +193,7 @@ def _write_bundle(out: Path, actor: _ExportedActor, spec: Mapping[str, Any]) -> 
     old = None
     try:
         torch.save(actor.weights, tmp / WEIGHTS_FILE)
-        np.savez(tmp / GOLDEN_FILE, action=actor.golden_actions,
+        np.savez(tmp / GOLDEN_FILE, action=actor.golden_actions, **{GOLDEN_SPEC: np.array(canonical_spec(spec))},
                  **{f"input.{k}": v for k, v in actor.golden_inputs.items()})
         (tmp / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n")
         if out.exists():  # keep the previous bundle until the new one is in place
@@ -225,10 +230,10 @@ def _gripper_ctrl() -> tuple[float, float]:
 def export_run(run_dir: str | os.PathLike, checkpoint: str = "best", out_dir: str | os.PathLike | None = None) -> Path:
     """Bundle a run's snapshot; the default folder is ``RUN/bundle_<checkpoint>``."""
     from liftrl.run.checkpoints import resolve_checkpoint
-    from liftrl.run.snapshot import load_snapshot
+    from liftrl.run.identity import load_checked_snapshot
 
     path = resolve_checkpoint(run_dir, checkpoint).path
-    state, meta = load_snapshot(path, map_location="cpu")
+    state, meta = load_checked_snapshot(run_dir, path, map_location="cpu")  # this run's own snapshot only
     out = Path(out_dir) if out_dir else Path(run_dir) / f"bundle_{checkpoint}"
     return export_snapshot(state, meta, out, source={"run": str(Path(run_dir)), "checkpoint": str(checkpoint),
                                                      "snapshot": path.name})
@@ -247,6 +252,40 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
                                                 for k, v in weights.items()):
         raise BundleError(f"{path}: expected a flat {{name: tensor}} dict of actor weights")
     return weights
+
+
+def canonical_spec(spec: Mapping[str, Any]) -> str:
+    """The spec as JSON with sorted keys and no spacing: layout does not count, every value does."""
+    return json.dumps(spec, sort_keys=True, separators=(",", ":"))
+
+
+def _differences(was: Any, now: Any, where: str = "") -> list[str]:
+    if isinstance(was, dict) and isinstance(now, dict):
+        out = []
+        for key in sorted(set(was) | set(now), key=str):
+            path = f"{where}.{key}" if where else str(key)
+            if key not in now:
+                out.append(f"{path} removed")
+            elif key not in was:
+                out.append(f"{path} added")
+            else:
+                out += _differences(was[key], now[key], path)
+        return out
+    return [] if was == now else [f"{where or 'the spec'}: {json.dumps(was)} at export, {json.dumps(now)} now"]
+
+
+def check_spec(spec: Mapping[str, Any], golden: Mapping[str, np.ndarray], spec_file: Path) -> None:
+    """Refuse a ``bundle.json`` that differs from the copy export recorded, naming each changed field."""
+    if GOLDEN_SPEC not in golden:
+        warnings.warn(f"{spec_file}: this bundle predates the recorded copy of its spec, so its settings (action "
+                      f"scale, control rate, task) cannot be verified; re-export it with `liftrl export RUN`",
+                      stacklevel=3)
+        return
+    exported = json.loads(str(golden[GOLDEN_SPEC]))
+    changed = _differences(exported, json.loads(canonical_spec(spec)))
+    if changed:
+        raise BundleError(f"{spec_file} was edited after export ({'; '.join(changed)}): the policy only works with "
+                          f"the settings it was trained and exported with; re-export from the run instead")
 
 
 def check_golden(policy: BundlePolicy, golden: Mapping[str, np.ndarray], atol: float = GOLDEN_ATOL,
@@ -303,7 +342,9 @@ def load_bundle(path: str | os.PathLike, real_arm: bool = False, atol: float = G
     if not golden_file.is_file():
         raise BundleError(f"{root} has no {GOLDEN_FILE}: cannot verify the actor, refusing it")
     with np.load(golden_file, allow_pickle=False) as golden:
-        check_golden(policy, dict(golden), atol, where=str(root))
+        golden = dict(golden)
+    check_golden(policy, golden, atol, where=str(root))
+    check_spec(spec, golden, spec_file)
     bundle = Bundle(path=root, observation=observation, action=action, control=control, task=task_spec,
                     reward=str(spec.get("reward")), agent=str(spec.get("agent")), source=dict(spec.get("source", {})),
                     policy=policy)

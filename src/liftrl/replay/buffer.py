@@ -196,18 +196,18 @@ class ReplayBuffer:
         """(C*k, H, W) -> (k, C, H, W), oldest first."""
         return pixels_row.reshape(self.frame_stack, -1, *pixels_row.shape[1:])
 
-    def _check_streams(self, obs: dict[str, np.ndarray], next_obs: dict[str, np.ndarray]) -> None:
+    def _check_streams(self, obs: dict[str, np.ndarray], next_obs: dict[str, np.ndarray], rows: np.ndarray) -> None:
         """Refuse data that cannot be the environment's own sequence, before anything is written."""
         if self._frames is not None and self.frame_stack > 1:
             c = self._frames.shape[2]
-            shifted = np.all(next_obs[PIXELS][:, :-c] == obs[PIXELS][:, c:], axis=(1, 2, 3))
+            shifted = np.all(next_obs[PIXELS][:, :-c] == obs[PIXELS][:, c:], axis=(1, 2, 3)) | ~rows
             if not shifted.all():
                 raise ValueError(
                     f"next_obs['pixels'] of envs {np.flatnonzero(~shifted).tolist()} is not obs['pixels'] shifted by "
                     f"one frame: next_obs must be the step's true next observation (the final one at an episode "
                     f"end), not the auto-reset one")
         L = self.slots_per_env
-        for e in np.flatnonzero(self._open):
+        for e in np.flatnonzero(self._open & rows):
             p = (self._written[e] - 1) % L
             same = all(np.array_equal(obs[k][e], self._vectors[k][e, p]) for k in self.vector_keys)
             if self._frames is not None:
@@ -220,8 +220,13 @@ class ReplayBuffer:
 
     # ------------------------------------------------------------------ adding
     def add(self, obs: Mapping[str, np.ndarray], actions: Any, rewards: Any, next_obs: Mapping[str, np.ndarray],
-            term: Any, trunc: Any) -> None:
-        """One step of every env; a refused call (ValueError) leaves the buffer unchanged."""
+            term: Any, trunc: Any, skip: Any = None) -> None:
+        """One step of every env; a refused call (ValueError) leaves the buffer unchanged.
+
+        ``skip`` marks envs whose row is no transition (their env worker was restarted, so next_obs
+        begins a new episode): nothing is stored for them and their stream ends where it was; the
+        interrupted episode's last ``n_step - 1`` transitions never become sampleable.
+        """
         E = self.num_envs
         obs = self._check_obs("obs", obs)
         next_obs = self._check_obs("next_obs", next_obs)
@@ -229,12 +234,16 @@ class ReplayBuffer:
         rewards = self._check_vector("rewards", rewards, (E,), "float")
         term = self._check_vector("term", term, (E,), "bool")
         trunc = self._check_vector("trunc", trunc, (E,), "bool")
-        self._check_streams(obs, next_obs)
+        skip = np.zeros(E, dtype=bool) if skip is None else self._check_vector("skip", skip, (E,), "bool")
+        self._check_streams(obs, next_obs, ~skip)
 
         # Termination wins when both flags are set: the episode really ended, nothing to bootstrap from.
         kinds = np.where(term, TERMINATED, np.where(trunc, TRUNCATED, CONTINUES)).astype(np.uint8)
         L = self.slots_per_env
         for e in range(E):
+            if skip[e]:
+                self._open[e] = False
+                continue
             s = self._start_stream(e, obs) if not self._open[e] else int(self._written[e] - 1)
             p = s % L
             self._action[e, p] = actions[e]

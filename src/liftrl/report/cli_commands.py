@@ -120,7 +120,7 @@ def _compare(args: argparse.Namespace) -> int:
     lines += ["", "## At each run's best", "", format_compare_best(names, [h.best() for h in histories])]
     text = "\n".join(lines)
     print(text)
-    out = Path(args.out or "compare.png")
+    out = Path(args.out) if args.out else runs[0].path / "compare.png"
     lift = runs[0].setting("env.lift_height")
     render(compare_panels(names, histories, lift_height=lift), out)
     out.with_suffix(".md").write_text(text + "\n", encoding="utf-8")
@@ -156,7 +156,8 @@ def add_compare_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--steps", default=None, help="only these eval steps in the matching-steps table, "
                                                   "e.g. 100k,500k (default: every common step)")
     p.add_argument("--out", default=None, help="PNG path; the tables go beside it as .md (and, for a sweep, "
-                                                "the figures as .json) (default: compare.png, or SWEEP_DIR/compare.png)")
+                                                "the figures as .json) (default: compare.png in the first run's "
+                                                "folder, or SWEEP_DIR/compare.png)")
     p.set_defaults(func=_compare)
     return p
 

@@ -26,7 +26,8 @@ from liftrl.common.seeds import eval_seeds
 from liftrl.report.tables import EvalRecord, write_eval_files
 from liftrl.run.checkpoints import Checkpoint
 from liftrl.run.folder import Run, RunError
-from liftrl.run.policy import LoadedPolicy, check_compatible, load_policy
+from liftrl.run.identity import load_checked_snapshot
+from liftrl.run.policy import LoadedPolicy, check_compatible, load_policy, policy_from_snapshot
 from liftrl.train.episodes import EpisodeResult
 from liftrl.train.scoring import summarize
 
@@ -51,10 +52,11 @@ def eval_config(run: Run, overrides: Sequence[str]):
 
 def changed_env(run: Run, cfg) -> dict[str, Any]:
     """The env settings an evaluation changes relative to the run's own config."""
-    from liftrl.config import config_to_dict, load_config
+    from liftrl.config import VECTOR_ENV_KEYS, config_to_dict, load_config
 
     base = config_to_dict(load_config(run.path / "config.yaml"))["env"]
-    return {k: v for k, v in config_to_dict(cfg)["env"].items() if base.get(k) != v}
+    # How the envs run (workers, timeouts) is no change of the test: it gets no tagged folder.
+    return {k: v for k, v in config_to_dict(cfg)["env"].items() if base.get(k) != v and k not in VECTOR_ENV_KEYS}
 
 
 def out_dir_name(step: int, changed: Mapping[str, Any]) -> str:
@@ -70,10 +72,15 @@ def out_dir_name(step: int, changed: Mapping[str, Any]) -> str:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(snapshot: str | LoadedPolicy, env: EnvConfig, video: bool, threads: int | None) -> None:
+def _init_worker(snapshot: str | LoadedPolicy, env: EnvConfig, video: bool, threads: int | None,
+                 pooled: bool = False) -> None:
     os.environ.setdefault("MUJOCO_GL", "egl")
     from liftrl.run.envs import make_env
 
+    if pooled:  # Ctrl-C is the parent's to handle: a worker killed by it would look like a crash
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     if threads is not None:
         import torch
 
@@ -116,17 +123,86 @@ def run_checkpoint_episodes(policy: LoadedPolicy, snapshot: Path, env: EnvConfig
         finally:
             _close_worker()
         return results  # type: ignore[return-value]
-    import multiprocessing as mp
-
-    # spawn: an EGL context does not survive fork (as in liftrl.sim.vector).
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                             initargs=(str(snapshot), env, video, 1)) as pool:
-        futures = [pool.submit(_run_one, seed, path, label) for seed, path in zip(seeds, videos)]
-        for i, fut in enumerate(futures):
-            results[i] = fut.result()
-            if on_episode:
-                on_episode(i, results[i])
+    _pooled_episodes(snapshot, env, seeds, videos, label, workers, results, on_episode)
     return results  # type: ignore[return-value]
+
+
+def _pooled_episodes(snapshot: Path, env: EnvConfig, seeds: Sequence[int], videos: Sequence[str | None], label: str,
+                     workers: int, results: list, on_episode) -> None:
+    """Fill ``results`` from a pool of spawn workers. A pool that loses a worker, or where no episode
+    finishes within ``env.worker_timeout_s`` (a stopped or hung worker: the pool is killed), is
+    replaced and the episodes not yet done run again (deterministic, so with the same results), up
+    to ``env.max_worker_restarts`` times."""
+    import multiprocessing as mp
+    import warnings
+    from concurrent.futures.process import BrokenProcessPool
+
+    from liftrl.sim.workers import WorkerError
+
+    video = any(v is not None for v in videos)
+    restarts = 0
+    while None in results:
+        # spawn: an EGL context does not survive fork (as in liftrl.sim.vector).
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(str(snapshot), env, video, 1, True))
+        try:
+            _collect(pool, seeds, videos, label, results, on_episode, env.worker_timeout_s)
+        except KeyboardInterrupt:  # the episodes in flight finish, the others are dropped
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        except (BrokenProcessPool, _PoolHung) as exc:
+            lost = next(i for i, r in enumerate(results) if r is None)
+            what = (f"episode {lost + 1} (seed {seeds[lost]}) "
+                    + (str(exc) if isinstance(exc, _PoolHung) else "was unfinished when an evaluation worker died"))
+            if restarts >= env.max_worker_restarts:
+                raise WorkerError(f"{what}; workers were replaced {restarts} times already "
+                                  f"(env.max_worker_restarts={env.max_worker_restarts})") from None
+            restarts += 1
+            warnings.warn(f"{what}; starting new workers for the {sum(r is None for r in results)} episodes not "
+                          f"done (restart {restarts})", stacklevel=2)
+        finally:
+            _close_pool(pool, env.worker_timeout_s)
+
+
+def _close_pool(pool, timeout_s: float) -> None:
+    """Shut the pool down without waiting forever on a stopped worker: one still there is killed."""
+    import multiprocessing as mp
+    import time
+
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + min(timeout_s, 30.0)
+    for child in mp.active_children():  # this command's only children are the pool's workers
+        child.join(timeout=max(0.1, deadline - time.monotonic()))
+        if child.is_alive():
+            child.kill()
+            child.join(timeout=5)
+
+
+class _PoolHung(RuntimeError):
+    """No episode finished in time: a worker is stopped or hung, and the pool's workers were killed."""
+
+
+def _collect(pool, seeds, videos, label, results: list, on_episode, timeout_s: float) -> None:
+    """Submit the episodes not done and gather them in order; kill the pool when one takes too long."""
+    import multiprocessing as mp
+    from concurrent.futures import TimeoutError as FutureTimeout
+
+    from liftrl.sim.workers import STARTUP_TIMEOUT_S
+
+    todo = [i for i, r in enumerate(results) if r is None]
+    futures = {i: pool.submit(_run_one, seeds[i], videos[i], label) for i in todo}
+    for n, i in enumerate(todo):
+        # The first result also waits for the workers to start (torch, MuJoCo, the policy).
+        wait_s = max(timeout_s, STARTUP_TIMEOUT_S) if n == 0 else timeout_s
+        try:
+            results[i] = futures[i].result(timeout=wait_s)
+        except FutureTimeout:
+            for child in mp.active_children():  # this command's only children are the pool's workers
+                child.kill()
+            raise _PoolHung(f"did not finish within {wait_s:g} s (env.worker_timeout_s): an evaluation worker "
+                            f"is stopped or hung, and the workers were killed") from None
+        if on_episode:
+            on_episode(i, results[i])
 
 
 # ---------------------------------------------------------------------------------- one checkpoint
@@ -141,8 +217,9 @@ def evaluate_checkpoint(run: Run, checkpoint: Checkpoint, episodes: int = 10, vi
     if not (isinstance(episodes, int) and episodes >= 1):
         raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
     cfg = eval_config(run, overrides)
-    policy = load_policy(checkpoint.path, "cpu")  # refuses a foreign or damaged snapshot before any work
-    meta = policy.meta
+    # A damaged file, or a snapshot of another run or network, is refused before any work.
+    state, meta = load_checked_snapshot(run.path, checkpoint.path, map_location="cpu")
+    policy = policy_from_snapshot(state, meta, "cpu", where=str(checkpoint.path))
     probe = make_env(cfg.env, render_mode=None)
     try:
         check_compatible(meta, probe.observation_space, probe.action_space)
@@ -157,7 +234,8 @@ def evaluate_checkpoint(run: Run, checkpoint: Checkpoint, episodes: int = 10, vi
     for old in out.glob(VIDEO_PATTERN):  # the folder describes one evaluation, not a mix of two
         old.unlink()
     seeds = eval_seeds(episodes)
-    videos = [str(out / f"episode_{i:03d}_seed_{s}.mp4") if video else None for i, s in enumerate(seeds)]
+    # Episodes count from 1 everywhere a person reads them: progress lines, the table, the video names.
+    videos = [str(out / f"episode_{i:03d}_seed_{s}.mp4") if video else None for i, s in enumerate(seeds, start=1)]
     workers = workers or min(os.cpu_count() or 1, episodes)
     label = f"{run.name} @ {checkpoint.label} ({checkpoint.step})"
     rows = run_checkpoint_episodes(policy, checkpoint.path, cfg.env, seeds, videos, label, workers, on_episode)

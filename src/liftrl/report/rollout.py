@@ -73,22 +73,27 @@ def play_episode(env, policy: Policy, seed: int, video_path: str | Path | None =
 
 
 def end_of_training_video(trainer) -> list[Path]:
-    """``train.video_episodes`` deterministic episodes on evaluation seeds after training, filmed as
-    ``liftrl eval`` films them, into ``RUN/eval_final/``; the ``after`` callback of ``liftrl train``."""
+    """``train.video_episodes`` deterministic episodes of the run's *best* snapshot (the one ``eval`` and
+    ``export`` pick by default) on evaluation seeds, filmed as ``liftrl eval`` films them, into
+    ``RUN/eval_final/best_step_<N>_seed_<S>.mp4``; the ``after`` callback of ``liftrl train``. It loads
+    the best weights into the trainer's agent, so it runs once training is over. A run without a
+    best snapshot films its last policy (``last_step_...``)."""
     from liftrl.run.envs import make_env
 
     episodes = trainer.cfg.train.video_episodes
     if not episodes:
         return []
+    step, which = trainer.load_best()
     out = trainer.run_dir / FINAL_VIDEO_DIR
     out.mkdir(exist_ok=True)
+    for old in out.glob("*.mp4"):  # the folder films one policy, not a mix of sessions
+        old.unlink()
     env = make_env(trainer.cfg.env, render_mode="rgb_array")
     paths = []
     try:
         for seed in eval_seeds(episodes):
-            path = out / f"step_{trainer.env_steps:09d}_seed_{seed}.mp4"
-            play_episode(env, trainer.eval_policy, seed, video_path=path,
-                         label=f"step {trainer.env_steps} (end of training)")
+            path = out / f"{which}_step_{step:09d}_seed_{seed}.mp4"
+            play_episode(env, trainer.eval_policy, seed, video_path=path, label=f"{which} snapshot, step {step}")
             paths.append(path)
     finally:
         env.close()

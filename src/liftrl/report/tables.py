@@ -86,7 +86,7 @@ def format_summary_table(records: Sequence[EvalRecord]) -> str:
 def format_episode_table(record: EvalRecord) -> str:
     rows = [[str(i), str(e["seed"]), f"{e['reward']:.2f}", f"{e['max_cube_z']:.3f} m", "yes" if e["success"] else "no",
              str(e["max_hold"]), str(e["length"]), Path(e["video"]).name if e["video"] else "-"]
-            for i, e in enumerate(record.episode_rows())]
+            for i, e in enumerate(record.episode_rows(), start=1)]  # from 1, as the progress lines and videos
     return _markdown(("episode", "seed", "reward", "max cube z", "success", "max hold", "length", "video"), rows)
 
 

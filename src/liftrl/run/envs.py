@@ -35,9 +35,20 @@ def worker_count(env: EnvConfig, num_envs: int) -> int | None:
     return None if env.num_workers is None else min(env.num_workers, num_envs)
 
 
-def make_vector_env(env: EnvConfig, num_envs: int | None = None, training: bool = False):
-    """``num_envs`` (default ``env.num_envs``) envs stepped in ``env.num_workers`` worker processes (0: in this one)."""
+_CONFIG_LIMIT = object()
+
+
+def make_vector_env(env: EnvConfig, num_envs: int | None = None, training: bool = False,
+                    max_worker_restarts: int | None | object = _CONFIG_LIMIT):
+    """``num_envs`` (default ``env.num_envs``) envs stepped in ``env.num_workers`` worker processes (0: in this one).
+
+    A worker that dies or stays silent for ``env.worker_timeout_s`` is restarted up to
+    ``env.max_worker_restarts`` times; ``max_worker_restarts=None`` lifts the limit for a caller
+    (the trainer) that keeps its own count and must still be able to save the envs' states.
+    """
     from liftrl.sim.vector import make_vector_env as make_sim_vector_env
 
     n = env.num_envs if num_envs is None else num_envs
-    return make_sim_vector_env(n, num_workers=worker_count(env, n), options=env_options(env, training))
+    limit = env.max_worker_restarts if max_worker_restarts is _CONFIG_LIMIT else max_worker_restarts
+    return make_sim_vector_env(n, num_workers=worker_count(env, n), worker_timeout_s=env.worker_timeout_s,
+                               max_worker_restarts=limit, options=env_options(env, training))

@@ -58,6 +58,11 @@ class InProcessVectorEnv(VectorEnv):
     """``num_envs`` independent LiftCube envs (``liftrl.sim.latency.make_env``) in this process."""
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+    # No worker processes, so nothing to restart: what the trainer reads of any vector env.
+    num_workers = 0
+    restarts = 0
+    last_fault: str | None = None
+    fault_time = 0.0
 
     def __init__(self, num_envs: int, **env_kwargs: Any):
         if not (isinstance(num_envs, int) and num_envs >= 1):

@@ -24,6 +24,7 @@ from typing import Any, Mapping
 import torch
 
 from liftrl.run.folder import BEST, CONFIG_FILE, LATEST, SNAPSHOT_DIR, link_atomic
+from liftrl.run.identity import RUN_FILE
 from liftrl.run.snapshot import load_snapshot
 from liftrl.sweep.spec import PBT_LOG, SweepError, write_json_atomic
 
@@ -87,6 +88,8 @@ def clone_snapshot(sweep_dir: Path, pointer: Pointer, target: Path, changed: Map
     replay = state.get("replay_file")
     if replay and (source / SNAPSHOT_DIR / replay).is_file():
         _copy_atomic(source / SNAPSHOT_DIR / replay, snaps / replay)
+    if (source / RUN_FILE).is_file():  # the clone continues the strong trial's run: it adopts its identity
+        _copy_atomic(source / RUN_FILE, Path(target) / RUN_FILE)
     _copy_atomic(src_file, copy)
     link_atomic(copy, snaps / LATEST)
     link_atomic(copy, snaps / BEST)  # the lineage now starts at the cloned, top-quantile state

@@ -110,32 +110,47 @@ def run_episodes(vec_env, policy: Policy, seeds: Sequence[int], on_step: StepHoo
     """One episode per seed on a vector env, ``num_envs`` seeds at a time, in ``seeds`` order.
 
     Envs that finish early keep stepping (auto-reset) but are ignored until the batch is done, so
-    every episode starts from exactly its seed.
+    every episode starts from exactly its seed. A batch during which an env worker was restarted
+    (``infos["worker_restarted"]``) runs again from its seeds: its episodes are deterministic, so
+    the rerun gives what the interrupted run would have (``on_step`` then sees its steps again).
     """
     seeds = list(seeds)
     n = vec_env.num_envs
     results: list[EpisodeResult] = []
     for start in range(0, len(seeds), n):
         batch = seeds[start:start + n]
-        padded = batch + [batch[-1]] * (n - len(batch))
-        obs, infos = vec_env.reset(seed=padded)
-        live = np.zeros(n, dtype=bool)
-        live[: len(batch)] = True
-        stats = [EpisodeStats.after_reset(env_info(infos, i)) for i in range(len(batch))]
-        while live.any():
-            actions = policy(obs)
-            obs, rewards, term, trunc, infos = vec_env.step(actions)
-            done = term | trunc
-            for i in np.flatnonzero(live):
-                info = env_info(infos["final_info"], i) if done[i] else env_info(infos, i)
-                stats[i].add(float(rewards[i]), info)
-                if on_step is not None:
-                    step_obs = infos["final_obs"][i] if done[i] else {k: v[i] for k, v in obs.items()}
-                    on_step(StepRecord(batch[i], stats[i].length, step_obs, actions[i], float(rewards[i]), info))
-                if done[i]:
-                    live[i] = False
-                    results.append(stats[i].result(batch[i], info))
+        done_batch = None
+        while done_batch is None:
+            done_batch = _run_batch(vec_env, policy, batch, on_step)
+        results.extend(done_batch)
     results.sort(key=lambda r: seeds.index(r.seed))
+    return results
+
+
+def _run_batch(vec_env, policy: Policy, batch: list, on_step: StepHook | None) -> list[EpisodeResult] | None:
+    """One episode per seed of ``batch`` side by side; None when a worker restart cut the batch short."""
+    n = vec_env.num_envs
+    padded = batch + [batch[-1]] * (n - len(batch))
+    obs, infos = vec_env.reset(seed=padded)
+    live = np.zeros(n, dtype=bool)
+    live[: len(batch)] = True
+    stats = [EpisodeStats.after_reset(env_info(infos, i)) for i in range(len(batch))]
+    results: list[EpisodeResult] = []
+    while live.any():
+        actions = policy(obs)
+        obs, rewards, term, trunc, infos = vec_env.step(actions)
+        if "worker_restarted" in infos:
+            return None
+        done = term | trunc
+        for i in np.flatnonzero(live):
+            info = env_info(infos["final_info"], i) if done[i] else env_info(infos, i)
+            stats[i].add(float(rewards[i]), info)
+            if on_step is not None:
+                step_obs = infos["final_obs"][i] if done[i] else {k: v[i] for k, v in obs.items()}
+                on_step(StepRecord(batch[i], stats[i].length, step_obs, actions[i], float(rewards[i]), info))
+            if done[i]:
+                live[i] = False
+                results.append(stats[i].result(batch[i], info))
     return results
 
 

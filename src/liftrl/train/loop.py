@@ -29,7 +29,13 @@ from liftrl.replay.mixing import sample_mixed
 from liftrl.rewards import check_fingerprint, get_reward
 from liftrl.run.envs import make_env, make_vector_env, worker_count
 from liftrl.run.folder import BEST, CONFIG_FILE, LATEST, SNAPSHOT_DIR, link_atomic, new_run_dir, replay_name, snapshot_name
-from liftrl.run.snapshot import is_run_snapshot, load_snapshot, run_metadata, save_snapshot
+from liftrl.run.identity import (
+    ForeignSnapshot, architecture, architecture_hash, create_run_identity, differences, load_checked_snapshot,
+    read_run_identity, snapshot_architecture,
+)
+from liftrl.run.lock import RunLock
+from liftrl.run.snapshot import load_snapshot, run_metadata, save_snapshot
+from liftrl.train import console
 from liftrl.sim.inprocess import choose_workers, usable_cores
 from liftrl.sim.privileged import layout_problem
 from liftrl.train import demos as demo_data
@@ -38,6 +44,20 @@ from liftrl.train.episodes import EpisodeStats, env_info, run_episodes
 from liftrl.train.init_from import init_actor_from
 from liftrl.train.metrics import MetricsLogger
 from liftrl.train.scoring import EvalSummary, is_better, summarize
+from liftrl.train.signals import StopRequest
+
+# Settings a resume may change: how long to go on, and how the run is watched, checked and run on
+# this machine. None of them changes what is learned (evaluation acts deterministically and draws
+# no training random numbers); every other key describes the learning itself and stays fixed.
+RESUME_OVERRIDABLE = (
+    "train.total_env_steps", "train.max_minutes", "train.progress", "train.log_every", "train.eval_every",
+    "train.eval_episodes", "train.snapshot_every", "train.video_episodes", "train.torch_threads",
+    "replay.save_with_snapshot", "env.num_workers", "env.worker_timeout_s", "env.max_worker_restarts",
+)
+
+
+class TrainingStopped(RuntimeError):
+    """The run stopped early for a reason that needs a person (e.g. env workers kept failing); it was saved."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -100,19 +120,20 @@ class EvalEvent:
 
 
 class Trainer:
-    def __init__(self, cfg: Config, run_dir: Path, resume: bool = False,
+    def __init__(self, cfg: Config, run_dir: Path, resume: bool = False, stop: StopRequest | None = None,
                  on_eval: Callable[[EvalEvent], None] | None = None):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.on_eval = on_eval
         self.device = resolve_device(cfg.train.device)
+        self.stop = stop or StopRequest()
         train_cfg = cfg.train
         torch.set_num_threads(train_cfg.torch_threads or auto_threads(cfg))
         torch.manual_seed(train_cfg.seed)
         self.rng = np.random.default_rng(train_cfg.seed)
         self.num_envs = cfg.env.num_envs
-        self.env = make_vector_env(cfg.env, training=True)
-        print(f"liftrl: training envs: {self.env.placement}", flush=True)
+        # No restart limit inside the vector envs: the trainer keeps it, so it can still save their states.
+        self.env = make_vector_env(cfg.env, training=True, max_worker_restarts=None)
         self.eval_env = None
         self.logger = None
         try:
@@ -120,6 +141,23 @@ class Trainer:
         except BaseException:
             self.close()  # no orphaned worker processes when a run cannot start
             raise
+
+    @property
+    def session_restarts(self) -> int:
+        """Env worker restarts in this process, training and evaluation workers together."""
+        return self.env.restarts + (self.eval_env.restarts if self.eval_env is not None else 0)
+
+    @property
+    def last_fault(self) -> str | None:
+        """The latest env worker fault of this session, training or evaluation workers."""
+        faults = [(env.fault_time, env.last_fault) for env in (self.env, self.eval_env)
+                  if env is not None and env.last_fault is not None]
+        return max(faults)[1] if faults else None
+
+    @property
+    def worker_restarts(self) -> int:
+        """Env worker restarts over the run's whole life (resumes included)."""
+        return self._restarts_before + self.session_restarts
 
     def _build(self, resume: bool) -> None:
         cfg, train_cfg = self.cfg, self.cfg.train
@@ -131,6 +169,10 @@ class Trainer:
                                 self.device, seed=train_cfg.seed, amp=train_cfg.amp)
         if train_cfg.init_from and not resume:
             init_actor_from(self.agent, train_cfg.init_from, train_cfg.init_checkpoint, obs_shapes)
+        self.architecture = architecture(cfg.agent.name, self.agent.state_dict(),
+                                         {"actor": cfg.obs.actor, "critic": cfg.obs.critic, "shapes": obs_shapes},
+                                         self.action_dim)
+        self.identity = (read_run_identity(self.run_dir) if resume else None) or self._new_identity(resume)
         self.replay = self._make_replay()
         self.demos: ReplayBuffer | None = None
         self.guard_cfg = collapse_guard.GuardConfig(train_cfg.guard, train_cfg.guard_lcb_drop, train_cfg.guard_q_factor,
@@ -147,7 +189,9 @@ class Trainer:
         self.updates = 0
         self.episodes = 0
         self.update_credit = 0.0
+        self._restarts_before = 0
         self.best: dict | None = None
+        self.last_eval: dict | None = None
         self.tracker = EpisodeTracker(self.num_envs)
         self._pending_episodes: list[dict] = []
         self._pending_updates: list[dict] = []
@@ -191,12 +235,19 @@ class Trainer:
             print(f"liftrl: {stats.successes}/{stats.episodes} scripted demonstrations succeeded; "
                   f"{stats.transitions} transitions in {self.run_dir / demo_data.DEMO_FILE}", flush=True)
 
+    def _new_identity(self, resume: bool) -> dict:
+        if resume:
+            warnings.warn(f"{self.run_dir} was made before liftrl recorded run ids: it gets one now, and its "
+                          f"earlier snapshots load with a warning", stacklevel=3)
+        return create_run_identity(self.run_dir, self.architecture)
+
     # ------------------------------------------------------------------ snapshots
     def _state(self) -> dict:
         return {
             "agent": self.agent.state_dict(),
             "counters": {"env_steps": self.env_steps, "updates": self.updates, "episodes": self.episodes,
-                         "update_credit": self.update_credit, "guard_restores": self.restores},
+                         "update_credit": self.update_credit, "guard_restores": self.restores,
+                         "worker_restarts": self.worker_restarts},
             "rng": {"numpy": self.rng.bit_generator.state, "torch": torch.get_rng_state(),
                     "replay": self.replay.rng_state(),
                     **({"demos": self.demos.rng_state()} if self.demos is not None else {})},
@@ -210,7 +261,8 @@ class Trainer:
 
     def _metadata(self, kind: str) -> dict:
         shapes = {k: self.env.single_observation_space[k].shape for k in self.obs_keys}
-        return run_metadata(self.cfg, kind, self.env_steps, shapes, self.action_dim)
+        return {**run_metadata(self.cfg, kind, self.env_steps, shapes, self.action_dim),
+                "run_id": self.identity["run_id"], "architecture_hash": architecture_hash(self.architecture)}
 
     def save(self, best: bool = False) -> Path:
         """Snapshot now: ``step_*.pt``, then ``latest.pt`` (and ``best.pt``) pointed at it.
@@ -237,10 +289,14 @@ class Trainer:
         return path
 
     def _restore(self) -> dict:
-        """Load ``latest.pt`` into everything; returns its state for subclasses' own parts."""
-        state, meta = load_snapshot(self.run_dir / SNAPSHOT_DIR / LATEST, map_location=self.device)
-        if not is_run_snapshot(meta):
-            raise ValueError(f"{self.run_dir}/{SNAPSHOT_DIR}/{LATEST} is not a liftrl run snapshot")
+        """Load ``latest.pt`` into everything (refusing another run's or network's); returns its state for
+        subclasses' own parts."""
+        latest = self.run_dir / SNAPSHOT_DIR / LATEST
+        state, meta = load_checked_snapshot(self.run_dir, latest, map_location=self.device)
+        changed = differences(snapshot_architecture(state, meta), self.architecture)
+        if changed:  # config.yaml was edited since the run began: refused by name, not by a torch traceback
+            raise ForeignSnapshot(f"resume refused: {latest} holds another network than {self.run_dir / CONFIG_FILE} "
+                                  f"builds ({'; '.join(changed)})")
         check_fingerprint(meta["reward"]["name"], meta["reward"]["fingerprint"])
         saved = meta.get("observations", {}).get("shapes", {})
         if "privileged" in saved:
@@ -252,6 +308,7 @@ class Trainer:
         self.restores = int(c.get("guard_restores", 0))
         self.env_steps, self.updates, self.episodes = int(c["env_steps"]), int(c["updates"]), int(c["episodes"])
         self.update_credit = float(c["update_credit"])
+        self._restarts_before = int(c.get("worker_restarts", 0))  # absent in snapshots made before it existed
         self.rng.bit_generator.state = state["rng"]["numpy"]
         torch.set_rng_state(state["rng"]["torch"])
         replay_file = state.get("replay_file")
@@ -287,9 +344,12 @@ class Trainer:
         """What the buffer stores as the step's action: the executed one (distillation stores labels)."""
         return actions
 
-    def _record_episodes(self, rewards, done, infos) -> None:
+    def _record_episodes(self, rewards, done, infos, restarted: np.ndarray) -> None:
         final_mask = infos.get("_final_info", np.zeros(self.num_envs, dtype=bool))
         for i in range(self.num_envs):
+            if restarted[i]:  # its worker was restarted: the episode in flight is lost, not counted
+                self.tracker.stats[i] = EpisodeStats()
+                continue
             info = env_info(infos["final_info"], i) if done[i] and final_mask[i] else env_info(infos, i)
             self.tracker.stats[i].add(float(rewards[i]), info)
             if done[i]:
@@ -321,13 +381,14 @@ class Trainer:
         for i in np.flatnonzero(done):
             for k in true_next:
                 true_next[k][i] = infos["final_obs"][i][k]
+        restarted = infos.get("worker_restarted", np.zeros(self.num_envs, dtype=bool))
         success = np.zeros(self.num_envs, dtype=bool)
         if done.any():
             success = np.asarray(infos["final_info"]["is_success"], dtype=bool) & infos["_final_info"]
         store_term, store_trunc = demo_data.replay_end_flags(term, trunc, success, self.cfg.train.bootstrap_on_success)
         self.replay.add({k: self.obs[k] for k in self.obs_keys}, self._replay_actions(actions), rewards,
-                        {k: true_next[k] for k in self.obs_keys}, store_term, store_trunc)
-        self._record_episodes(rewards, done, infos)
+                        {k: true_next[k] for k in self.obs_keys}, store_term, store_trunc, skip=restarted)
+        self._record_episodes(rewards, done, infos, restarted)
         self.obs = next_obs
         self.env_steps += self.num_envs
         return self._update()
@@ -345,6 +406,7 @@ class Trainer:
         row["progress/updates"] = self.updates
         row["progress/episodes"] = self.episodes
         row["progress/replay_size"] = len(self.replay)
+        row["progress/worker_restarts"] = self.worker_restarts
         row["time/env_steps_per_s"] = steps_done / max(elapsed, 1e-9)
         row["time/updates_per_s"] = updates_done / max(elapsed, 1e-9)
         row["time/elapsed_s"] = time.perf_counter() - self._started  # of this process (resets on resume)
@@ -362,7 +424,7 @@ class Trainer:
 
     def _make_eval_env(self):
         n = min(self.cfg.train.eval_episodes, self.num_envs)
-        return make_vector_env(self.cfg.env, n)
+        return make_vector_env(self.cfg.env, n, max_worker_restarts=None)  # the trainer keeps the limit
 
     def evaluate(self) -> EvalSummary:
         train_cfg = self.cfg.train
@@ -371,6 +433,7 @@ class Trainer:
         rows = run_episodes(self.eval_env, self.eval_policy, eval_seeds(train_cfg.eval_episodes))
         summary = summarize(rows)
         self.logger.log(self.env_steps, "eval", {f"eval/{k}": v for k, v in summary.as_dict().items()})
+        self.last_eval = {**summary.as_dict(), "env_steps": self.env_steps}
         return summary
 
     def guard(self, summary: EvalSummary) -> bool:
@@ -395,6 +458,16 @@ class Trainer:
               f"{meta['env_steps']} env steps (restore {self.restores}/{self.guard_cfg.max_restores})", flush=True)
         return True
 
+    def load_best(self) -> tuple[int, str]:
+        """Put ``best.pt``'s weights into the agent (training is over) and say which policy that is:
+        ``(step, "best")``, or ``(env_steps, "last")`` for a run with no best snapshot."""
+        best = self.run_dir / SNAPSHOT_DIR / BEST
+        if not best.is_file():
+            return self.env_steps, "last"
+        state, meta = load_snapshot(best, map_location=self.device)
+        self.agent.load_state_dict(state["agent"])
+        return int(meta["env_steps"]), "best"
+
     def close(self) -> None:
         if self.logger is not None:
             self.logger.close()
@@ -403,55 +476,80 @@ class Trainer:
             self.eval_env.close()
 
     # ------------------------------------------------------------------ the loop
-    def run(self) -> Path:
-        train_cfg = self.cfg.train
-        progress = None
-        if train_cfg.progress:
-            from tqdm import tqdm
+    def _progress_bar(self):
+        if not self.cfg.train.progress:
+            return None
+        from tqdm import tqdm
 
-            progress = tqdm(total=train_cfg.total_env_steps, initial=self.env_steps, unit="step", dynamic_ncols=True)
-        last_log = time.perf_counter()
-        steps_since, updates_since = 0, 0
-        last_eval = "-"
-        deadline = time.perf_counter() + 60 * train_cfg.max_minutes if train_cfg.max_minutes > 0 else float("inf")
+        return tqdm(total=self.cfg.train.total_env_steps, initial=self.env_steps, unit="step", dynamic_ncols=True)
+
+    def _show(self, bar, steps_per_s: float | None = None) -> None:
+        if bar is None:
+            return
+        if steps_per_s is not None:
+            self._rate = steps_per_s
+        last = self.last_eval
+        bar.set_postfix_str(console.postfix(getattr(self, "_rate", None), last and last["env_steps"], last))
+
+    def _stop_reason(self, deadline: float) -> str | None:
+        """Why the loop should stop after this step: None to go on."""
+        t = self.cfg.train
+        if self.stop.requested:
+            return "interrupted"
+        if self.session_restarts > self.cfg.env.max_worker_restarts:
+            return "workers"
+        if self.env_steps >= t.total_env_steps:
+            return "finished"
+        if time.perf_counter() >= deadline:
+            print(f"liftrl: train.max_minutes={t.max_minutes} reached at {self.env_steps} env steps; "
+                  "evaluating, saving and stopping (resume continues)", flush=True)
+            return "budget"
+        return None
+
+    def _after_step(self, before: int, stop: str | None, bar, window: list) -> None:
+        """Log, evaluate and snapshot as the step crossed their periods; a stop always snapshots."""
+        t = self.cfg.train
+        if _crossed(before, self.env_steps, t.log_every):
+            now = time.perf_counter()
+            self.log_train(now - window[0], window[1], window[2])
+            self._show(bar, window[1] / max(now - window[0], 1e-9))
+            window[:] = [now, 0, 0]
+        improved, summary = False, None
+        # A signal or failing workers stop at once; the end of training or of the budget evaluates first.
+        if _crossed(before, self.env_steps, t.eval_every) or stop in ("finished", "budget"):
+            summary = self.evaluate()
+            # The guard goes first: an agent whose critic diverged is rolled back, never made best.
+            if not self.guard(summary) and is_better(summary, None if self.best is None else _summary(self.best)):
+                self.best = dict(self.last_eval)
+                improved = True
+            self.watch.reset()
+            self._show(bar)  # the bar shows this evaluation now, not at the next log line
+        snapshot = None
+        if _crossed(before, self.env_steps, t.snapshot_every) or improved or stop is not None:
+            snapshot = self.save(best=improved)
+        if summary is not None and self.on_eval is not None:
+            self.on_eval(EvalEvent(self.env_steps, summary, snapshot, stop is not None))
+
+    def run(self) -> str:
+        """Train until done; returns why it stopped: finished, budget, interrupted (a signal) or workers."""
+        t = self.cfg.train
+        bar = self._progress_bar()
+        window = [time.perf_counter(), 0, 0]  # since the last log line: start time, env steps, updates
+        deadline = time.perf_counter() + 60 * t.max_minutes if t.max_minutes > 0 else float("inf")
+        stop = "finished" if self.env_steps >= t.total_env_steps else None
         try:
-            final = self.env_steps >= train_cfg.total_env_steps
-            while not final:
+            while stop is None:
                 before = self.env_steps
-                updates_since += self.step()
-                steps_since += self.env_steps - before
-                if progress is not None:
-                    progress.update(self.env_steps - before)
-                if _crossed(before, self.env_steps, train_cfg.log_every):
-                    now = time.perf_counter()
-                    self.log_train(now - last_log, steps_since, updates_since)
-                    if progress is not None:
-                        progress.set_postfix_str(f"{steps_since / max(now - last_log, 1e-9):.0f} steps/s eval {last_eval}")
-                    last_log, steps_since, updates_since = now, 0, 0
-                final = self.env_steps >= train_cfg.total_env_steps or time.perf_counter() >= deadline
-                if final and self.env_steps < train_cfg.total_env_steps:
-                    print(f"liftrl: train.max_minutes={train_cfg.max_minutes} reached at {self.env_steps} env steps; "
-                          "evaluating, saving and stopping (resume continues)", flush=True)
-                is_eval = _crossed(before, self.env_steps, train_cfg.eval_every) or final
-                improved = False
-                if is_eval:
-                    summary = self.evaluate()
-                    last_eval = f"{summary.successes}/{summary.episodes} R={summary.reward_mean:.0f}"
-                    # The guard goes first: an agent whose critic diverged is rolled back, never made best.
-                    if not self.guard(summary) and is_better(summary, None if self.best is None
-                                                             else _summary(self.best)):
-                        self.best = {**summary.as_dict(), "env_steps": self.env_steps}
-                        improved = True
-                    self.watch.reset()
-                snapshot = None
-                if _crossed(before, self.env_steps, train_cfg.snapshot_every) or improved or final:
-                    snapshot = self.save(best=improved)
-                if is_eval and self.on_eval is not None:
-                    self.on_eval(EvalEvent(self.env_steps, summary, snapshot, final))
+                window[2] += self.step()
+                window[1] += self.env_steps - before
+                if bar is not None:
+                    bar.update(self.env_steps - before)
+                stop = self._stop_reason(deadline)
+                self._after_step(before, stop, bar, window)
         finally:
-            if progress is not None:
-                progress.close()
-        return self.run_dir
+            if bar is not None:
+                bar.close()
+        return stop
 
 
 def _crossed(before: int, after: int, every: int) -> bool:
@@ -462,50 +560,103 @@ def _summary(d: dict) -> EvalSummary:
     return EvalSummary(**{k: d[k] for k in EvalSummary.__dataclass_fields__})
 
 
-# Called with the finished Trainer before it closes (the CLI films the end-of-training video this way).
-AfterTraining = Callable[["Trainer"], None]
-
-
-def train(config_path: str | None, overrides: list[str], run_root: str | None = None,
-          after: AfterTraining | None = None) -> Path:
-    """Start a new run: resolve the config, save it, train, and leave a complete run folder."""
-    cfg = load_config(config_path, overrides)
-    run_dir = new_run_dir(run_root or cfg.train.run_dir, cfg.agent.name)
-    save_config(cfg, run_dir / CONFIG_FILE)
-    try:
-        trainer = Trainer(cfg, run_dir)
-    except BaseException:
-        shutil.rmtree(run_dir, ignore_errors=True)  # nothing ran: leave no half-made run folder behind
-        raise
-    _run_and_close(trainer, after)
-    return run_dir
+# Called with the finished Trainer before it closes; returns the files it wrote (the CLI films the
+# end-of-training video this way, so train/ needs nothing from report/).
+AfterTraining = Callable[["Trainer"], list[Path]]
 
 
 def _run_and_close(trainer: Trainer, after: AfterTraining | None) -> None:
+    """Run, call ``after``, close: for drivers without a console session (distillation)."""
     try:
-        trainer.run()
+        if trainer.run() == "workers":
+            raise TrainingStopped(f"stopped at step {trainer.env_steps} (snapshot saved): env workers failed "
+                                  f"{trainer.session_restarts} times; last: {trainer.last_fault}")
         if after is not None:
             after(trainer)
     finally:
         trainer.close()
 
 
+def _session(trainer: Trainer, banner: console.Banner, after: AfterTraining | None) -> None:
+    """Run a constructed trainer to its end, telling the terminal where it is, how it ended and what next."""
+    for line in console.banner_lines(banner):
+        print(line, flush=True)
+    started = time.perf_counter()
+    outcome = trainer.run()
+    run_dir = trainer.run_dir
+    if outcome == "interrupted":
+        print(console.stopped_line(trainer.env_steps, run_dir), flush=True)
+        return
+    if outcome == "workers":
+        raise TrainingStopped(
+            f"stopped at step {trainer.env_steps} (snapshot saved): env workers failed {trainer.session_restarts} "
+            f"times, more than env.max_worker_restarts={trainer.cfg.env.max_worker_restarts}; last: "
+            f"{trainer.last_fault}. Resume with: {console.resume_hint(run_dir)}")
+    videos = after(trainer) if after is not None else []
+    best = run_dir / SNAPSHOT_DIR / BEST
+    for line in console.summary_lines(run_dir, trainer.env_steps, time.perf_counter() - started, trainer.last_eval,
+                                      trainer.last_eval and trainer.last_eval["env_steps"], trainer.best,
+                                      best if best.is_file() else None, videos, trainer.worker_restarts):
+        print(line, flush=True)
+
+
+def _banner(trainer: Trainer, config: str, overrides: list[str], resumed_from: str | None = None) -> console.Banner:
+    return console.Banner(run_dir=trainer.run_dir, device=str(trainer.device), torch_threads=torch.get_num_threads(),
+                          num_envs=trainer.num_envs, envs=trainer.env.placement, config=config,
+                          overrides=tuple(overrides), resumed_from=resumed_from)
+
+
+def train(config_path: str | None, overrides: list[str], run_root: str | None = None,
+          after: AfterTraining | None = None) -> Path:
+    """Start a new run: resolve the config, save it, train, and leave a complete run folder.
+
+    SIGINT / SIGTERM stop it cleanly (snapshot at the current step, then return); see ``train.signals``.
+    """
+    cfg = load_config(config_path, overrides)
+    run_dir = new_run_dir(run_root or cfg.train.run_dir, cfg.agent.name)
+    save_config(cfg, run_dir / CONFIG_FILE)
+    stop = StopRequest()
+    with stop.installed(), RunLock(run_dir):
+        try:
+            trainer = Trainer(cfg, run_dir, stop=stop)
+        except BaseException:
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing ran: leave no half-made run folder behind
+            raise
+        try:
+            _session(trainer, _banner(trainer, config_path or "built-in defaults", overrides), after)
+        finally:
+            trainer.close()
+    return run_dir
+
+
+def check_resume_overrides(overrides: list[str]) -> None:
+    """Refuse a resume override of anything but ``RESUME_OVERRIDABLE``, listing what may change."""
+    bad = [o for o in overrides if o.split("=", 1)[0].strip() not in RESUME_OVERRIDABLE]
+    if bad:
+        raise ValueError(f"on resume only these settings may be overridden: {', '.join(RESUME_OVERRIDABLE)}; "
+                         f"got {bad} (what is learned, env, agent and replay, stays as the run began)")
+
+
 def resume(run_dir: str | os.PathLike, overrides: list[str] | None = None, after: AfterTraining | None = None) -> Path:
-    """Continue a run from ``snapshots/latest.pt`` (only ``train.total_env_steps`` and ``train.max_minutes`` may change)."""
+    """Continue a run from ``snapshots/latest.pt``; only ``RESUME_OVERRIDABLE`` settings may change."""
     run_dir = Path(run_dir)
     config_file = run_dir / CONFIG_FILE
     if not config_file.is_file():
         raise FileNotFoundError(f"{run_dir} has no {CONFIG_FILE}: not a liftrl run folder")
-    if not (run_dir / SNAPSHOT_DIR / LATEST).is_file():
-        raise FileNotFoundError(f"{run_dir} has no {SNAPSHOT_DIR}/{LATEST} to resume from")
     overrides = list(overrides or [])
-    # How long to go on is the caller's to change; what is learned (env, agent, replay) is not.
-    bad = [o for o in overrides if not o.startswith(("train.total_env_steps=", "train.max_minutes="))]
-    if bad:
-        raise ValueError(f"on resume only train.total_env_steps and train.max_minutes may be overridden, got {bad}")
-    cfg = load_config(str(config_file), overrides)
-    if overrides:
-        save_config(cfg, config_file)
-    trainer = Trainer(cfg, run_dir, resume=True)
-    _run_and_close(trainer, after)
+    check_resume_overrides(overrides)
+    stop = StopRequest()
+    with stop.installed(), RunLock(run_dir):  # one writer: a second is refused before it reads or writes
+        latest = run_dir / SNAPSHOT_DIR / LATEST
+        if not latest.is_file():
+            raise FileNotFoundError(f"{run_dir} has no {SNAPSHOT_DIR}/{LATEST} to resume from")
+        cfg = load_config(str(config_file), overrides)
+        if overrides:
+            save_config(cfg, config_file)
+        trainer = Trainer(cfg, run_dir, resume=True, stop=stop)
+        try:
+            _session(trainer, _banner(trainer, str(config_file), overrides,
+                                      resumed_from=f"{latest} (step {trainer.env_steps})"), after)
+        finally:
+            trainer.close()
     return run_dir

@@ -27,26 +27,43 @@ def _clean(value):
 
 
 class MetricsLogger:
+    """One JSONL file and one TensorBoard stream (``tb/``) per run, resumes included.
+
+    TensorBoard opens lazily, so a resume can first say where it rewinds to: the new event file
+    then starts with a purge marker at that step (``SummaryWriter(purge_step=...)``), and
+    TensorBoard hides the older files' events from that step on, the steps a crash logged after
+    the last snapshot, instead of drawing them twice. A ``resumed`` text note marks the step too.
+    """
+
     def __init__(self, run_dir: Path, tensorboard: bool = True):
         self.path = Path(run_dir) / "metrics.jsonl"
         self._file = open(self.path, "a", encoding="utf-8")
+        self._tb_dir = Path(run_dir) / "tb" if tensorboard else None
         self._tb = None
-        if tensorboard:
+        self._purge_step: int | None = None
+
+    def _writer(self):
+        if self._tb is None and self._tb_dir is not None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._tb = SummaryWriter(log_dir=str(Path(run_dir) / "tb"))
+            self._tb = SummaryWriter(log_dir=str(self._tb_dir), purge_step=self._purge_step)
+            if self._purge_step is not None:
+                self._tb.add_text("resumed", f"resumed from the snapshot at step {self._purge_step - 1}; "
+                                             f"later steps of the earlier session are dropped", self._purge_step)
+        return self._tb
 
     def log(self, step: int, kind: str, values: Mapping[str, float]) -> None:
         row = {"step": int(step), "kind": kind, **{k: _clean(v) for k, v in values.items()}}
         self._file.write(json.dumps(row, sort_keys=True) + "\n")
         self._file.flush()
-        if self._tb is not None:
+        if self._writer() is not None:
             for key, value in values.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
                     self._tb.add_scalar(key, value, step)
 
     def truncate_after(self, step: int) -> None:
-        """On resume, drop rows written after the snapshot so history has no duplicate steps."""
+        """On resume, drop rows written after the snapshot so history has no duplicate steps (TensorBoard too)."""
+        self._purge_step = int(step) + 1
         self._file.close()
         rows = read_metrics(self.path)
         with open(self.path, "w", encoding="utf-8") as f:
