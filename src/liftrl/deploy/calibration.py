@@ -23,13 +23,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from liftrl.common.files import write_json_atomic
 from liftrl.deploy.lerobot_units import (COUNTS_PER_TURN, MAX_COUNT, Calibration, calibration_digest,
                                          load_calibration)
 from liftrl.deploy.mapping import BODY, MOTORS, JointMapping
@@ -42,22 +42,6 @@ LEROBOT_DEG_SCALE = MAX_COUNT / COUNTS_PER_TURN  # real degrees per LeRobot degr
 
 class CalibrationMissing(RuntimeError):
     """The arm cannot be mapped: the message names the file or the measured point that is missing."""
-
-
-def write_json_atomic(path: Path, data: dict) -> Path:
-    """Write JSON through a temporary file and a rename, so a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 # ---------------------------------------------------------------------------------------------- the per-arm file

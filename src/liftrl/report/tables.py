@@ -11,11 +11,11 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
+from liftrl.common.files import write_text_atomic
 from liftrl.report.history import EvalPoint
 from liftrl.run.checkpoints import format_step
 from liftrl.train.episodes import EpisodeResult
@@ -91,12 +91,6 @@ def format_episode_table(record: EvalRecord) -> str:
 
 
 # ---------------------------------------------------------------------------------- files
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _csv_text(rows: list[dict]) -> str:
     import io
 
@@ -113,11 +107,11 @@ def write_eval_files(out_dir: Path, record: EvalRecord) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"summary_csv": out_dir / SUMMARY_FILE_CSV, "episodes_csv": out_dir / EPISODES_FILE_CSV,
              "json": out_dir / EVAL_FILE_JSON}
-    _write_atomic(paths["summary_csv"], _csv_text([record.summary_row()]))
-    _write_atomic(paths["episodes_csv"], _csv_text(record.episode_rows()))
+    write_text_atomic(paths["summary_csv"], _csv_text([record.summary_row()]))
+    write_text_atomic(paths["episodes_csv"], _csv_text(record.episode_rows()))
     doc = {"run": record.run, "checkpoint": record.checkpoint, "step": record.step, "settings": record.settings,
            "summary": record.summary.as_dict(), "episodes": record.episode_rows()}
-    _write_atomic(paths["json"], json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    write_text_atomic(paths["json"], json.dumps(doc, indent=2, sort_keys=False) + "\n")
     return paths
 
 

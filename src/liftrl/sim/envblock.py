@@ -23,6 +23,18 @@ def stack_obs(obs_list: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndar
     return {k: np.stack([o[k] for o in obs_list]) for k in obs_list[0]}
 
 
+def block_seeds(seed: int | Sequence[int] | None, num_envs: int) -> list[int | None]:
+    """Gymnasium's vector ``reset(seed=...)`` rule: None for all, an int for env 0 counting up, or one per env."""
+    if seed is None:
+        return [None] * num_envs
+    if isinstance(seed, (int, np.integer)):
+        return [int(seed) + i for i in range(num_envs)]
+    seeds = list(seed)
+    if len(seeds) != num_envs:
+        raise ValueError(f"got {len(seeds)} seeds for {num_envs} environments")
+    return seeds
+
+
 def reset_block(envs: Sequence, seeds: Sequence[int | None], options: dict | None):
     """Reset every env of the block with its own seed: (stacked obs, batched infos)."""
     out = [env.reset(seed=s, options=options) for env, s in zip(envs, seeds)]

@@ -22,7 +22,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from liftrl.sim.envblock import reset_block, step_block
+from liftrl.sim.envblock import block_seeds, reset_block, step_block
 
 # Up to this many state-only envs step in-process when cores allow workers. Measured for one env
 # (above); with more envs the workers step them in parallel, and where that starts to pay was not
@@ -86,14 +86,7 @@ class InProcessVectorEnv(VectorEnv):
         self._closed = False
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
-        if seed is None:
-            seeds = [None] * self.num_envs
-        elif isinstance(seed, (int, np.integer)):
-            seeds = [int(seed) + i for i in range(self.num_envs)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} environments")
+        seeds = block_seeds(seed, self.num_envs)
         return reset_block(self.envs, seeds, options)
 
     def step(self, actions):

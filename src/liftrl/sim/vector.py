@@ -32,7 +32,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from liftrl.sim.envblock import concat_infos
+from liftrl.sim.envblock import block_seeds, concat_infos
 from liftrl.sim.workers import STARTUP_TIMEOUT_S, WorkerError, WorkerFault, WorkerHandle, start_worker
 
 DEFAULT_NUM_ENVS = 16
@@ -177,14 +177,7 @@ class LiftCubeVectorEnv(VectorEnv):
 
     # ------------------------------------------------------------------ the VectorEnv API
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
-        if seed is None:
-            seeds = [None] * self.num_envs
-        elif isinstance(seed, (int, np.integer)):
-            seeds = [int(seed) + i for i in range(self.num_envs)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} environments")
+        seeds = block_seeds(seed, self.num_envs)
         replies = self._exchange_all("reset", [(part, options) for part in self._split(seeds)], "resetting")
         self._fresh.clear()
         obs_parts, info_parts = zip(*replies)

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import yaml
 
+from liftrl.common.files import write_json_atomic as common_write_json_atomic
+
 if TYPE_CHECKING:
     from liftrl.config import Config
 
@@ -320,9 +322,8 @@ def read_trial_record(run_dir: str | os.PathLike) -> dict | None:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Sweep records: sorted keys, one-space indent (diffable by hand)."""
+    common_write_json_atomic(path, data, indent=1, sort_keys=True)
 
 
 def trial_name(index: int, params: Mapping[str, Any]) -> str:
