@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from liftrl.run.folder import RunError
-from liftrl.sim.privileged import layout_problem
 
 RUN_FILE = "run.json"
 # Not network: optimiser state, training diagnostics, RNG state (keys ending so are skipped).
@@ -148,10 +147,5 @@ def load_checked_snapshot(run_dir: str | os.PathLike, path: str | os.PathLike,
     state, meta = load_snapshot(path, map_location=map_location)
     if not is_run_snapshot(meta):
         raise RunError(f"{path} is a snapshot but not of a training run (format {meta.get('format')!r})")
-    saved = meta.get("observations", {}).get("shapes", {})
-    if "privileged" in saved:  # an older observation layout says so by name, before any identity check
-        problem = layout_problem(saved["privileged"][0], str(run_dir))
-        if problem:
-            raise RunError(f"cannot use {path}: {problem}")
     check_snapshot(run_dir, path, meta, snapshot_architecture(state, meta))
     return state, meta

@@ -34,7 +34,8 @@ from liftrl.run.identity import (
     read_run_identity, snapshot_architecture,
 )
 from liftrl.run.lock import RunLock
-from liftrl.run.snapshot import load_snapshot, run_metadata, save_snapshot
+from liftrl.run.snapshot import load_snapshot, read_metadata, run_metadata, save_snapshot
+from liftrl.sim.privileged import layout_problem
 from liftrl.train import console
 from liftrl.sim.inprocess import choose_workers, usable_cores
 from liftrl.train import demos as demo_data
@@ -291,6 +292,11 @@ class Trainer:
         """Load ``latest.pt`` into everything (refusing another run's or network's); returns its state for
         subclasses' own parts."""
         latest = self.run_dir / SNAPSHOT_DIR / LATEST
+        saved = read_metadata(latest).get("observations", {}).get("shapes", {})
+        if "privileged" in saved:  # an older observation layout is named as such, before the identity check
+            problem = layout_problem(saved["privileged"][0], f"{self.run_dir}")
+            if problem:
+                raise ValueError(f"cannot resume: {problem}")
         state, meta = load_checked_snapshot(self.run_dir, latest, map_location=self.device)
         changed = differences(snapshot_architecture(state, meta), self.architecture)
         if changed:  # config.yaml was edited since the run began: refused by name, not by a torch traceback
