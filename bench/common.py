@@ -96,3 +96,17 @@ def paired_rates(fn_a: Callable[[], object], fn_b: Callable[[], object], seconds
             calls[i] += blocks[i]
         order.reverse()
     return calls[0] / spent[0], calls[1] / spent[1]
+
+
+def wall_seconds(rows: list[dict]) -> float:
+    """Wall time of a run from its metrics rows: ``time/elapsed_s`` restarts in each resumed process, so add
+    the pieces (learn.py and student.py summaries)."""
+    wall, last = 0.0, 0.0
+    for r in rows:
+        t = r.get("time/elapsed_s")
+        if t is None:
+            continue
+        if t < last:
+            wall += last
+        last = t
+    return wall + last

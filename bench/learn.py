@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import wall_seconds  # bench/ is on sys.path when run as a script
+
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,19 +129,6 @@ def plot(run: Path, evals: list[dict], title: str, out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     plt.close(fig)
-
-
-def wall_seconds(rows: list[dict]) -> float:
-    """Wall time of a run from its rows: elapsed_s restarts in each process (a resumed run), so add the pieces."""
-    wall, last = 0.0, 0.0
-    for r in rows:
-        t = r.get("time/elapsed_s")
-        if t is None:
-            continue
-        if t < last:
-            wall += last
-        last = t
-    return wall + last
 
 
 def summarize_run(name: str, proof: dict, run: Path, wall: float, overrides: list[str], stem: Path,

@@ -20,6 +20,8 @@ import platform
 import time
 from pathlib import Path
 
+from common import wall_seconds  # bench/ is on sys.path when run as a script
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 
@@ -40,19 +42,6 @@ TINY = ["env.image_size=16", "env.num_envs=2", "env.max_episode_steps=20", "agen
         "agent.feature_dim=8", "agent.hidden_dim=16", "agent.batch_size=16", "distill.rounds=2",
         "distill.steps_per_round=40", "distill.updates_per_round=5", "train.eval_episodes=2",
         "train.video_episodes=0", "train.device=cpu", "replay.capacity=400"]
-
-
-def wall_seconds(rows: list[dict]) -> float:
-    """Wall time of a run from its rows; ``time/elapsed_s`` restarts in a resumed process, so add the pieces."""
-    wall, last = 0.0, 0.0
-    for r in rows:
-        t = r.get("time/elapsed_s")
-        if t is None:
-            continue
-        if t < last:
-            wall += last
-        last = t
-    return wall + last
 
 
 def curve(rows: list[dict]) -> tuple[dict | None, list[dict]]:
