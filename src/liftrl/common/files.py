@@ -30,3 +30,12 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 
 def write_json_atomic(path: str | os.PathLike, data: Any, *, indent: int = 2, sort_keys: bool = False) -> Path:
     return write_text_atomic(path, json.dumps(data, indent=indent, sort_keys=sort_keys) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """A JSON file's content; invalid JSON is a ValueError naming the file (a missing file stays an OSError)."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None

@@ -20,7 +20,6 @@ The per-arm file records the calibration's fingerprint: a recalibrated arm needs
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import asdict, dataclass, field
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from liftrl.common.files import write_json_atomic
+from liftrl.common.files import read_json, write_json_atomic
 from liftrl.deploy.lerobot_units import (COUNTS_PER_TURN, MAX_COUNT, Calibration, calibration_digest,
                                          load_calibration)
 from liftrl.deploy.mapping import BODY, MOTORS, JointMapping
@@ -93,10 +92,7 @@ def save_arm_file(arm: ArmFile, path: str | Path) -> Path:
 
 def load_arm_file(path: str | Path) -> ArmFile:
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    data = read_json(path)
     return ArmFile.from_json(data, str(path))
 
 

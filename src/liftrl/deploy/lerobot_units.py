@@ -33,6 +33,7 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from liftrl.common.files import read_json
 from liftrl.deploy.mapping import BODY, MOTORS
 
 COUNTS_PER_TURN = 4096  # STS3215: 12-bit encoder
@@ -126,10 +127,7 @@ def parse_calibration(data: object, source: str = "calibration") -> Calibration:
 
 def load_calibration(path: str | Path) -> Calibration:
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    data = read_json(path)
     return parse_calibration(data, str(path))
 
 
