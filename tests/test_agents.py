@@ -138,6 +138,18 @@ def test_squashed_gaussian_log_prob_matches_change_of_variables():
     torch.testing.assert_close(logp.detach().double(), expected, atol=2e-3, rtol=1e-4)
 
 
+def test_actor_act_is_the_sampled_action_from_the_same_noise_and_leaves_the_generator_alike():
+    torch.manual_seed(0)
+    actor = GaussianActor(5, 3, 16, 2)
+    obs = torch.randn(7, 5)
+    a, b = torch.Generator().manual_seed(11), torch.Generator().manual_seed(11)
+    with torch.no_grad():
+        acted = actor.act(obs, a)
+        sampled = actor.sample(obs, b)[0]
+    assert torch.equal(acted, sampled)  # bit for bit: acting must not change a run's trajectory
+    assert torch.equal(a.get_state(), b.get_state())
+
+
 # ---------------------------------------------------------------------------- both agents
 @pytest.mark.parametrize("name", sorted(SETUPS))
 def test_make_agent_builds_an_agent_following_the_protocol(name):

@@ -250,6 +250,22 @@ def test_peer_bench_runs_liftrl_with_the_settings_it_states():
                                            "learning_cpu": 1000.0}
 
 
+def test_peer_bench_two_core_variants_set_placement_and_threads_and_refuse_bad_ones():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import peer_sb3
+    finally:
+        sys.path.remove(str(BENCH))
+    args = peer_sb3.parse_args(["--cores", "2"])
+    assert args.variants == [("0", 1), ("0", 2), ("1", 1)]
+    overrides = peer_sb3.liftrl_overrides(args, ("1", 1))
+    assert "env.num_workers=1" in overrides and "train.torch_threads=1" in overrides
+    assert "train.torch_threads=2" in peer_sb3.liftrl_overrides(args, args.variants[1])
+    assert peer_sb3.parse_args([]).variants == [("null", 1)]
+    with pytest.raises(SystemExit):
+        peer_sb3.parse_args(["--variants", "two:1"])
+
+
 # ------------------------------------------------------------------------------------ learn.py student_*
 def test_student_proof_script_runs_at_tiny_size(tmp_path):
     """bench/learn.py student_*: distils from a teacher run, reads the run's metrics, writes curve and summary."""

@@ -206,6 +206,16 @@ class GaussianActor(nn.Module):
         log_std = self.LOG_STD_MIN + 0.5 * (self.LOG_STD_MAX - self.LOG_STD_MIN) * (torch.tanh(log_std) + 1.0)
         return mean, log_std
 
+    def act(self, obs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The action of :meth:`sample` alone, from the same noise draw (same bits, same generator state).
+
+        Acting runs once per env step and needs no log-probability: skipping it halves the small
+        ops of a batch-1 forward, which per-op overhead dominates on a CPU.
+        """
+        mean, log_std = self(obs)
+        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return torch.tanh(mean + log_std.exp() * eps)
+
     def sample(self, obs: torch.Tensor, generator: torch.Generator | None = None):
         """(action in (-1, 1), log-prob (B,), mean (B, A), log_std (B, A)), reparameterised (gradients flow).
 

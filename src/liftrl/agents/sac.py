@@ -104,7 +104,7 @@ class SACAgent:
         if eval_mode:
             action = torch.tanh(self.actor(x)[0])
         else:
-            action = self.actor.sample(x, self.generator)[0]
+            action = self.actor.act(x, self.generator)
         return action.cpu().numpy().astype(np.float32)
 
     @torch.no_grad()
