@@ -227,6 +227,16 @@ def test_resume_continues_exactly(teacher_run, tmp_path):
         resume_distill(half, ["agent.lr=0.1"])
 
 
+def test_a_relative_teacher_path_is_stored_resolved_so_resume_works_from_another_directory(teacher_run, tmp_path,
+                                                                                          monkeypatch):
+    monkeypatch.chdir(teacher_run.parent)
+    run = distill(teacher_run.name, STUDENT, [*TINY, "distill.rounds=1"], run_root=str(tmp_path / "runs"))
+    assert load_config(str(run / "config.yaml")).distill.teacher == str(teacher_run.resolve())
+    monkeypatch.chdir(tmp_path)  # where the relative name means nothing
+    resume_distill(run, ["distill.rounds=2"])
+    assert max(r["step"] for r in read_metrics(run / "metrics.jsonl")) > 0
+
+
 def test_student_regression_fits_labels_and_its_state_round_trips():
     from liftrl.agents.config import StudentConfig
     from liftrl.agents.student import StudentAgent

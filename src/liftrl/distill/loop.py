@@ -153,7 +153,8 @@ class Distiller(Trainer):
 def distill(teacher_run: str | os.PathLike, config_path: str | None, overrides: list[str],
             run_root: str | None = None, after: AfterTraining | None = None) -> Path:
     """Start a distillation run from ``teacher_run``; returns the run folder (``after`` as ``train``'s)."""
-    cfg = load_config(config_path, [*overrides, f"distill.teacher={teacher_run}"])
+    # Stored resolved: a path relative to where distill ran would break `--resume` from anywhere else.
+    cfg = load_config(config_path, [*overrides, f"distill.teacher={Path(teacher_run).resolve()}"])
     if cfg.distill is None:
         raise ValueError(f"{config_path or 'the built-in defaults'} is not a student config: it needs agent.name: "
                          f"student and a distill section (see configs/student.yaml)")
