@@ -194,6 +194,19 @@ def test_golden_terms(version, row_id, expected_terms):
         assert terms[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
 
 
+# What every run and snapshot so far recorded. The fingerprint covers the shared info reading
+# (base.read_step) too, so even a speed-up there that computes the same numbers changes it and
+# makes every recorded run warn on resume and eval: a new behaviour needs a new version name.
+RECORDED_FINGERPRINTS = {"sparse": "e79269533c387f61", "v11": "3eccb0e26795a5ca", "v19": "9a7f550948c43d11",
+                         "v20": "ef10fa4f2b77e5a3"}
+
+
+@pytest.mark.parametrize("version", sorted(RECORDED_FINGERPRINTS))
+def test_registered_versions_keep_the_fingerprints_runs_recorded(version):
+    assert fingerprint(version) == RECORDED_FINGERPRINTS[version], (
+        f"{version}'s definition changed (its module or rewards/base.py): recorded runs would no longer match")
+
+
 def test_changed_constant_breaks_golden_and_fingerprint(monkeypatch):
     info = _row("grasped_low")
     before = fingerprint("v19")
