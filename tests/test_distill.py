@@ -237,6 +237,31 @@ def test_a_relative_teacher_path_is_stored_resolved_so_resume_works_from_another
     assert max(r["step"] for r in read_metrics(run / "metrics.jsonl")) > 0
 
 
+def test_distill_stops_cleanly_on_sigint_and_holds_its_run_against_a_second_writer(teacher_run, tmp_path):
+    """As `liftrl train`: one writer per run, and Ctrl-C saves a snapshot and names the resume command."""
+    import re
+    import signal
+
+    from cli_run import WAIT_S, run_folder, start_cli, wait_for_rows
+
+    from liftrl.run.lock import RunLocked
+    from liftrl.run.snapshot import read_metadata
+
+    proc = start_cli("distill", str(teacher_run), STUDENT, *TINY, "distill.rounds=100000", "--runs", str(tmp_path))
+    run = run_folder(tmp_path, proc)
+    wait_for_rows(proc, run, 2)
+    with pytest.raises(RunLocked, match="writer"):
+        resume_distill(run, ["distill.rounds=100001"])
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=WAIT_S)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    m = re.search(r"^stopped at step (\d+); resume with: liftrl distill --resume (\S+)$", out, re.M)
+    assert m, out
+    assert Path(m.group(2)) == run
+    assert read_metadata(run / "snapshots" / "latest.pt")["env_steps"] == int(m.group(1))
+
+
 def test_student_regression_fits_labels_and_its_state_round_trips():
     from liftrl.agents.config import StudentConfig
     from liftrl.agents.student import StudentAgent

@@ -87,22 +87,27 @@ def _distill(args: argparse.Namespace) -> int:
 
     from liftrl.distill.loop import distill, resume_distill
     from liftrl.report.rollout import end_of_training_video
+    from liftrl.sim.workers import WorkerError
+    from liftrl.train.loop import TrainingStopped
 
     warnings.showwarning = _show_warning
     positional = [a for a in (args.teacher, args.config) if a is not None]
     overrides = [a for a in positional if "=" in a and not Path(a).exists()] + list(args.overrides)
     positional = [a for a in positional if a not in overrides]
-    if args.resume:
-        if positional:
-            raise ValueError(f"give either TEACHER_RUN [CONFIG] or --resume RUN, not both (got {positional})")
-        run = resume_distill(args.resume, overrides, after=end_of_training_video)
-    else:
-        if not positional:
-            raise ValueError("give the teacher's run folder: liftrl distill TEACHER_RUN [CONFIG] [key=value ...]")
-        teacher, config = positional[0], (positional[1] if len(positional) > 1 else _student_config())
-        run = distill(teacher, config, overrides, run_root=args.runs, after=end_of_training_video)
-    print(f"run folder: {run}")
-    return 0
+    if args.resume and positional:
+        raise ValueError(f"give either TEACHER_RUN [CONFIG] or --resume RUN, not both (got {positional})")
+    if not args.resume and not positional:
+        raise ValueError("give the teacher's run folder: liftrl distill TEACHER_RUN [CONFIG] [key=value ...]")
+    try:
+        if args.resume:
+            resume_distill(args.resume, overrides, after=end_of_training_video)
+        else:
+            teacher, config = positional[0], (positional[1] if len(positional) > 1 else _student_config())
+            distill(teacher, config, overrides, run_root=args.runs, after=end_of_training_video)
+    except (TrainingStopped, WorkerError) as exc:  # said in full by the message; no traceback helps
+        print(f"liftrl distill: error: {exc}", file=sys.stderr)
+        return 1
+    return 0  # the session printed its end summary (with the run folder), or how to resume
 
 
 def build_parser() -> argparse.ArgumentParser:

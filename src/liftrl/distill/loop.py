@@ -32,7 +32,9 @@ from liftrl.obs.keys import OBSERVATION_KEYS
 from liftrl.replay.buffer import ReplayBuffer
 from liftrl.run.folder import CONFIG_FILE, LATEST, SNAPSHOT_DIR, new_run_dir
 from liftrl.train.episodes import run_episodes
-from liftrl.train.loop import AfterTraining, Trainer, _crossed, _run_and_close
+from liftrl.run.lock import RunLock
+from liftrl.train.loop import AfterTraining, Trainer, _crossed, run_session, session_banner
+from liftrl.train.signals import StopRequest
 from liftrl.train.scoring import EvalSummary, summarize
 
 RUN_KIND = "distill"
@@ -59,13 +61,16 @@ def resolve_config(cfg: Config, teacher: Teacher) -> Config:
 class Distiller(Trainer):
     """The train loop with DAgger's acting, storing and learning (see the module docstring)."""
 
-    def __init__(self, cfg: Config, run_dir: Path, teacher: Teacher, resume: bool = False):
+    COMMAND = "distill"
+
+    def __init__(self, cfg: Config, run_dir: Path, teacher: Teacher, resume: bool = False,
+                 stop: StopRequest | None = None):
         self.teacher = teacher
         self.beta = beta_schedule(cfg.distill.beta_schedule)
         self.teacher_eval: dict | None = None
         self.round_counts = {"teacher_steps": 0, "steps": 0}
         self._labels: np.ndarray | None = None
-        super().__init__(cfg, run_dir, resume=resume)
+        super().__init__(cfg, run_dir, resume=resume, stop=stop)
         self._check_teacher_inputs()
 
     def _check_teacher_inputs(self) -> None:
@@ -164,12 +169,18 @@ def distill(teacher_run: str | os.PathLike, config_path: str | None, overrides: 
     _warn_rate(cfg, teacher)
     run_dir = new_run_dir(run_root or cfg.train.run_dir, RUN_KIND)
     save_config(cfg, run_dir / CONFIG_FILE)
-    try:
-        distiller = Distiller(cfg, run_dir, teacher)
-    except BaseException:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-    _run_and_close(distiller, after)
+    stop = StopRequest()
+    with stop.installed(), RunLock(run_dir):  # as `liftrl train`: a clean stop on SIGINT/SIGTERM, one writer
+        try:
+            distiller = Distiller(cfg, run_dir, teacher, stop=stop)
+        except BaseException:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        try:
+            run_session(distiller, session_banner(distiller, config_path or "built-in defaults",
+                                                  [*overrides, f"distill.teacher={cfg.distill.teacher}"]), after)
+        finally:
+            distiller.close()
     return run_dir
 
 
@@ -178,21 +189,30 @@ def resume_distill(run_dir: str | os.PathLike, overrides: list[str] | None = Non
     """Continue a distillation run exactly; only ``distill.rounds`` and ``train.max_minutes`` may change."""
     run_dir = Path(run_dir)
     config_file = run_dir / CONFIG_FILE
-    if not (run_dir / SNAPSHOT_DIR / LATEST).is_file() or not config_file.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a distillation run with a snapshot to resume from")
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{run_dir} has no {CONFIG_FILE}: not a liftrl run folder")
     overrides = list(overrides or [])
     bad = [o for o in overrides if not o.startswith(("distill.rounds=", "train.max_minutes="))]
     if bad:
         raise ValueError(f"on resume only distill.rounds and train.max_minutes may be overridden, got {bad}")
-    cfg = load_config(str(config_file), overrides)
-    if cfg.distill is None or not cfg.distill.teacher_snapshot:
-        raise ValueError(f"{config_file} is not a resolved distillation config (no distill.teacher_snapshot)")
-    teacher = load_teacher(cfg.distill.teacher, cfg.distill.teacher_snapshot)
-    cfg = resolve_config(cfg, teacher)
-    if overrides:
-        save_config(cfg, config_file)
-    distiller = Distiller(cfg, run_dir, teacher, resume=True)
-    _run_and_close(distiller, after)
+    stop = StopRequest()
+    with stop.installed(), RunLock(run_dir):  # one writer: a second resume is refused before it reads or writes
+        if not (run_dir / SNAPSHOT_DIR / LATEST).is_file():
+            raise FileNotFoundError(f"{run_dir} is not a distillation run with a snapshot to resume from")
+        cfg = load_config(str(config_file), overrides)
+        if cfg.distill is None or not cfg.distill.teacher_snapshot:
+            raise ValueError(f"{config_file} is not a resolved distillation config (no distill.teacher_snapshot)")
+        teacher = load_teacher(cfg.distill.teacher, cfg.distill.teacher_snapshot)
+        cfg = resolve_config(cfg, teacher)
+        if overrides:
+            save_config(cfg, config_file)
+        distiller = Distiller(cfg, run_dir, teacher, resume=True, stop=stop)
+        try:
+            run_session(distiller, session_banner(distiller, str(config_file), overrides,
+                                                  resumed_from=f"{run_dir / SNAPSHOT_DIR / LATEST} "
+                                                               f"(step {distiller.env_steps})"), after)
+        finally:
+            distiller.close()
     return run_dir
 
 

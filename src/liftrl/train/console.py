@@ -23,11 +23,12 @@ class Banner:
     config: str
     overrides: Sequence[str] = ()
     resumed_from: str | None = None
+    command: str = "train"  # the liftrl command running (train, distill)
 
 
 def banner_lines(b: Banner) -> list[str]:
     source = f"{b.config}" + (f" with {' '.join(b.overrides)}" if b.overrides else "")
-    lines = [f"liftrl train: run folder {b.run_dir}",
+    lines = [f"liftrl {b.command}: run folder {b.run_dir}",
              f"  config: {source}",
              f"  device: {b.device}, torch threads: {b.torch_threads}, {b.num_envs} training envs: {b.envs}"]
     if b.resumed_from:
@@ -57,8 +58,8 @@ def wall_time(seconds: float) -> str:
 
 def summary_lines(run_dir: Path, env_steps: int, seconds: float, final: Mapping | None, final_step: int | None,
                   best: Mapping | None, best_path: Path | None, videos: Sequence[Path] = (),
-                  worker_restarts: int = 0) -> list[str]:
-    lines = [f"liftrl train: done at step {env_steps} in {wall_time(seconds)} (this session)"]
+                  worker_restarts: int = 0, command: str = "train") -> list[str]:
+    lines = [f"liftrl {command}: done at step {env_steps} in {wall_time(seconds)} (this session)"]
     if final is not None:
         lines.append(f"  final eval (step {final_step}): {eval_text(final)}")
     if best is not None:
@@ -74,9 +75,10 @@ def summary_lines(run_dir: Path, env_steps: int, seconds: float, final: Mapping 
     return lines
 
 
-def resume_hint(run_dir: Path) -> str:
-    return f"liftrl train --resume {run_dir}"
+def resume_hint(run_dir: Path, command: str = "train") -> str:
+    """The command that continues ``run_dir``: ``liftrl train --resume`` (``distill`` for a student run)."""
+    return f"liftrl {command} --resume {run_dir}"
 
 
-def stopped_line(env_steps: int, run_dir: Path) -> str:
-    return f"stopped at step {env_steps}; resume with: {resume_hint(run_dir)}"
+def stopped_line(env_steps: int, run_dir: Path, command: str = "train") -> str:
+    return f"stopped at step {env_steps}; resume with: {resume_hint(run_dir, command)}"

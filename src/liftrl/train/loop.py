@@ -120,6 +120,8 @@ class EvalEvent:
 
 
 class Trainer:
+    COMMAND = "train"  # the liftrl command that continues this kind of run (`liftrl train --resume RUN`)
+
     def __init__(self, cfg: Config, run_dir: Path, resume: bool = False, stop: StopRequest | None = None,
                  on_eval: Callable[[EvalEvent], None] | None = None):
         self.cfg = cfg
@@ -565,45 +567,38 @@ def _summary(d: dict) -> EvalSummary:
 AfterTraining = Callable[["Trainer"], list[Path]]
 
 
-def _run_and_close(trainer: Trainer, after: AfterTraining | None) -> None:
-    """Run, call ``after``, close: for drivers without a console session (distillation)."""
-    try:
-        if trainer.run() == "workers":
-            raise TrainingStopped(f"stopped at step {trainer.env_steps} (snapshot saved): env workers failed "
-                                  f"{trainer.session_restarts} times; last: {trainer.last_fault}")
-        if after is not None:
-            after(trainer)
-    finally:
-        trainer.close()
+def run_session(trainer: Trainer, banner: console.Banner, after: AfterTraining | None) -> None:
+    """Run a constructed trainer to its end, telling the terminal where it is, how it ended and what next.
 
-
-def _session(trainer: Trainer, banner: console.Banner, after: AfterTraining | None) -> None:
-    """Run a constructed trainer to its end, telling the terminal where it is, how it ended and what next."""
+    Every driver (``train``, ``resume``, ``liftrl distill``) runs through here inside
+    ``StopRequest.installed()`` and ``RunLock``, so each stops cleanly and has one writer.
+    """
     for line in console.banner_lines(banner):
         print(line, flush=True)
     started = time.perf_counter()
     outcome = trainer.run()
     run_dir = trainer.run_dir
     if outcome == "interrupted":
-        print(console.stopped_line(trainer.env_steps, run_dir), flush=True)
+        print(console.stopped_line(trainer.env_steps, run_dir, trainer.COMMAND), flush=True)
         return
     if outcome == "workers":
         raise TrainingStopped(
             f"stopped at step {trainer.env_steps} (snapshot saved): env workers failed {trainer.session_restarts} "
             f"times, more than env.max_worker_restarts={trainer.cfg.env.max_worker_restarts}; last: "
-            f"{trainer.last_fault}. Resume with: {console.resume_hint(run_dir)}")
+            f"{trainer.last_fault}. Resume with: {console.resume_hint(run_dir, trainer.COMMAND)}")
     videos = after(trainer) if after is not None else []
     best = run_dir / SNAPSHOT_DIR / BEST
     for line in console.summary_lines(run_dir, trainer.env_steps, time.perf_counter() - started, trainer.last_eval,
                                       trainer.last_eval and trainer.last_eval["env_steps"], trainer.best,
-                                      best if best.is_file() else None, videos, trainer.worker_restarts):
+                                      best if best.is_file() else None, videos, trainer.worker_restarts,
+                                      trainer.COMMAND):
         print(line, flush=True)
 
 
-def _banner(trainer: Trainer, config: str, overrides: list[str], resumed_from: str | None = None) -> console.Banner:
+def session_banner(trainer: Trainer, config: str, overrides: list[str], resumed_from: str | None = None) -> console.Banner:
     return console.Banner(run_dir=trainer.run_dir, device=str(trainer.device), torch_threads=torch.get_num_threads(),
                           num_envs=trainer.num_envs, envs=trainer.env.placement, config=config,
-                          overrides=tuple(overrides), resumed_from=resumed_from)
+                          overrides=tuple(overrides), resumed_from=resumed_from, command=trainer.COMMAND)
 
 
 def train(config_path: str | None, overrides: list[str], run_root: str | None = None,
@@ -623,7 +618,7 @@ def train(config_path: str | None, overrides: list[str], run_root: str | None = 
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing ran: leave no half-made run folder behind
             raise
         try:
-            _session(trainer, _banner(trainer, config_path or "built-in defaults", overrides), after)
+            run_session(trainer, session_banner(trainer, config_path or "built-in defaults", overrides), after)
         finally:
             trainer.close()
     return run_dir
@@ -655,7 +650,7 @@ def resume(run_dir: str | os.PathLike, overrides: list[str] | None = None, after
             save_config(cfg, config_file)
         trainer = Trainer(cfg, run_dir, resume=True, stop=stop)
         try:
-            _session(trainer, _banner(trainer, str(config_file), overrides,
+            run_session(trainer, session_banner(trainer, str(config_file), overrides,
                                       resumed_from=f"{latest} (step {trainer.env_steps})"), after)
         finally:
             trainer.close()
