@@ -248,12 +248,17 @@ def test_distill_stops_cleanly_on_sigint_and_holds_its_run_against_a_second_writ
     from liftrl.run.snapshot import read_metadata
 
     proc = start_cli("distill", str(teacher_run), STUDENT, *TINY, "distill.rounds=100000", "--runs", str(tmp_path))
-    run = run_folder(tmp_path, proc)
-    wait_for_rows(proc, run, 2)
-    with pytest.raises(RunLocked, match="writer"):
-        resume_distill(run, ["distill.rounds=100001"])
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=WAIT_S)
+    try:
+        run = run_folder(tmp_path, proc)
+        wait_for_rows(proc, run, 2)
+        with pytest.raises(RunLocked, match="writer"):
+            resume_distill(run, ["distill.rounds=100001"])
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=WAIT_S)
+    finally:  # a failure above must not leave a 100,000-round run behind
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     m = re.search(r"^stopped at step (\d+); resume with: liftrl distill --resume (\S+)$", out, re.M)
