@@ -33,7 +33,8 @@ RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT / "bench"))
 from common import machine_line  # noqa: E402
 
-TIMING = ("time/env_steps_per_s", "time/updates_per_s", "time/elapsed_s")
+from liftrl.train.metrics import TIMING_KEYS  # noqa: E402  (the columns that measure time, not learning)
+
 
 
 def _liftrl(*args: str, log: Path) -> subprocess.Popen:
@@ -49,22 +50,24 @@ def _wait(proc: subprocess.Popen, what: str, log: Path) -> None:
 
 def _rows(path: Path) -> list[dict]:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
+    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in rows]
 
 
-def _same(a: list[dict], b: list[dict]) -> bool:
+def first_difference(a: list[dict], b: list[dict]) -> str | None:
+    """None when two runs' metrics rows agree (floats to 1e-5 relative), else where they first differ."""
     if len(a) != len(b):
-        return False
-    for x, y in zip(a, b):
+        return f"{len(a)} rows against {len(b)}"
+    for i, (x, y) in enumerate(zip(a, b)):
         if x.keys() != y.keys():
-            return False
+            return f"row {i} (step {x.get('step')}): keys {sorted(set(x) ^ set(y))} in only one"
         for k in x:
             if isinstance(x[k], float) and isinstance(y[k], float):
-                if abs(x[k] - y[k]) > 1e-6 + 1e-5 * abs(y[k]):
-                    return False
-            elif x[k] != y[k]:
-                return False
-    return True
+                same = abs(x[k] - y[k]) <= 1e-6 + 1e-5 * abs(y[k])
+            else:
+                same = x[k] == y[k]
+            if not same:
+                return f"row {i} (step {x.get('step')}): {k} {x[k]!r} against {y[k]!r}"
+    return None
 
 
 def run_sweep(args, work: Path) -> tuple[float, Path]:
@@ -112,7 +115,9 @@ def main() -> int:
         trials = sorted(d for d in sweep_dir.iterdir() if (d / "sweep_trial.json").is_file())
         plain_s, plain_runs = run_plain(trials, work, parallel=parallel)
         load2 = os.getloadavg()[0]
-        same = {t.name: _same(_rows(t / "metrics.jsonl"), _rows(plain_runs[t.name] / "metrics.jsonl")) for t in trials}
+        diff = {t.name: first_difference(_rows(t / "metrics.jsonl"), _rows(plain_runs[t.name] / "metrics.jsonl"))
+                for t in trials}
+        same = {name: d is None for name, d in diff.items()}
         RESULTS.mkdir(parents=True, exist_ok=True)
         log = work / "compare.log"
         _wait(_liftrl("compare", str(sweep_dir), "--out", str(RESULTS / f"{args.out}.png"), log=log), "compare", log)
@@ -124,7 +129,7 @@ def main() -> int:
                                              *args.overrides],
         "seeds": args.seeds, "cpus_per_trial": args.cpus_per_trial, "parallel_trials": parallel, "tune_wall_s": round(tune_s, 1),
         "plain_wall_s": round(plain_s, 1), "tune_over_plain": round(tune_s / plain_s, 3),
-        "metrics_identical_to_plain_run": same,
+        "metrics_identical_to_plain_run": same, "first_difference": {k: v for k, v in diff.items() if v},
         "load_average_1min": {"before_sweep": load0, "after_sweep": load1, "after_plain": load2},
         "machine": machine_line(), "command": "MUJOCO_GL=egl nice -n 10 python bench/sweep_overhead.py "
                                               + " ".join(sys.argv[1:]),

@@ -266,6 +266,24 @@ def test_peer_bench_two_core_variants_set_placement_and_threads_and_refuse_bad_o
         peer_sb3.parse_args(["--variants", "two:1"])
 
 
+def test_sweep_overhead_compares_learning_columns_and_names_the_first_difference(tmp_path):
+    import json
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        import sweep_overhead
+    finally:
+        sys.path.remove(str(BENCH))
+    row = {"step": 100, "kind": "train", "train/critic_loss": 1.0, "time/cpu_s": 3.0, "time/elapsed_s": 4.0}
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text(json.dumps(row) + "\n")
+    b.write_text(json.dumps({**row, "time/cpu_s": 9.0, "time/elapsed_s": 1.0}) + "\n")  # timing only
+    assert sweep_overhead.first_difference(sweep_overhead._rows(a), sweep_overhead._rows(b)) is None
+    b.write_text(json.dumps({**row, "train/critic_loss": 1.5}) + "\n")
+    assert "critic_loss 1.0 against 1.5" in sweep_overhead.first_difference(sweep_overhead._rows(a),
+                                                                             sweep_overhead._rows(b))
+
+
 # ------------------------------------------------------------------------------------ learn.py student_*
 def test_student_proof_script_runs_at_tiny_size(tmp_path):
     """bench/learn.py student_*: distils from a teacher run, reads the run's metrics, writes curve and summary."""
