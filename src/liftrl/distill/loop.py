@@ -31,11 +31,11 @@ from liftrl.distill.teacher import Teacher, load_teacher, resolve_snapshot
 from liftrl.obs.keys import OBSERVATION_KEYS
 from liftrl.replay.buffer import ReplayBuffer
 from liftrl.run.folder import CONFIG_FILE, LATEST, SNAPSHOT_DIR, new_run_dir
-from liftrl.train.episodes import run_episodes
 from liftrl.run.lock import RunLock
+from liftrl.train.episodes import run_episodes
 from liftrl.train.loop import AfterTraining, Trainer, _crossed, run_session, session_banner
-from liftrl.train.signals import StopRequest
 from liftrl.train.scoring import EvalSummary, summarize
+from liftrl.train.signals import StopRequest
 
 RUN_KIND = "distill"
 
