@@ -18,7 +18,8 @@ Each side runs in its own child process, the two alternate (SB3, liftrl, SB3, li
 they see the same machine, and the process (with its children: env workers) is pinned to one
 core (``--cpu``, default the last usable one). Throughput is taken from timestamps once learning
 runs: env steps between ``seed_steps + steps/4`` and the end, over the seconds between them (the
-first quarter warms up the optimisers and the buffer). The random-action phase is reported too.
+first quarter warms up the optimisers and the buffer). The random-action phase is reported too
+(up to one log period before learning starts).
 Both wall-clock rates and rates per CPU second of the training process are printed: on a shared,
 loaded machine the wall-clock figures swing with the other processes (paired ratios from 0.8 to
 1.3 were seen in one run), the CPU-time ones hardly. (liftrl's CPU time is its training process's:
@@ -76,8 +77,11 @@ def window(marks: list[tuple], start: int, end: int, clock: int = 1) -> float:
 
 def rates(marks: list[tuple], args) -> dict[str, float]:
     learn = (args.seed_steps + args.steps // 4, args.seed_steps + args.steps)
-    return {"random": window(marks, args.log_every, args.seed_steps), "learning": window(marks, *learn),
-            "random_cpu": window(marks, args.log_every, args.seed_steps, 2), "learning_cpu": window(marks, *learn, clock=2)}
+    # The random phase ends one log period early where it can: liftrl logs its row at seed_steps after
+    # that step's first update (the optimisers' one-time set-up), SB3 before it.
+    end = args.seed_steps - args.log_every if args.seed_steps - args.log_every > args.log_every else args.seed_steps
+    return {"random": window(marks, args.log_every, end), "learning": window(marks, *learn),
+            "random_cpu": window(marks, args.log_every, end, 2), "learning_cpu": window(marks, *learn, clock=2)}
 
 
 def run_liftrl(args, variant: tuple[str, int]) -> dict[str, float]:

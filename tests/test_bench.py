@@ -248,6 +248,10 @@ def test_peer_bench_runs_liftrl_with_the_settings_it_states():
     marks = [(250 * i, 0.5 * i, 0.25 * i) for i in range(7)]  # steps, wall s, CPU s
     assert peer_sb3.rates(marks, args) == {"random": 500.0, "learning": 500.0, "random_cpu": 1000.0,
                                            "learning_cpu": 1000.0}
+    # A slow first update (the row at seed_steps) stays out of the random phase when it can.
+    args = peer_sb3.parse_args(["--seed-steps", "1000", "--steps", "1000"])
+    marks = [(250 * i, 0.5 * i + (5.0 if i >= 4 else 0.0), 0.25 * i) for i in range(9)]
+    assert peer_sb3.rates(marks, args)["random"] == 500.0
 
 
 def test_peer_bench_two_core_variants_set_placement_and_threads_and_refuse_bad_ones():
