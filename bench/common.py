@@ -110,3 +110,24 @@ def wall_seconds(rows: list[dict]) -> float:
             wall += last
         last = t
     return wall + last
+
+
+def pyplot():
+    """matplotlib's pyplot, headless (Agg): the benches write PNGs and never open a window."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_panels(fig, axes, xlabel: str, title: str, out) -> None:
+    """The learning-proof figures' common finish: x label and grid on each panel, title, PNG, closed."""
+    for ax in axes:
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    pyplot().close(fig)

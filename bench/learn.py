@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import wall_seconds  # bench/ is on sys.path when run as a script
+from common import pyplot, save_panels, wall_seconds  # bench/ is on sys.path when run as a script
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -110,25 +110,14 @@ def first_reaching(evals: list[dict], goal: float) -> dict | None:
 
 
 def plot(run: Path, evals: list[dict], title: str, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     steps = [r["step"] for r in evals]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (a, b) = pyplot().subplots(1, 2, figsize=(10, 3.6))
     a.plot(steps, [100 * r["eval/success_rate"] for r in evals], marker="o")
     a.set_ylabel("eval success (%)")
     a.set_ylim(-5, 105)
     b.plot(steps, [r["eval/max_cube_z_mean"] for r in evals], marker="o", color="tab:green")
     b.set_ylabel("mean max cube height (m)")
-    for ax in (a, b):
-        ax.set_xlabel("env steps")
-        ax.grid(alpha=0.3)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
+    save_panels(fig, (a, b), "env steps", title, out)
 
 
 def summarize_run(name: str, proof: dict, run: Path, wall: float, overrides: list[str], stem: Path,
@@ -203,11 +192,7 @@ def confirm_best(run: Path, episodes: int) -> dict:
 
 def write_combined(name: str, proof: dict, summaries: list[dict], stem: Path) -> None:
     """All seeds on one figure (with the comparison curve, if the proof names one) and their spread."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     hits = [s["first_step_at_goal"] for s in summaries]
     bests = [s["best"]["success_rate"] for s in summaries]
     combined = {

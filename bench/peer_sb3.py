@@ -16,7 +16,7 @@ arm requires: a few hundred fewer multiply-adds per sample for liftrl's actor, a
 
 Each side runs in its own child process, the two alternate (SB3, liftrl, SB3, liftrl, ...) so
 they see the same machine, and the process (with its children: env workers) is pinned to one
-core (``--cpu``, default the last usable one). Throughput is taken from timestamps once learning
+core (``--cpu``, default the last usable one), or with ``--cores N`` to the first N usable cores. Throughput is taken from timestamps once learning
 runs: env steps between ``seed_steps + steps/4`` and the end, over the seconds between them (the
 first quarter warms up the optimisers and the buffer). The random-action phase is reported too
 (up to one log period before learning starts).
@@ -25,7 +25,8 @@ loaded machine the wall-clock figures swing with the other processes (paired rat
 1.3 were seen in one run), the CPU-time ones hardly. (liftrl's CPU time is its training process's:
 with worker processes their time is not in it, so compare CPU figures in-process, as on one core.)
 ``liftrl train`` runs through its CLI, everything included (logging, TensorBoard, snapshots
-outside the timed window), with ``env.num_workers`` as given (default null: the path it picks).
+outside the timed window), once per ``--variants`` placement (default on one core: null:1, the path
+it picks with one torch thread).
 """
 
 from __future__ import annotations
@@ -124,16 +125,17 @@ def update_costs(args, blocks: int = 5, per_block: int = 100) -> dict[str, float
     """
     import torch
 
-    from liftrl.agents import SACAgent, SACConfig
+    from liftrl.agents import make_agent
+    from liftrl.config import load_config
 
     torch.set_num_threads(1)
     model = _sb3_model(args, learning_starts=args.seed_steps + 1)
     model.learn(total_timesteps=args.seed_steps)  # random actions only: fills the buffer, no update
     space = model.observation_space
-    ours = SACAgent(SACConfig(lr=LR, hidden_dim=HIDDEN, hidden_layers=2, batch_size=BATCH, gamma=GAMMA,
-                              critic_target_tau=TAU, init_temperature=TEMPERATURE, n_step=1),
-                    {k: v.shape for k, v in space.spaces.items()}, 4, ("state",), ("state", "privileged"), "cpu",
-                    seed=args.seed)
+    # The agent `liftrl train` builds for the loop comparison: same config file, same overrides.
+    cfg = load_config(str(REPO / "configs" / "sac_v11.yaml"), liftrl_overrides(args))
+    ours = make_agent(cfg.agent, {k: v.shape for k, v in space.spaces.items()}, int(model.action_space.shape[0]),
+                      cfg.obs.actor, cfg.obs.critic, "cpu", seed=args.seed)
 
     def as_batch(b) -> dict:
         obs = {k: v.numpy() for k, v in b.observations.items()}

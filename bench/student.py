@@ -20,7 +20,7 @@ import platform
 import time
 from pathlib import Path
 
-from common import wall_seconds  # bench/ is on sys.path when run as a script
+from common import pyplot, save_panels, wall_seconds  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -60,13 +60,8 @@ def curve(rows: list[dict]) -> tuple[dict | None, list[dict]]:
 
 
 def plot(points: list[dict], teacher: dict | None, title: str, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     x = [p["labelled_frames"] for p in points]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (a, b) = pyplot().subplots(1, 2, figsize=(10, 3.6))
     a.plot(x, [100 * p["success_rate"] for p in points], marker="o", label="student (one point per round)")
     if teacher is not None:
         a.axhline(100 * teacher["teacher/success_rate"], color="tab:red", ls="--", label="teacher")
@@ -76,13 +71,7 @@ def plot(points: list[dict], teacher: dict | None, title: str, out: Path) -> Non
     b.plot(x, [p["action_mse"] for p in points], marker="o", color="tab:green", label="action MSE to labels")
     b.plot(x, [p["beta"] for p in points], marker=".", color="tab:gray", label="beta (teacher drives)")
     b.legend(fontsize=8)
-    for ax in (a, b):
-        ax.set_xlabel("labelled frames (env steps)")
-        ax.grid(alpha=0.3)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
+    save_panels(fig, (a, b), "labelled frames (env steps)", title, out)
 
 
 def dry_run(run: Path, episodes: int) -> list[dict]:

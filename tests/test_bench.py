@@ -25,14 +25,20 @@ def _threads():
     torch.set_num_threads(1)
 
 
-@pytest.fixture(scope="module")
-def learner():
+def bench_module(name: str):
+    """A bench script imported as a module (its sibling ``common`` resolves as when it runs)."""
+    import importlib
+
     sys.path.insert(0, str(BENCH))
     try:
-        import learner as module
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(BENCH))
-    return module
+
+
+@pytest.fixture(scope="module")
+def learner():
+    return bench_module("learner")
 
 
 def run_script(name: str, *args: str) -> list[str]:
@@ -231,11 +237,7 @@ def test_peer_bench_runs_liftrl_with_the_settings_it_states():
     """The liftrl side of the SB3 comparison loads as a config with the settings both sides share."""
     from liftrl.config import load_config
 
-    sys.path.insert(0, str(BENCH))
-    try:
-        import peer_sb3
-    finally:
-        sys.path.remove(str(BENCH))
+    peer_sb3 = bench_module("peer_sb3")
     args = peer_sb3.parse_args(["--seed-steps", "500", "--steps", "1000"])
     cfg = load_config(str(ROOT / "configs" / "sac_v11.yaml"), peer_sb3.liftrl_overrides(args))
     agent, env = cfg.agent, cfg.env
@@ -255,11 +257,7 @@ def test_peer_bench_runs_liftrl_with_the_settings_it_states():
 
 
 def test_peer_bench_two_core_variants_set_placement_and_threads_and_refuse_bad_ones():
-    sys.path.insert(0, str(BENCH))
-    try:
-        import peer_sb3
-    finally:
-        sys.path.remove(str(BENCH))
+    peer_sb3 = bench_module("peer_sb3")
     args = peer_sb3.parse_args(["--cores", "2"])
     assert args.variants == [("0", 1), ("0", 2), ("1", 1)]
     overrides = peer_sb3.liftrl_overrides(args, ("1", 1))
@@ -273,11 +271,7 @@ def test_peer_bench_two_core_variants_set_placement_and_threads_and_refuse_bad_o
 def test_sweep_overhead_compares_learning_columns_and_names_the_first_difference(tmp_path):
     import json
 
-    sys.path.insert(0, str(BENCH))
-    try:
-        import sweep_overhead
-    finally:
-        sys.path.remove(str(BENCH))
+    sweep_overhead = bench_module("sweep_overhead")
     row = {"step": 100, "kind": "train", "train/critic_loss": 1.0, "time/cpu_s": 3.0, "time/elapsed_s": 4.0}
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     a.write_text(json.dumps(row) + "\n")

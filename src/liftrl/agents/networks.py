@@ -212,18 +212,20 @@ class GaussianActor(nn.Module):
         Acting runs once per env step and needs no log-probability: skipping it halves the small
         ops of a batch-1 forward, which per-op overhead dominates on a CPU.
         """
+        return torch.tanh(self._draw(obs, generator)[3])
+
+    def _draw(self, obs: torch.Tensor, generator: torch.Generator | None):
+        """(mean, log_std, noise, pre-tanh sample u = mean + std * noise): what acting and sampling share."""
         mean, log_std = self(obs)
         eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-        return torch.tanh(mean + log_std.exp() * eps)
+        return mean, log_std, eps, mean + log_std.exp() * eps
 
     def sample(self, obs: torch.Tensor, generator: torch.Generator | None = None):
         """(action in (-1, 1), log-prob (B,), mean (B, A), log_std (B, A)), reparameterised (gradients flow).
 
         ``mean`` is before the tanh squashing.
         """
-        mean, log_std = self(obs)
-        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-        u = mean + log_std.exp() * eps
+        mean, log_std, eps, u = self._draw(obs, generator)
         action = torch.tanh(u)
         gaussian = -0.5 * eps.pow(2) - log_std - 0.5 * math.log(2.0 * math.pi)
         # Change of variables through tanh: log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)), stable form.

@@ -31,9 +31,8 @@ from liftrl.distill.teacher import Teacher, load_teacher, resolve_snapshot
 from liftrl.obs.keys import OBSERVATION_KEYS
 from liftrl.replay.buffer import ReplayBuffer
 from liftrl.run.folder import CONFIG_FILE, LATEST, SNAPSHOT_DIR, new_run_dir
-from liftrl.run.lock import RunLock
 from liftrl.train.episodes import run_episodes
-from liftrl.train.loop import AfterTraining, Trainer, _crossed, run_session, session_banner
+from liftrl.train.loop import AfterTraining, Trainer, _crossed, run_session, session_banner, writer_session
 from liftrl.train.scoring import EvalSummary, summarize
 from liftrl.train.signals import StopRequest
 
@@ -169,18 +168,14 @@ def distill(teacher_run: str | os.PathLike, config_path: str | None, overrides: 
     _warn_rate(cfg, teacher)
     run_dir = new_run_dir(run_root or cfg.train.run_dir, RUN_KIND)
     save_config(cfg, run_dir / CONFIG_FILE)
-    stop = StopRequest()
-    with stop.installed(), RunLock(run_dir):  # as `liftrl train`: a clean stop on SIGINT/SIGTERM, one writer
+    with writer_session(run_dir) as stop:  # as `liftrl train`: a clean stop on SIGINT/SIGTERM, one writer
         try:
             distiller = Distiller(cfg, run_dir, teacher, stop=stop)
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
-        try:
-            run_session(distiller, session_banner(distiller, config_path or "built-in defaults",
-                                                  [*overrides, f"distill.teacher={cfg.distill.teacher}"]), after)
-        finally:
-            distiller.close()
+        run_session(distiller, session_banner(distiller, config_path or "built-in defaults",
+                                              [*overrides, f"distill.teacher={cfg.distill.teacher}"]), after)
     return run_dir
 
 
@@ -195,8 +190,7 @@ def resume_distill(run_dir: str | os.PathLike, overrides: list[str] | None = Non
     bad = [o for o in overrides if not o.startswith(("distill.rounds=", "train.max_minutes="))]
     if bad:
         raise ValueError(f"on resume only distill.rounds and train.max_minutes may be overridden, got {bad}")
-    stop = StopRequest()
-    with stop.installed(), RunLock(run_dir):  # one writer: a second resume is refused before it reads or writes
+    with writer_session(run_dir) as stop:  # one writer: a second resume is refused before it reads or writes
         if not (run_dir / SNAPSHOT_DIR / LATEST).is_file():
             raise FileNotFoundError(f"{run_dir} is not a distillation run with a snapshot to resume from")
         cfg = load_config(str(config_file), overrides)
@@ -207,12 +201,9 @@ def resume_distill(run_dir: str | os.PathLike, overrides: list[str] | None = Non
         if overrides:
             save_config(cfg, config_file)
         distiller = Distiller(cfg, run_dir, teacher, resume=True, stop=stop)
-        try:
-            run_session(distiller, session_banner(distiller, str(config_file), overrides,
-                                                  resumed_from=f"{run_dir / SNAPSHOT_DIR / LATEST} "
-                                                               f"(step {distiller.env_steps})"), after)
-        finally:
-            distiller.close()
+        run_session(distiller, session_banner(distiller, str(config_file), overrides,
+                                              resumed_from=f"{run_dir / SNAPSHOT_DIR / LATEST} "
+                                                           f"(step {distiller.env_steps})"), after)
     return run_dir
 
 

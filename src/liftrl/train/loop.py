@@ -8,6 +8,7 @@ environment's mid-episode state) goes into the snapshot, so "resume" means "cont
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -15,7 +16,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -567,12 +568,28 @@ def _summary(d: dict) -> EvalSummary:
 AfterTraining = Callable[["Trainer"], list[Path]]
 
 
-def run_session(trainer: Trainer, banner: console.Banner, after: AfterTraining | None) -> None:
-    """Run a constructed trainer to its end, telling the terminal where it is, how it ended and what next.
+@contextlib.contextmanager
+def writer_session(run_dir: Path) -> Iterator[StopRequest]:
+    """The run's one writer (``RunLock``) and a clean stop on SIGINT/SIGTERM, for as long as it runs.
 
-    Every driver (``train``, ``resume``, ``liftrl distill``) runs through here inside
-    ``StopRequest.installed()`` and ``RunLock``, so each stops cleanly and has one writer.
+    Every driver (``train``, ``resume``, ``liftrl distill`` and its ``--resume``) runs its trainer
+    inside this, with the yielded ``StopRequest`` passed to the trainer.
     """
+    stop = StopRequest()
+    with stop.installed(), RunLock(run_dir):
+        yield stop
+
+
+def run_session(trainer: Trainer, banner: console.Banner, after: AfterTraining | None) -> None:
+    """Run a constructed trainer to its end and close it, telling the terminal where it is, how it
+    ended and what next (inside :func:`writer_session`)."""
+    try:
+        _report_session(trainer, banner, after)
+    finally:
+        trainer.close()
+
+
+def _report_session(trainer: Trainer, banner: console.Banner, after: AfterTraining | None) -> None:
     for line in console.banner_lines(banner):
         print(line, flush=True)
     started = time.perf_counter()
@@ -610,17 +627,13 @@ def train(config_path: str | None, overrides: list[str], run_root: str | None = 
     cfg = load_config(config_path, overrides)
     run_dir = new_run_dir(run_root or cfg.train.run_dir, cfg.agent.name)
     save_config(cfg, run_dir / CONFIG_FILE)
-    stop = StopRequest()
-    with stop.installed(), RunLock(run_dir):
+    with writer_session(run_dir) as stop:
         try:
             trainer = Trainer(cfg, run_dir, stop=stop)
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing ran: leave no half-made run folder behind
             raise
-        try:
-            run_session(trainer, session_banner(trainer, config_path or "built-in defaults", overrides), after)
-        finally:
-            trainer.close()
+        run_session(trainer, session_banner(trainer, config_path or "built-in defaults", overrides), after)
     return run_dir
 
 
@@ -640,8 +653,7 @@ def resume(run_dir: str | os.PathLike, overrides: list[str] | None = None, after
         raise FileNotFoundError(f"{run_dir} has no {CONFIG_FILE}: not a liftrl run folder")
     overrides = list(overrides or [])
     check_resume_overrides(overrides)
-    stop = StopRequest()
-    with stop.installed(), RunLock(run_dir):  # one writer: a second is refused before it reads or writes
+    with writer_session(run_dir) as stop:  # one writer: a second is refused before it reads or writes
         latest = run_dir / SNAPSHOT_DIR / LATEST
         if not latest.is_file():
             raise FileNotFoundError(f"{run_dir} has no {SNAPSHOT_DIR}/{LATEST} to resume from")
@@ -649,9 +661,6 @@ def resume(run_dir: str | os.PathLike, overrides: list[str] | None = None, after
         if overrides:
             save_config(cfg, config_file)
         trainer = Trainer(cfg, run_dir, resume=True, stop=stop)
-        try:
-            run_session(trainer, session_banner(trainer, str(config_file), overrides,
-                                      resumed_from=f"{latest} (step {trainer.env_steps})"), after)
-        finally:
-            trainer.close()
+        run_session(trainer, session_banner(trainer, str(config_file), overrides,
+                                            resumed_from=f"{latest} (step {trainer.env_steps})"), after)
     return run_dir
