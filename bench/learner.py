@@ -15,7 +15,8 @@ Measured, medians over repeats, both fed the same replay-shaped numpy batch each
    and actor losses, three Adam steps and the soft target update.
 2. SAC from state (the shipped sac_v11 shapes: actor ``state`` 18, critic ``state`` +
    ``privileged`` 21, 256x2 MLPs): critic, actor and temperature losses and steps, soft update.
-``--amp`` (bfloat16 autocast, CUDA only) and ``--compile`` (``torch.compile`` of each network)
+``--amp`` (bfloat16 autocast, as ``train.amp``: on CUDA and on CPUs with native bfloat16, DrQ-v2 only;
+it also prints the agent's amp/fp32 speed-up) and ``--compile`` (``torch.compile`` of each network)
 add their own measurements beside plain fp32 eager; ``--profile`` prints where the agent's update
 spends its time compared with the minimal one. The figures are printed last.
 """
@@ -23,7 +24,6 @@ spends its time compared with the minimal one. The figures are printed last.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import cProfile
 import dataclasses
@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from common import machine_line, median, paired_rates  # bench/ is on sys.path when run as a script
 
 from liftrl.agents import DrQV2Agent, DrQV2Config, SACAgent, SACConfig
+from liftrl.agents.precision import autocast, cpu_has_native_bf16, use_amp
 
 STATE_DIM, PRIVILEGED_DIM, ACTION_DIM = 18, 3, 4
 DRQ_ACTOR_KEYS = ("pixels", "state")
@@ -114,7 +115,7 @@ class MinimalDrQ:
     def __init__(self, cfg: DrQV2Config, pixel_shape, actor_low: int, critic_low: int, device, amp: bool,
                  std: float, generator: torch.Generator | None = None):
         self.cfg, self.device, self.std, self.gen = cfg, device, std, generator
-        self.amp = amp and device.type == "cuda"
+        self.amp = use_amp(amp, device)
         c, fd, hd = cfg.encoder_channels, cfg.feature_dim, cfg.hidden_dim
         convs: list[nn.Module] = []
         in_ch = pixel_shape[0]
@@ -157,7 +158,7 @@ class MinimalDrQ:
         return self.target["q1"](x), self.target["q2"](x)
 
     def _autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else contextlib.nullcontext()
+        return autocast(self.device, self.amp)
 
     def noise(self, like: torch.Tensor) -> torch.Tensor:
         return torch.randn(like.shape, generator=self.gen, device=like.device, dtype=like.dtype)
@@ -420,15 +421,15 @@ def main(argv=None) -> None:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         sys.exit(f"--device {args.device}: torch {torch.__version__} sees no CUDA GPU")
-    if args.amp and device.type != "cuda":
-        print(f"note: --amp is measured on CUDA only; on {device} the amp rows are skipped", file=sys.stderr)
+    amp = args.amp and (device.type == "cuda" or cpu_has_native_bf16())
+    if args.amp and not amp:
+        print(f"note: --amp needs CUDA or a CPU with native bfloat16; on {device} the amp rows are skipped",
+              file=sys.stderr)
     sync = torch.cuda.synchronize if device.type == "cuda" else None
-    variants = [("fp32", False, False)]
-    if args.amp and device.type == "cuda":
-        variants.append(("amp-bf16", True, False))
+    variants = [("fp32", False, False)] + ([("amp-bf16", True, False)] if amp else [])
     if args.compile:
         variants.append(("fp32+compile", False, True))
-        if args.amp and device.type == "cuda":
+        if amp:
             variants.append(("amp-bf16+compile", True, True))
 
     results: list[tuple[str, str, dict[str, float]]] = []
@@ -459,6 +460,16 @@ def main(argv=None) -> None:
     for agent, label, r in results:
         print(f"{agent:5s} {label:17s} agent {r['agent']:9.2f} updates/s   minimal {r['minimal']:9.2f} updates/s"
               f"   ratio {r['ratio']:.3f}  (goal >= {GOAL_RATIO})")
+    print_amp_speedups(results)
+
+
+def print_amp_speedups(results: list[tuple[str, str, dict[str, float]]]) -> None:
+    """The agent's updates/s with bfloat16 autocast over its float32 figure, per agent (same run)."""
+    rates = {(agent, label): r["agent"] for agent, label, r in results}
+    for (agent, label), rate in rates.items():
+        base = rates.get((agent, label.replace("amp-bf16", "fp32")))
+        if label.startswith("amp-bf16") and base:
+            print(f"{agent:5s} {label} / {label.replace('amp-bf16', 'fp32')}: {rate / base:.2f}x agent updates/s")
 
 
 if __name__ == "__main__":

@@ -311,13 +311,6 @@ def test_drqv2_input_layout_follows_keys_and_fuse_state():
     assert np.array_equal(plain.act(obs, 0, True), plain.act(moved, 0, True))
 
 
-def test_drqv2_amp_on_cpu_is_ignored_with_a_warning():
-    with pytest.warns(UserWarning, match="CUDA only"):
-        agent = build("drqv2", amp=True)
-    assert agent.amp is False
-    assert math.isfinite(agent.update(make_batch(np.random.default_rng(8)), 0)["critic_loss"])
-
-
 @pytest.mark.parametrize("name", sorted(SETUPS))
 def test_reward_scale_scales_the_td_target(name):
     """With discount 0 the target is exactly reward_scale * reward (hand value: 0.1 * 5 = 0.5)."""

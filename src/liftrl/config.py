@@ -86,7 +86,9 @@ class TrainConfig:
     seed: int = 0
     # auto -> cuda when torch sees a GPU, else cpu; or cpu, cuda, cuda:N.
     device: str = "auto"
-    # bfloat16 autocast for DrQ-v2 on CUDA; ignored (with a warning) elsewhere.
+    # bfloat16 autocast for the pixel agents (DrQ-v2's update and acting, the student's update) on
+    # CUDA and on CPUs with native bfloat16 (AVX512-BF16 or AMX); ignored with a warning elsewhere
+    # and by SAC. Weights, optimiser state and losses stay float32 (liftrl.agents.precision).
     amp: bool = False
     # Torch CPU threads; 0 -> auto: the cores the env worker processes leave free (at least 1),
     # because on a small CPU torch's threads and the simulator processes otherwise fight.

@@ -14,14 +14,13 @@ its trunk, so the critic can read privileged keys the actor never receives.
 All randomness (augmentation, noise) comes from the agent's own ``torch.Generator`` (seeded by
 ``seed``), which ``state_dict`` carries, so a resumed run continues bit for bit.
 
-``amp=True`` runs forward passes under ``torch.autocast`` in bfloat16 on CUDA (no loss scaler
-needed); on any other device it is ignored with a warning, so one config runs anywhere.
+``amp=True`` runs forward passes under ``torch.autocast`` in bfloat16 (no loss scaler needed) on CUDA
+and on CPUs with native bfloat16 (``liftrl.agents.precision``); elsewhere it is ignored with a
+warning, so one config runs anywhere.
 """
 
 from __future__ import annotations
 
-import contextlib
-import warnings
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -42,6 +41,7 @@ from liftrl.agents.networks import (
     low_dim_size,
     soft_update,
 )
+from liftrl.agents.precision import autocast, use_amp
 # The one schedule parser; a pure, dependency-free module, so importing it keeps agents free of the
 # simulator and of the train loop (liftrl.train's package init imports nothing).
 from liftrl.common.schedules import parse_schedule
@@ -82,10 +82,7 @@ class DrQV2Agent:
                 raise ValueError(f"{role} {missing} not in obs_shapes (has {sorted(obs_shapes)})")
         self.device = torch.device(device)
         self.action_dim = int(action_dim)
-        self.amp = bool(amp) and self.device.type == "cuda"
-        if amp and not self.amp:
-            warnings.warn(f"amp=True is ignored on device {self.device}: mixed precision runs on CUDA only",
-                          stacklevel=2)
+        self.amp = use_amp(amp, self.device)
         # Low-dimensional keys each role reads (sorted); none at all without state fusion.
         self.actor_low = low_dim_keys(self.actor_keys) if cfg.fuse_state else ()
         self.critic_low = low_dim_keys(self.critic_keys) if cfg.fuse_state else ()
@@ -115,7 +112,7 @@ class DrQV2Agent:
 
     # ------------------------------------------------------------------ small pieces
     def _autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else contextlib.nullcontext()
+        return autocast(self.device, self.amp)
 
     def stddev(self, step: int) -> float:
         return float(self.stddev_schedule(step))

@@ -15,6 +15,11 @@ of the actor (export drops it). Unlike DrQ-v2, the encoder learns from the actor
 ``act`` is deterministic in both modes: in DAgger the student drives as it will be evaluated.
 All randomness (augmentation) comes from the agent's own ``torch.Generator``, which
 ``state_dict`` carries, so a resumed distillation continues bit for bit.
+
+``amp=True`` runs the forward passes under bfloat16 autocast where that pays
+(``liftrl.agents.precision``: CUDA, CPUs with native bfloat16) in ``update`` only; the loss, the
+weights and the optimiser stay float32. ``act`` stays float32 (about 15% dearer at 4 envs), so
+DAgger's rollouts and the evaluations that pick the best student run the network as the arm does.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from liftrl.agents.config import StudentConfig
 from liftrl.agents.networks import (
     PIXELS, Actor, Encoder, as_tensors, concat_low_dim, grad_norm, low_dim_keys, low_dim_size, weight_init,
 )
+from liftrl.agents.precision import autocast, use_amp
 
 AUX_TARGET = "privileged"  # the cube position (its first three values), known only in simulation
 AUX_DIM = 3
@@ -43,7 +49,7 @@ class StudentAgent:
 
     def __init__(self, cfg: StudentConfig, obs_shapes: Mapping[str, Sequence[int]], action_dim: int,
                  actor_keys: Sequence[str], critic_keys: Sequence[str] = (), device: str | torch.device = "cpu",
-                 seed: int = 0):
+                 seed: int = 0, amp: bool = False):
         self.cfg = cfg
         self.actor_keys = tuple(actor_keys)
         self.critic_keys = ()
@@ -55,6 +61,7 @@ class StudentAgent:
         if missing:
             raise ValueError(f"actor_keys {missing} not in obs_shapes (has {sorted(obs_shapes)})")
         self.device = torch.device(device)
+        self.amp = use_amp(amp, self.device)
         self.action_dim = int(action_dim)
         self.actor_low = low_dim_keys(self.actor_keys) if cfg.fuse_state else ()
         with torch.random.fork_rng(devices=[]):
@@ -85,7 +92,7 @@ class StudentAgent:
     def act(self, obs: Mapping[str, np.ndarray], step: int, eval_mode: bool) -> np.ndarray:
         """(B, action_dim) float32 deterministic actions in [-1, 1] from the actor's keys only."""
         t = as_tensors(obs, (PIXELS, *self.actor_low), self.device)
-        mu = self.actor(self.encoder(t[PIXELS]), concat_low_dim(t, self.actor_low))
+        mu = self.actor(self.encoder(t[PIXELS]), concat_low_dim(t, self.actor_low))  # float32, as deployed
         return mu.cpu().numpy().astype(np.float32)
 
     # ------------------------------------------------------------------ learning
@@ -94,14 +101,15 @@ class StudentAgent:
         obs = as_tensors(batch["obs"], self.needs, self.device)
         label = torch.as_tensor(batch["action"], device=self.device, dtype=torch.float32)
         pixels = random_shift(obs[PIXELS].float(), self.cfg.augment_pad, self.generator)
-        features = self.encoder(pixels)
-        mu = self.actor(features, concat_low_dim(obs, self.actor_low))
+        with autocast(self.device, self.amp):
+            features = self.encoder(pixels)
+            mu = self.actor(features, concat_low_dim(obs, self.actor_low)).float()
+            cube_guess = self.aux(features).float() if self.aux is not None else None
         action_mse = F.mse_loss(mu, label)
         loss = action_mse
         aux_loss = torch.zeros((), device=self.device)
-        if self.aux is not None:
-            cube = obs[AUX_TARGET].float()[:, :AUX_DIM]
-            aux_loss = F.mse_loss(self.aux(features), cube)
+        if cube_guess is not None:
+            aux_loss = F.mse_loss(cube_guess, obs[AUX_TARGET].float()[:, :AUX_DIM])
             loss = loss + self.cfg.aux_cube_weight * aux_loss
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
