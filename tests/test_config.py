@@ -168,7 +168,7 @@ def test_shipped_configs_load_and_round_trip(tmp_path, name):
     cfg = load_config(CONFIGS / name)
     assert load_config(save_config(cfg, tmp_path / "c.yaml")) == cfg
     # a shipped policy meant for the arm reads only what the arm provides, unless it opts out by name
-    assert set(cfg.obs.actor) <= {"pixels", "state"} or cfg.obs.allow_privileged_actor
+    assert set(cfg.obs.actor) <= {"pixels", "state", "last_actions"} or cfg.obs.allow_privileged_actor
 
 
 def test_shipped_configs_hold_the_users_settings():

@@ -98,7 +98,7 @@ def test_labels_are_the_teachers_deterministic_action_on_the_same_step(teacher_r
             np.testing.assert_array_equal(d._labels, fresh.act(obs))  # from this very step's observation
         drove = d.round_counts
         assert 0 < drove["teacher_steps"] < drove["steps"], "with beta 0.5 both must drive some steps"
-        assert {"pixels", "state", "privileged"} == set(d.replay.specs)
+        assert {"pixels", "state", "last_actions", "privileged"} == set(d.replay.specs)  # student + teacher keys
         batch = d.replay.sample(64)
         np.testing.assert_allclose(batch["action"], fresh.act(batch["obs"]), atol=1e-6)
     finally:
@@ -140,7 +140,8 @@ def test_distill_cli_writes_a_run_folder_that_report_and_compare_read(distilled,
     run = distilled
     cfg = load_config(str(run / "config.yaml"))
     assert cfg.distill.teacher == str(teacher_run) and cfg.distill.teacher_snapshot.startswith("step_")
-    assert set(cfg.env.observations) == {"pixels", "state", "privileged"}  # the teacher's keys computed too
+    # the student's keys and the teacher's, computed by one env
+    assert set(cfg.env.observations) == {"pixels", "state", "last_actions", "privileged"}
     rows = read_metrics(run / "metrics.jsonl")
     assert [r["kind"] for r in rows if r["kind"] == "teacher"] == ["teacher"]
     evals = [r for r in rows if r["kind"] == "eval"]
@@ -164,7 +165,7 @@ def test_student_bundle_passes_its_golden_check_and_runs_in_the_dry_run(distille
     out = tmp_path / "bundle"
     assert main(["export", str(distilled), "--out", str(out)]) == 0
     bundle = load_bundle(out, real_arm=True)  # golden actions re-checked; no simulation-only input
-    assert bundle.agent == "student" and bundle.policy.keys == ("pixels", "state")
+    assert bundle.agent == "student" and bundle.policy.keys == ("pixels", "last_actions", "state")
     weights = torch.load(out / "actor.pt", weights_only=True)
     assert not [k for k in weights if not k.startswith(("encoder.", "actor."))]  # the aux head stays behind
     assert main(["deploy", str(out), "--robot", "sim", "--episodes", "1", "--camera-noise", "4",
@@ -175,7 +176,8 @@ def test_a_student_initialises_drqv2_for_rl_fine_tuning(distilled, tmp_path):
     """train.init_from=RUN: DrQ-v2 starts with the student's encoder and actor, and a fresh critic."""
     sizes = ["env.image_size=16", "env.num_envs=2", "agent.encoder_channels=4", "agent.feature_dim=8",
              "agent.hidden_dim=16", "obs.critic=[pixels,state,privileged]", "train.progress=false",
-             "train.total_env_steps=2", "train.video_episodes=0", "train.eval_episodes=1"]
+             "train.total_env_steps=2", "train.video_episodes=0", "train.eval_episodes=1",
+             "obs.actor=[pixels,state,last_actions]", "env.action_history=3"]  # the student's inputs
     run = train(str(CONFIGS / "tiny_drqv2.yaml"), [*sizes, f"train.init_from={distilled}"], run_root=str(tmp_path))
     student, _ = load_snapshot(distilled / "snapshots" / "best.pt")
     drqv2, _ = load_snapshot(run / "snapshots" / "latest.pt")
@@ -188,8 +190,9 @@ def test_a_student_initialises_drqv2_for_rl_fine_tuning(distilled, tmp_path):
     from liftrl.train.init_from import init_actor_from
 
     cfg = load_config(str(CONFIGS / "tiny_drqv2.yaml"), [*sizes[:4], "agent.hidden_dim=32"])
-    shapes = {"pixels": (9, 16, 16), "state": (18,), "privileged": (3,)}
-    agent = make_agent(cfg.agent, shapes, 4, ("pixels", "state"), ("pixels", "state", "privileged"), "cpu")
+    shapes = {"pixels": (9, 16, 16), "state": (18,), "privileged": (3,), "last_actions": (12,)}
+    agent = make_agent(cfg.agent, shapes, 4, ("pixels", "state", "last_actions"), ("pixels", "state", "privileged"),
+                       "cpu")
     with pytest.raises(ValueError, match="hidden_dim"):
         init_actor_from(agent, str(distilled), "best", shapes)
 
