@@ -100,7 +100,9 @@ def _compare(args: argparse.Namespace) -> int:
     names = _labels(runs, args.labels)
     lines = [f"# {' vs '.join(names)}", ""]
     for name, run in zip(names, runs):
-        lines.append(f"- {name}: {run.path} (agent {run.setting('agent.name')}, reward {run.setting('env.reward')}, "
+        # run.name (agent/stamp), not the folder's path: the table is written to be kept, e.g. in
+        # bench/results, where a path of the machine it ran on means nothing and leaks its layout.
+        lines.append(f"- {name}: {run.name} (agent {run.setting('agent.name')}, reward {run.setting('env.reward')}, "
                      f"hold {run.setting('env.hold_steps')})")
     tolerance = max(r.num_envs for r in runs)
     evaluated = [i for i, h in enumerate(histories) if h.evals]
