@@ -375,7 +375,7 @@ def profile_pair(name: str, agent_fn, minimal_fn, calls: int, device: torch.devi
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--amp", action="store_true", help="also measure bfloat16 autocast (CUDA only)")
+    p.add_argument("--amp", action="store_true", help="also measure bfloat16 autocast (CUDA, or a CPU with native bfloat16)")
     p.add_argument("--compile", action="store_true", help="also measure with torch.compile of each network")
     p.add_argument("--repeats", type=int, default=None, help="timing windows per figure (default 5; tiny 1)")
     p.add_argument("--seconds", type=float, default=None,
