@@ -304,3 +304,20 @@ def test_student_proof_script_runs_at_tiny_size(tmp_path):
     assert [p["beta"] for p in summary["curve"]] == pytest.approx([1.0, 2 / 3])
     assert stem.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert out.stdout.strip().splitlines()[-1].startswith("teacher ")
+
+
+# ------------------------------------------------------------------------------------ student_update.py
+@pytest.mark.parametrize("native", [True, False])
+def test_student_update_tiny_prints_both_precisions_where_amp_applies(monkeypatch, capsys, native):
+    from liftrl.agents import precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
+    bench_module("student_update").main(["--tiny"])
+    row = capsys.readouterr().out.strip().splitlines()[-1]
+    m = re.match(rf"^16x16,\s+4 channels: float32\s+{NUMBER} ms(, bfloat16\s+{NUMBER} ms, {NUMBER}x)?$", row)
+    assert m, row
+    if native:
+        fp32, bf16, ratio = positive(m.group(1)), positive(m.group(3)), positive(m.group(4))
+        assert ratio == pytest.approx(fp32 / bf16, rel=0.05)  # the times are printed rounded to 0.1 ms
+    else:
+        assert m.group(2) is None  # amp cannot take effect here: no bfloat16 row is invented
