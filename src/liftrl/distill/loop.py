@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import warnings
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from liftrl.obs.keys import OBSERVATION_KEYS
 from liftrl.replay.buffer import ReplayBuffer
 from liftrl.run.folder import CONFIG_FILE, LATEST, SNAPSHOT_DIR, new_run_dir
 from liftrl.train.episodes import run_episodes
-from liftrl.train.loop import AfterTraining, Trainer, _crossed, run_session, session_banner, writer_session
+from liftrl.train.loop import AfterTraining, Trainer, _crossed, run_new, run_session, session_banner, writer_session
 from liftrl.train.scoring import EvalSummary, summarize
 from liftrl.train.signals import StopRequest
 
@@ -168,14 +167,9 @@ def distill(teacher_run: str | os.PathLike, config_path: str | None, overrides: 
     _warn_rate(cfg, teacher)
     run_dir = new_run_dir(run_root or cfg.train.run_dir, RUN_KIND)
     save_config(cfg, run_dir / CONFIG_FILE)
-    with writer_session(run_dir) as stop:  # as `liftrl train`: a clean stop on SIGINT/SIGTERM, one writer
-        try:
-            distiller = Distiller(cfg, run_dir, teacher, stop=stop)
-        except BaseException:
-            shutil.rmtree(run_dir, ignore_errors=True)
-            raise
-        run_session(distiller, session_banner(distiller, config_path or "built-in defaults",
-                                              [*overrides, f"distill.teacher={cfg.distill.teacher}"]), after)
+    # As `liftrl train`: one writer, a clean stop on SIGINT/SIGTERM, no half-made folder left behind.
+    run_new(run_dir, lambda stop: Distiller(cfg, run_dir, teacher, stop=stop), config_path or "built-in defaults",
+            [*overrides, f"distill.teacher={cfg.distill.teacher}"], after)
     return run_dir
 
 

@@ -612,6 +612,19 @@ def _report_session(trainer: Trainer, banner: console.Banner, after: AfterTraini
         print(line, flush=True)
 
 
+def run_new(run_dir: Path, make: Callable[[StopRequest], "Trainer"], config: str, overrides: list[str],
+            after: AfterTraining | None) -> None:
+    """A new run folder's whole session: ``make(stop)`` builds its trainer inside :func:`writer_session`,
+    then :func:`run_session`. If the trainer cannot be built nothing ran, so the half-made folder goes."""
+    with writer_session(run_dir) as stop:
+        try:
+            trainer = make(stop)
+        except BaseException:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        run_session(trainer, session_banner(trainer, config, overrides), after)
+
+
 def session_banner(trainer: Trainer, config: str, overrides: list[str], resumed_from: str | None = None) -> console.Banner:
     return console.Banner(run_dir=trainer.run_dir, device=str(trainer.device), torch_threads=torch.get_num_threads(),
                           num_envs=trainer.num_envs, envs=trainer.env.placement, config=config,
@@ -627,13 +640,8 @@ def train(config_path: str | None, overrides: list[str], run_root: str | None = 
     cfg = load_config(config_path, overrides)
     run_dir = new_run_dir(run_root or cfg.train.run_dir, cfg.agent.name)
     save_config(cfg, run_dir / CONFIG_FILE)
-    with writer_session(run_dir) as stop:
-        try:
-            trainer = Trainer(cfg, run_dir, stop=stop)
-        except BaseException:
-            shutil.rmtree(run_dir, ignore_errors=True)  # nothing ran: leave no half-made run folder behind
-            raise
-        run_session(trainer, session_banner(trainer, config_path or "built-in defaults", overrides), after)
+    run_new(run_dir, lambda stop: Trainer(cfg, run_dir, stop=stop), config_path or "built-in defaults", overrides,
+            after)
     return run_dir
 
 
