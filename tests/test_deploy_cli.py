@@ -28,7 +28,7 @@ def parser():
     return p
 
 
-def tiny_run(tmp_path, actor=("state",)):
+def tiny_run(tmp_path, actor=("state",), env=None):
     cfg = SACConfig(hidden_dim=16, hidden_layers=2)
     shapes = {"state": (18,), "privileged": (3,)}
     agent = make_agent(cfg, shapes, 4, actor, ("state", "privileged"), "cpu", seed=0)
@@ -38,7 +38,7 @@ def tiny_run(tmp_path, actor=("state",)):
                              "shapes": {k: list(v) for k, v in shapes.items()}},
             "action_dim": 4,
             "config": {"env": {"curriculum_stage": 3, "hold_steps": 5, "lift_height": 0.08, "max_episode_steps": 10,
-                               "image_size": 32, "frame_stack": 2, "reward": "v11"},
+                               "image_size": 32, "frame_stack": 2, "reward": "v11", **(env or {})},
                        "agent": dataclasses.asdict(cfg)}}
     run = tmp_path / "run"
     save_snapshot(run / "snapshots" / "step_000000010.pt", {"agent": agent.state_dict()}, meta)

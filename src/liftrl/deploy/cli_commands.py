@@ -36,26 +36,41 @@ def add_export_parser(sub) -> argparse.ArgumentParser:
 
 
 def _deploy_sim(args: argparse.Namespace) -> int:
+    from liftrl.common.progress import SuccessBar
+    from liftrl.common.seeds import DRY_RUN_SEED_BASE, dry_run_seeds
     from liftrl.deploy.bundle import load_bundle
-    from liftrl.common.seeds import DRY_RUN_SEED_BASE
-    from liftrl.deploy.dryrun import dry_run, format_rows
+    from liftrl.deploy.dryrun import dry_run_rows, format_rows, run_rows
     from liftrl.deploy.sim_robot import CameraNoise
+    from liftrl.sim.parallel import default_workers
 
     bundle = load_bundle(args.bundle)
     rate = REAL_RATE_HZ if args.rate is None else args.rate
     latency = REAL_LATENCY_MS if args.latency_ms is None else args.latency_ms
     noise = CameraNoise(std=args.camera_noise, gain=args.camera_gain)
+    rows = dry_run_rows(bundle, rate, latency, noise, log_dir=args.log_dir)
+    seeds = dry_run_seeds(args.episodes, DRY_RUN_SEED_BASE if args.seed is None else args.seed)
+    workers = args.workers or default_workers(len(rows) * len(seeds))
     print(f"dry run of {bundle.path}: {args.episodes} episodes per row, stage {bundle.task.curriculum_stage}, "
-          f"hold {bundle.task.hold_steps}")
-    rows = dry_run(bundle, rate, latency, args.episodes, noise, log_dir=args.log_dir,
-                   seed=DRY_RUN_SEED_BASE if args.seed is None else args.seed)
-    print(format_rows(rows))
+          f"hold {bundle.task.hold_steps} ticks of 20 ms, {workers} worker process{'es' if workers > 1 else ''}",
+          flush=True)
+    with SuccessBar(len(rows) * len(seeds), desc="dry run", verbose=args.verbose) as bar:
+        def progress(row: int, k: int, outcome) -> None:
+            spec = rows[row]
+            bar.add(outcome.success, group=f"row {row + 1}",
+                    line=f"  row {row + 1} ({spec.loop}, {spec.rate_hz:g} Hz, {spec.latency_ms:g} ms) episode "
+                         f"{k + 1}/{len(seeds)} seed {outcome.seed}: {'success' if outcome.success else 'failure'}, "
+                         f"{outcome.steps} control steps, {outcome.seconds:.2f} s, {outcome.stop_reason}")
+
+        results = run_rows(bundle, rows, seeds, workers, progress)
+    print(format_rows(results))
     return 0
 
 
 def _deploy(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
     if args.rate is not None and not args.rate > 0:
         raise ValueError(f"--rate must be a positive number of Hz, got {args.rate}")
     if args.latency_ms is not None and args.latency_ms < 0:
@@ -88,13 +103,19 @@ def add_deploy_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--camera-gain", type=float, default=0.0, help="sim only: per-episode brightness jitter, +-fraction")
     p.add_argument("--seed", type=int, default=None,
                    help="sim only: first episode seed (default: dry-run seeds, apart from training and evaluation)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="sim only: worker processes for the episodes (default: one per CPU core); the same "
+                        "episodes and results as one process")
+    p.add_argument("--verbose", "-v", action="store_true", help="sim only: one line per episode as it finishes")
     p.add_argument("--log-dir", default=None, help="episode logs (.npz); so101 default runs/deploy")
     p.add_argument("--port", help="so101: serial port of the follower arm")
     p.add_argument("--uncalibrated", action="store_true",
                    help="so101/sim-lerobot: run on the model's nominal mapping without a per-arm file")
     p.add_argument("--camera", default="0", help="so101: OpenCV camera index or device path")
     p.add_argument("--camera-key", default="wrist", help="so101: name of the wrist camera in LeRobot's observation")
-    p.add_argument("--max-steps", type=int, default=None, help="so101: steps per episode (default: the task's 4 s)")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="so101: control steps per episode (default: the bundle's episode length, "
+                        "task.max_episode_steps ticks of 20 ms, at --rate)")
     p.add_argument("--max-joint-speed", type=float, default=5.0,
                    help="so101/sim-lerobot: body joint speed limit between commands (rad/s, the same at any rate)")
     p.add_argument("--max-lead", type=float, default=0.35,

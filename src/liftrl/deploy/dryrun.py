@@ -2,11 +2,16 @@
 
 1. ``env``: the policy in the training env at the rate it was trained at (the number training reports);
 2. ``deploy``: the full deploy loop (SimRobot, finite-difference velocities, safety limits) at the
-   trained rate with no latency: what the deploy pipeline itself costs;
+   trained rate and latency: what the deploy pipeline itself costs;
 3. ``deploy``: the same loop at the real arm's rate and latency (and camera noise): the gap to expect.
 
 Episodes use the same seeds in every row (same cube, randomisation and start), and success is
 scored by the env's rules in physical time, so the rows differ only in how the policy is run.
+
+All rows' episodes run in one pool of worker processes (``liftrl.sim.parallel``; ``workers=1``:
+in this process), each worker loading the bundle from its folder and building its own envs; an
+episode's outcome depends only on its seed, so any number of workers gives the same table,
+episode by episode.
 """
 
 from __future__ import annotations
@@ -15,13 +20,13 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
+from functools import partial
+from typing import Callable, Sequence
 
 from liftrl.common.seeds import DRY_RUN_SEED_BASE, dry_run_seeds
-from liftrl.common.units import CONTROL_HZ, PHYSICS_STEPS_PER_CONTROL
+from liftrl.common.units import CONTROL_HZ, CONTROL_PERIOD_S, PHYSICS_STEPS_PER_CONTROL
 from liftrl.config import EnvConfig
-from liftrl.deploy.bundle import Bundle
+from liftrl.deploy.bundle import Bundle, load_bundle
 from liftrl.deploy.episode_log import EpisodeLog
 from liftrl.deploy.pipeline import ArmModel, CommandMapper, ObservationBuilder
 from liftrl.deploy.robot import Robot
@@ -30,8 +35,49 @@ from liftrl.deploy.safety import SafetyLimits, Watchdog
 from liftrl.deploy.sim_robot import CameraNoise, SimRobot
 from liftrl.rewards import known_versions
 from liftrl.run.envs import make_env
+from liftrl.sim.parallel import run_episodes_parallel
 from liftrl.train.episodes import run_episode
 
+
+@dataclass(frozen=True)
+class RowSpec:
+    """How one row runs the policy: ``loop`` "env" (the training env at ``rate_hz``/``latency_ms``) or
+    "deploy" (the deploy loop on SimRobot at that rate and latency, with ``camera_noise``)."""
+
+    label: str
+    loop: str
+    rate_hz: float
+    latency_ms: float
+    camera_noise: CameraNoise = CameraNoise()
+    log_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class DryRunEpisode:
+    """One episode of one row: a task for ``liftrl.sim.parallel``."""
+
+    row: int
+    seed: int
+
+    def __str__(self) -> str:
+        return f"row {self.row + 1}, seed {self.seed}"
+
+
+@dataclass(frozen=True)
+class EpisodeOutcome:
+    """What one dry-run episode gave; ``steps`` are control steps, ``seconds`` physical time, ``cube_end``
+    where the cube ended (m): each seed starts it elsewhere, so an episode is told apart by it."""
+
+    seed: int
+    success: bool
+    steps: int
+    seconds: float
+    cube_end: tuple[float, float, float]
+    stop_reason: str = "done"
+
+    @property
+    def safety_stop(self) -> bool:
+        return self.stop_reason not in ("done", "max_steps", "interrupted")
 
 
 @dataclass(frozen=True)
@@ -43,10 +89,16 @@ class DryRunRow:
     episodes: int
     successes: int
     safety_stops: int = 0
+    outcomes: tuple[EpisodeOutcome, ...] = ()
 
     @property
     def success_rate(self) -> float:
         return self.successes / self.episodes if self.episodes else 0.0
+
+    @classmethod
+    def of(cls, spec: RowSpec, outcomes: list[EpisodeOutcome]) -> "DryRunRow":
+        return cls(spec.label, spec.rate_hz, spec.latency_ms, spec.camera_noise.std, len(outcomes),
+                   sum(o.success for o in outcomes), sum(o.safety_stop for o in outcomes), tuple(outcomes))
 
 
 def env_config(bundle: Bundle) -> EnvConfig:
@@ -60,66 +112,156 @@ def env_config(bundle: Bundle) -> EnvConfig:
                      latency_ms=bundle.control.latency_ms)
 
 
+# ---------------------------------------------------------------------------------- one row's episodes
+def _xyz(position) -> tuple[float, float, float]:
+    x, y, z = (float(v) for v in position)
+    return x, y, z
+
+
+class _EnvRow:
+    """The policy in the env at the rate and latency it was trained at (wrapped if not 50 Hz / 0 ms)."""
+
+    def __init__(self, bundle: Bundle, spec: RowSpec):
+        self.bundle = bundle
+        self.env = make_env(env_config(bundle))
+
+    def __call__(self, seed: int) -> EpisodeOutcome:
+        last: dict = {}
+        result = run_episode(self.env, self.bundle.policy, seed, on_step=lambda record: last.update(record.info))
+        return EpisodeOutcome(seed, result.success, result.length, int(last["step"]) * CONTROL_PERIOD_S,
+                              _xyz(last["cube_pos"]))
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class _DeployRow:
+    """The deploy loop on the simulated robot; ``adapter`` puts something between the loop and the
+    simulation (``sim_lerobot``: LeRobot's units and a calibration); the simulation stays the clock
+    and the judge of success."""
+
+    def __init__(self, bundle: Bundle, spec: RowSpec, arm: ArmModel, limits: SafetyLimits | None,
+                 adapter: Callable[[SimRobot], Robot] | None):
+        # The plain 50 Hz env: SimRobot applies the rate and latency itself, at physics resolution.
+        self.env = make_env(dataclasses.replace(env_config(bundle), control_hz=CONTROL_HZ, latency_ms=0.0))
+        self.sim = SimRobot(self.env, latency_s=spec.latency_ms / 1000.0, camera_noise=spec.camera_noise,
+                            render="pixels" in bundle.observation.keys)
+        self.robot = self.sim if adapter is None else adapter(self.sim)
+        self.bundle, self.spec, self.arm, self.adapter = bundle, spec, arm, adapter
+        self.limits = limits or SafetyLimits.for_arm(arm.joint_range, bundle.action.gripper_ctrl,
+                                                     bundle.action.workspace_low, bundle.action.workspace_high)
+        tick_s = self.env.model.opt.timestep * PHYSICS_STEPS_PER_CONTROL
+        self.loop = LoopConfig(rate_hz=spec.rate_hz,
+                               max_steps=int(math.ceil(bundle.task.max_episode_steps * tick_s * spec.rate_hz)) + 2)
+
+    def __call__(self, seed: int) -> EpisodeOutcome:
+        bundle, sim, spec = self.bundle, self.sim, self.spec
+        sim.reset(seed)
+        episode_log = EpisodeLog(log_frames=spec.log_dir is not None)
+        result = run_arm_episode(self.robot, sim, bundle.policy, ObservationBuilder(bundle.observation, self.arm.kinematics),
+                                 CommandMapper(bundle.action, bundle.task, self.arm), self.limits, Watchdog(), self.loop,
+                                 episode_log, done=sim.episode_over)
+        if spec.log_dir is not None:
+            episode_log.meta.update({"robot": "sim" if self.adapter is None else "sim-lerobot", "seed": seed,
+                                     "latency_ms": spec.latency_ms, "success": bool(sim.success),
+                                     "bundle": str(bundle.path)})
+            episode_log.save(Path(spec.log_dir) / f"sim_{spec.rate_hz:g}hz_{spec.latency_ms:g}ms_seed{seed}.npz")
+        return EpisodeOutcome(seed, bool(sim.success), result.steps, sim.now(), _xyz(self.env.cube_pos()),
+                              result.stop_reason)
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class DryRunJob:
+    """What one worker (or this process) holds for a dry run: the bundle, loaded from its folder in a
+    worker, and one env per row, built at the row's first episode (``liftrl.sim.parallel``'s job)."""
+
+    def __init__(self, bundle: Bundle | str, rows: tuple[RowSpec, ...], threads: int | None = None,
+                 arm: ArmModel | None = None, limits: SafetyLimits | None = None,
+                 adapter: Callable[[SimRobot], Robot] | None = None):
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
+        self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+        self.rows, self.arm, self.limits, self.adapter = rows, arm or ArmModel.build(), limits, adapter
+        self._runners: dict[int, _EnvRow | _DeployRow] = {}
+
+    def __call__(self, episode: DryRunEpisode) -> EpisodeOutcome:
+        runner = self._runners.get(episode.row)
+        if runner is None:
+            spec = self.rows[episode.row]
+            runner = (_EnvRow(self.bundle, spec) if spec.loop == "env"
+                      else _DeployRow(self.bundle, spec, self.arm, self.limits, self.adapter))
+            self._runners[episode.row] = runner
+        return runner(episode.seed)
+
+    def close(self) -> None:
+        for runner in self._runners.values():
+            runner.close()
+        self._runners.clear()
+
+
+# ---------------------------------------------------------------------------------- rows
+RowProgress = Callable[[int, int, EpisodeOutcome], None]
+
+
+def run_rows(bundle: Bundle, rows: Sequence[RowSpec], episode_seeds: Sequence[int], workers: int = 1,
+             progress: RowProgress | None = None, timeout_s: float = 120.0, max_restarts: int = 3) -> list[DryRunRow]:
+    """Every row over the same seeds, all episodes in one pool of ``workers`` processes (``1``: here).
+
+    The episodes are the same, and give the same outcomes, whatever ``workers`` is: each worker
+    loads the bundle from ``bundle.path`` and builds its own envs. ``progress(row, k, outcome)`` is
+    called as the ``k``-th episode of ``row`` finishes.
+    """
+    rows, seeds = tuple(rows), [int(s) for s in episode_seeds]
+    tasks = [DryRunEpisode(r, s) for r in range(len(rows)) for s in seeds]
+    n = len(seeds)
+    make_job = (partial(DryRunJob, bundle, rows) if workers == 1 else partial(DryRunJob, str(bundle.path), rows, 1))
+    outcomes = run_episodes_parallel(make_job, tasks, workers,
+                                     None if progress is None else lambda i, o: progress(i // n, i % n, o),
+                                     timeout_s=timeout_s, max_restarts=max_restarts, who="dry-run")
+    return [DryRunRow.of(spec, outcomes[r * n:(r + 1) * n]) for r, spec in enumerate(rows)]
+
+
 def run_env(bundle: Bundle, episode_seeds: list[int]) -> DryRunRow:
     """The policy in the env at the rate and latency it was trained at (wrapped if not 50 Hz / 0 ms)."""
-    env = make_env(env_config(bundle))
-    try:
-        successes = sum(run_episode(env, bundle.policy, seed).success for seed in episode_seeds)
-    finally:
-        env.close()
-    return DryRunRow("env (training loop)", bundle.control.hz, bundle.control.latency_ms, 0.0,
-                     len(episode_seeds), successes)
+    spec = RowSpec("env (training loop)", "env", bundle.control.hz, bundle.control.latency_ms)
+    return run_rows(bundle, [spec], episode_seeds)[0]
 
 
 def run_deploy(bundle: Bundle, episode_seeds: list[int], rate_hz: float, latency_ms: float,
                camera_noise: CameraNoise = CameraNoise(), log_dir: str | Path | None = None,
                arm: ArmModel | None = None, adapter: Callable[[SimRobot], Robot] | None = None,
                label: str = "deploy loop on SimRobot", limits: SafetyLimits | None = None) -> DryRunRow:
-    """The deploy loop on the simulated robot, at ``rate_hz`` with ``latency_ms`` command latency.
-
-    ``adapter`` puts something between the loop and the simulation (``sim_lerobot``: LeRobot's
-    units and a calibration); the simulation stays the clock and the judge of success.
-    """
-    # The plain 50 Hz env: SimRobot applies the rate and latency itself, at physics resolution.
-    env = make_env(dataclasses.replace(env_config(bundle), control_hz=CONTROL_HZ, latency_ms=0.0))
-    sim = SimRobot(env, latency_s=latency_ms / 1000.0, camera_noise=camera_noise,
-                   render="pixels" in bundle.observation.keys)
-    robot = sim if adapter is None else adapter(sim)
-    arm = arm or ArmModel.build()
-    limits = limits or SafetyLimits.for_arm(arm.joint_range, bundle.action.gripper_ctrl, bundle.action.workspace_low,
-                                            bundle.action.workspace_high)
-    tick_s = env.model.opt.timestep * PHYSICS_STEPS_PER_CONTROL
-    loop = LoopConfig(rate_hz=rate_hz, max_steps=int(math.ceil(bundle.task.max_episode_steps * tick_s * rate_hz)) + 2)
-    successes = stops = 0
+    """The deploy loop on the simulated robot, at ``rate_hz`` with ``latency_ms`` command latency, in this
+    process (``adapter``, e.g. ``sim_lerobot``'s, need not pickle)."""
+    spec = RowSpec(label, "deploy", rate_hz, latency_ms, camera_noise, None if log_dir is None else str(log_dir))
+    job = DryRunJob(bundle, (spec,), arm=arm, limits=limits, adapter=adapter)
     try:
-        for seed in episode_seeds:
-            sim.reset(seed)
-            episode_log = EpisodeLog(log_frames=log_dir is not None)
-            result = run_arm_episode(robot, sim, bundle.policy, ObservationBuilder(bundle.observation, arm.kinematics),
-                                     CommandMapper(bundle.action, bundle.task, arm), limits, Watchdog(), loop,
-                                     episode_log, done=sim.episode_over)
-            successes += bool(sim.success)
-            stops += result.safety_stop
-            if log_dir is not None:
-                episode_log.meta.update({"robot": "sim" if adapter is None else "sim-lerobot", "seed": seed,
-                                         "latency_ms": latency_ms, "success": bool(sim.success),
-                                         "bundle": str(bundle.path)})
-                episode_log.save(Path(log_dir) / f"sim_{rate_hz:g}hz_{latency_ms:g}ms_seed{seed}.npz")
+        return DryRunRow.of(spec, [job(DryRunEpisode(0, int(s))) for s in episode_seeds])
     finally:
-        env.close()
-    return DryRunRow(label, rate_hz, latency_ms, camera_noise.std, len(episode_seeds),
-                     successes, stops)
+        job.close()
+
+
+def dry_run_rows(bundle: Bundle, rate_hz: float, latency_ms: float, camera_noise: CameraNoise = CameraNoise(),
+                 log_dir: str | Path | None = None) -> list[RowSpec]:
+    """The env row, the deploy loop at the trained rate, and (if anything differs) at the real rate."""
+    rows = [RowSpec("env (training loop)", "env", bundle.control.hz, bundle.control.latency_ms),
+            RowSpec("deploy loop on SimRobot", "deploy", bundle.control.hz, bundle.control.latency_ms)]
+    if (rate_hz, latency_ms, camera_noise) != (bundle.control.hz, bundle.control.latency_ms, CameraNoise()):
+        rows.append(RowSpec("deploy loop on SimRobot", "deploy", rate_hz, latency_ms, camera_noise,
+                            None if log_dir is None else str(log_dir)))
+    return rows
 
 
 def dry_run(bundle: Bundle, rate_hz: float, latency_ms: float, episodes: int, camera_noise: CameraNoise = CameraNoise(),
-            log_dir: str | Path | None = None, seed: int = DRY_RUN_SEED_BASE) -> list[DryRunRow]:
-    s = dry_run_seeds(episodes, seed)
-    arm = ArmModel.build()
-    rows = [run_env(bundle, s),
-            run_deploy(bundle, s, bundle.control.hz, bundle.control.latency_ms, arm=arm)]
-    if (rate_hz, latency_ms, camera_noise) != (bundle.control.hz, bundle.control.latency_ms, CameraNoise()):
-        rows.append(run_deploy(bundle, s, rate_hz, latency_ms, camera_noise, log_dir, arm=arm))
-    return rows
+            log_dir: str | Path | None = None, seed: int = DRY_RUN_SEED_BASE, workers: int = 1,
+            progress: RowProgress | None = None) -> list[DryRunRow]:
+    """The dry run's rows (``dry_run_rows``) over ``episodes`` dry-run seeds, in ``workers`` processes."""
+    return run_rows(bundle, dry_run_rows(bundle, rate_hz, latency_ms, camera_noise, log_dir),
+                    dry_run_seeds(episodes, seed), workers, progress)
 
 
 def format_rows(rows: list[DryRunRow]) -> str:

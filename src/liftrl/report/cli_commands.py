@@ -26,6 +26,7 @@ def _eval(args: argparse.Namespace) -> int:
     from liftrl.report.evaluation import evaluate_checkpoint
     from liftrl.run.checkpoints import resolve_checkpoints
     from liftrl.run.folder import open_run
+    from liftrl.common.progress import SuccessBar
     from liftrl.report.tables import format_episode_table, format_summary_table
 
     run = open_run(args.run)
@@ -37,13 +38,14 @@ def _eval(args: argparse.Namespace) -> int:
     for ckpt in checkpoints:
         print(f"\n## {run.name} @ {ckpt.label} (step {ckpt.step}): {args.episodes} episodes"
               f"{', with videos' if args.video else ''}", flush=True)
+        with SuccessBar(args.episodes, desc=f"eval {ckpt.label}", verbose=args.verbose) as bar:
+            def progress(i, result, n=args.episodes):
+                bar.add(result.success, line=f"  episode {i + 1}/{n} seed {result.seed}: reward {result.reward:.2f} "
+                                             f"max z {result.max_cube_z:.3f} m success {result.success} "
+                                             f"length {result.length} control steps")
 
-        def progress(i, result, n=args.episodes):
-            print(f"  episode {i + 1}/{n} seed {result.seed}: reward {result.reward:.2f} "
-                  f"max z {result.max_cube_z:.3f} m success {result.success} length {result.length}", flush=True)
-
-        record, out = evaluate_checkpoint(run, ckpt, episodes=args.episodes, video=args.video, overrides=overrides,
-                                          workers=args.workers, on_episode=progress)
+            record, out = evaluate_checkpoint(run, ckpt, episodes=args.episodes, video=args.video,
+                                              overrides=overrides, workers=args.workers, on_episode=progress)
         records.append(record)
         print(format_episode_table(record))
         print(f"written: {out}/")
@@ -69,6 +71,7 @@ def add_eval_parser(sub) -> argparse.ArgumentParser:
                    help="success needs this many held steps (default: the run's env.hold_steps)")
     p.add_argument("--workers", type=_positive_int, default=None,
                    help="worker processes (default: one per CPU core, at most one per episode)")
+    p.add_argument("--verbose", "-v", action="store_true", help="one line per episode as it finishes")
     p.set_defaults(func=_eval)
     return p
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import os
 import re
-from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
@@ -28,6 +29,7 @@ from liftrl.run.checkpoints import Checkpoint
 from liftrl.run.folder import Run, RunError
 from liftrl.run.identity import load_checked_snapshot
 from liftrl.run.policy import LoadedPolicy, check_compatible, load_policy, policy_from_snapshot
+from liftrl.sim.parallel import default_workers
 from liftrl.train.episodes import EpisodeResult
 from liftrl.train.scoring import summarize
 
@@ -69,140 +71,58 @@ def out_dir_name(step: int, changed: Mapping[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------------- workers
-_WORKER: dict[str, Any] = {}
+@dataclass(frozen=True)
+class EvalEpisode:
+    """One episode to evaluate: its seed and, when filmed, the MP4 to write."""
+
+    seed: int
+    video: str | None = None
+
+    def __str__(self) -> str:
+        return f"seed {self.seed}"
 
 
-def _init_worker(snapshot: str | LoadedPolicy, env: EnvConfig, video: bool, threads: int | None,
-                 pooled: bool = False) -> None:
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    from liftrl.run.envs import make_env
+class EvalJob:
+    """What one evaluation worker holds: its own env and copy of the policy (``liftrl.sim.parallel``)."""
 
-    if pooled:  # Ctrl-C is the parent's to handle: a worker killed by it would look like a crash
-        import signal
+    def __init__(self, snapshot: str | LoadedPolicy, env: EnvConfig, video: bool, label: str,
+                 threads: int | None = None):
+        from liftrl.run.envs import make_env
 
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if threads is not None:
-        import torch
+        if threads is not None:
+            import torch
 
-        torch.set_num_threads(threads)
-    _WORKER["policy"] = snapshot if isinstance(snapshot, LoadedPolicy) else load_policy(snapshot, "cpu")
-    _WORKER["env"] = make_env(env, render_mode="rgb_array" if video else None)
+            torch.set_num_threads(threads)
+        self.policy = snapshot if isinstance(snapshot, LoadedPolicy) else load_policy(snapshot, "cpu")
+        self.env = make_env(env, render_mode="rgb_array" if video else None)
+        self.label = label
 
+    def __call__(self, episode: EvalEpisode) -> EpisodeResult:
+        from liftrl.report.rollout import play_episode
 
-def _run_one(seed: int, video_path: str | None, label: str) -> EpisodeResult:
-    from liftrl.report.rollout import play_episode
+        return play_episode(self.env, self.policy, episode.seed, video_path=episode.video, label=self.label)
 
-    return play_episode(_WORKER["env"], _WORKER["policy"], seed, video_path=video_path, label=label)
-
-
-def _close_worker() -> None:
-    env = _WORKER.pop("env", None)
-    if env is not None:
-        env.close()
-    _WORKER.clear()
+    def close(self) -> None:
+        self.env.close()
 
 
 def run_checkpoint_episodes(policy: LoadedPolicy, snapshot: Path, env: EnvConfig, seeds: Sequence[int],
                             videos: Sequence[str | None], label: str, workers: int,
                             on_episode: Callable[[int, EpisodeResult], None] | None = None
                             ) -> list[EpisodeResult]:
-    """One episode per seed, spread over ``workers`` spawn processes that each load ``snapshot``.
+    """One episode per seed, spread over ``workers`` spawn processes that each load ``snapshot``
+    (``liftrl.sim.parallel``: the same episodes as one process, restarts of lost or hung workers
+    up to ``env.max_worker_restarts``). With one worker the episodes run here with the already
+    loaded ``policy``."""
+    from liftrl.sim.parallel import run_episodes_parallel
 
-    With one worker the episodes run here with the already loaded ``policy``.
-    """
     video = any(v is not None for v in videos)
+    tasks = [EvalEpisode(int(s), v) for s, v in zip(seeds, videos)]
     workers = max(1, min(workers, len(seeds)))
-    results: list[EpisodeResult | None] = [None] * len(seeds)
-    if workers == 1:
-        _init_worker(policy, env, video, None)
-        try:
-            for i, (seed, path) in enumerate(zip(seeds, videos)):
-                results[i] = _run_one(seed, path, label)
-                if on_episode:
-                    on_episode(i, results[i])
-        finally:
-            _close_worker()
-        return results  # type: ignore[return-value]
-    _pooled_episodes(snapshot, env, seeds, videos, label, workers, results, on_episode)
-    return results  # type: ignore[return-value]
-
-
-def _pooled_episodes(snapshot: Path, env: EnvConfig, seeds: Sequence[int], videos: Sequence[str | None], label: str,
-                     workers: int, results: list, on_episode) -> None:
-    """Fill ``results`` from a pool of spawn workers. A pool that loses a worker, or where no episode
-    finishes within ``env.worker_timeout_s`` (a stopped or hung worker: the pool is killed), is
-    replaced and the episodes not yet done run again (deterministic, so with the same results), up
-    to ``env.max_worker_restarts`` times."""
-    import multiprocessing as mp
-    import warnings
-    from concurrent.futures.process import BrokenProcessPool
-
-    from liftrl.sim.workers import WorkerError
-
-    video = any(v is not None for v in videos)
-    restarts = 0
-    while None in results:
-        # spawn: an EGL context does not survive fork (as in liftrl.sim.vector).
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(str(snapshot), env, video, 1, True))
-        try:
-            _collect(pool, seeds, videos, label, results, on_episode, env.worker_timeout_s)
-        except KeyboardInterrupt:  # the episodes in flight finish, the others are dropped
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        except (BrokenProcessPool, _PoolHung) as exc:
-            lost = next(i for i, r in enumerate(results) if r is None)
-            what = (f"episode {lost + 1} (seed {seeds[lost]}) "
-                    + (str(exc) if isinstance(exc, _PoolHung) else "was unfinished when an evaluation worker died"))
-            if restarts >= env.max_worker_restarts:
-                raise WorkerError(f"{what}; workers were replaced {restarts} times already "
-                                  f"(env.max_worker_restarts={env.max_worker_restarts})") from None
-            restarts += 1
-            warnings.warn(f"{what}; starting new workers for the {sum(r is None for r in results)} episodes not "
-                          f"done (restart {restarts})", stacklevel=2)
-        finally:
-            _close_pool(pool, env.worker_timeout_s)
-
-
-def _close_pool(pool, timeout_s: float) -> None:
-    """Shut the pool down without waiting forever on a stopped worker: one still there is killed."""
-    import multiprocessing as mp
-    import time
-
-    pool.shutdown(wait=False, cancel_futures=True)
-    deadline = time.monotonic() + min(timeout_s, 30.0)
-    for child in mp.active_children():  # this command's only children are the pool's workers
-        child.join(timeout=max(0.1, deadline - time.monotonic()))
-        if child.is_alive():
-            child.kill()
-            child.join(timeout=5)
-
-
-class _PoolHung(RuntimeError):
-    """No episode finished in time: a worker is stopped or hung, and the pool's workers were killed."""
-
-
-def _collect(pool, seeds, videos, label, results: list, on_episode, timeout_s: float) -> None:
-    """Submit the episodes not done and gather them in order; kill the pool when one takes too long."""
-    import multiprocessing as mp
-    from concurrent.futures import TimeoutError as FutureTimeout
-
-    from liftrl.sim.workers import STARTUP_TIMEOUT_S
-
-    todo = [i for i, r in enumerate(results) if r is None]
-    futures = {i: pool.submit(_run_one, seeds[i], videos[i], label) for i in todo}
-    for n, i in enumerate(todo):
-        # The first result also waits for the workers to start (torch, MuJoCo, the policy).
-        wait_s = max(timeout_s, STARTUP_TIMEOUT_S) if n == 0 else timeout_s
-        try:
-            results[i] = futures[i].result(timeout=wait_s)
-        except FutureTimeout:
-            for child in mp.active_children():  # this command's only children are the pool's workers
-                child.kill()
-            raise _PoolHung(f"did not finish within {wait_s:g} s (env.worker_timeout_s): an evaluation worker "
-                            f"is stopped or hung, and the workers were killed") from None
-        if on_episode:
-            on_episode(i, results[i])
+    make_job = (partial(EvalJob, policy, env, video, label) if workers == 1
+                else partial(EvalJob, str(snapshot), env, video, label, 1))
+    return run_episodes_parallel(make_job, tasks, workers, on_episode, timeout_s=env.worker_timeout_s,
+                                 max_restarts=env.max_worker_restarts, who="evaluation")
 
 
 # ---------------------------------------------------------------------------------- one checkpoint
@@ -236,7 +156,7 @@ def evaluate_checkpoint(run: Run, checkpoint: Checkpoint, episodes: int = 10, vi
     seeds = eval_seeds(episodes)
     # Episodes count from 1 everywhere a person reads them: progress lines, the table, the video names.
     videos = [str(out / f"episode_{i:03d}_seed_{s}.mp4") if video else None for i, s in enumerate(seeds, start=1)]
-    workers = workers or min(os.cpu_count() or 1, episodes)
+    workers = workers or default_workers(episodes)
     label = f"{run.name} @ {checkpoint.label} ({checkpoint.step})"
     rows = run_checkpoint_episodes(policy, checkpoint.path, cfg.env, seeds, videos, label, workers, on_episode)
     settings = {"episodes": episodes, "seeds": seeds, "env_changes": changed, "snapshot": checkpoint.path.name,
