@@ -113,7 +113,7 @@ def test_collect_keeps_whole_successful_episodes():
     assert batch["obs"]["privileged"].shape == (64, 11)
 
 
-def test_train_with_demos_saves_and_reuses_the_demo_buffer(tmp_path):
+def test_train_with_demos_saves_and_reuses_the_demo_buffer(tmp_path, capsys):
     from liftrl.train.loop import resume, train
 
     torch.set_num_threads(1)
@@ -121,6 +121,9 @@ def test_train_with_demos_saves_and_reuses_the_demo_buffer(tmp_path):
                  "env.reward=v20", "train.bootstrap_on_success=true", "train.video_episodes=0",
                  "train.total_env_steps=200", "train.eval_every=200", "train.snapshot_every=200"]
     run = train(str(CONFIGS / "tiny_sac.yaml"), overrides, run_root=str(tmp_path))
+    printed = capsys.readouterr().out
+    # the run's banner first, then the (seconds-long) collection, not a silent wait before the banner
+    assert 0 <= printed.index("liftrl train: run folder") < printed.index("scripted demonstrations succeeded")
     rows = read_metrics(run / "metrics.jsonl")
     stats = [r for r in rows if r["kind"] == "demos"]
     assert len(stats) == 1 and stats[0]["demo/successes"] >= 1

@@ -79,7 +79,9 @@ def test_real_arm_refuses_a_privileged_actor(tmp_path, capsys):
     run = tiny_run(tmp_path, actor=("privileged", "state"))
     call(["export", str(run), "--checkpoint", "latest", "--out", str(tmp_path / "b")])
     assert "usable with --robot sim only" in capsys.readouterr().out
-    with pytest.raises(ValueError, match="only the simulated robot can supply"):
+    # the message lists every input a real-arm actor may read, its own recent actions included
+    with pytest.raises(ValueError, match="only the simulated robot can supply; a policy for the real arm may read "
+                                         "only pixels, state, last_actions"):
         call(["deploy", str(tmp_path / "b"), "--robot", "so101", "--port", "/dev/null"])
 
 
@@ -137,3 +139,10 @@ def test_real_arm_with_both_calibration_files_gets_as_far_as_lerobot(tmp_path, m
     captured = capsys.readouterr()
     assert f"mapping: calibrated: per-arm file {tmp_path / 'arms' / 'arm7.json'}" in captured.out
     assert "pip install 'liftrl[real]'" in captured.err
+
+
+def test_deploy_help_says_max_steps_defaults_to_the_bundles_episode(capsys):
+    with pytest.raises(SystemExit):
+        call(["deploy", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "default: the bundle's episode length" in text and "the task's 4 s" not in text

@@ -159,6 +159,30 @@ def test_distill_cli_writes_a_run_folder_that_report_and_compare_read(distilled,
     assert (tmp_path / "report.png").is_file() and (tmp_path / "cmp.png").is_file()
 
 
+def test_report_of_a_distilled_run_plots_distillation_and_no_empty_panel(distilled, tmp_path, capsys):
+    from liftrl.report.history import read_history
+    from liftrl.report.plots import report_panels
+    from liftrl.run.folder import open_run
+
+    history = read_history(open_run(distilled))
+    assert history.teacher is not None and history.teacher.episodes == 2
+    page = report_panels("student", history, lift_height=0.08, kind="distill")
+    by_title = {p.title: p for p in page.panels}
+    assert all(p.series for p in page.panels)  # no "not logged" panel
+    assert page.xlabel == "labelled frames (env steps)"
+    assert {s.label for s in by_title["action error to the teacher's labels"].series} == {
+        "mean squared error", "mean absolute error"}
+    drove = by_title["beta and the share the teacher drove"]
+    assert [s.values for s in drove.series] == [(1.0, 2 / 3), drove.series[1].values] and len(drove.series) == 2
+    assert drove.series[1].values[0] == 1.0  # round 0: the teacher drives every step
+    assert [label for _, label in by_title["success"].hlines] == [f"teacher {history.teacher.success_rate:.0%}"]
+    assert not {"Q values", "critic loss", "actor loss", "exploration: stddev / temperature / entropy",
+                "saturated actions (|a| > 0.99)"} & set(by_title)
+    assert main(["report", str(distilled), "--out", str(tmp_path / "r.png")]) == 0
+    out = capsys.readouterr().out
+    assert "(labelled frames (env steps))" in out and "teacher @ 0" in out
+
+
 def test_student_bundle_passes_its_golden_check_and_runs_in_the_dry_run(distilled, tmp_path):
     from liftrl.deploy.bundle import load_bundle
 

@@ -287,6 +287,24 @@ def test_report_of_a_run_with_no_evals_yet(tmp_path, capsys):
     assert cli("report", run_dir, "--out", out) == 0
 
 
+def test_report_leaves_out_what_was_not_logged_and_keeps_the_best_marker_inside_the_frame(tmp_path):
+    """A run whose best eval is its last: the marker sits inside the x range, not on the border;
+    a run that logs no Q values, losses or exploration gets no empty panels for them."""
+    run_dir = make_run(tmp_path, "rising", [(100, 0, 5, 10.0), (200, 5, 5, 60.0)], [100, 200])
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    for r in rows:  # a run that logs only its episodes and throughput
+        for key in [k for k in r if k.startswith(("train/", "reward_terms/"))]:
+            del r[key]
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    page = plots.report_panels("rising", history.read_history(folder.open_run(run_dir)))
+    assert page.vlines == ((200, "best eval"),)
+    lo, hi = plots.x_range(page)
+    assert lo < 100 and hi > 200  # both ends inside, with a margin
+    assert all(p.series for p in page.panels)
+    assert [p.title for p in page.panels] == ["success", "return", "max cube height", "episode length", "throughput"]
+    assert next(p for p in page.panels if p.title == "episode length").ylabel == "control steps"
+
+
 def test_report_refuses_missing_run_and_metrics(tmp_path):
     with pytest.raises(FileNotFoundError, match="no run folder"):
         cli("report", tmp_path / "missing")

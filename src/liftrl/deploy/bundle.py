@@ -35,7 +35,7 @@ from liftrl.deploy.policy import BundlePolicy, PolicyError, actor_arch, actor_we
 from liftrl.deploy.spec import (
     ActionSpec, ControlSpec, ObservationSpec, SpecError, TaskSpec,
 )
-from liftrl.obs.keys import SIM_ONLY_KEYS
+from liftrl.obs.keys import REAL_ARM_KEYS, SIM_ONLY_KEYS
 from liftrl.obs.pipeline import CameraSpec
 
 FORMAT = "liftrl.policy-bundle"
@@ -73,8 +73,9 @@ class Bundle:
         if self.sim_only_inputs:
             raise BundleError(
                 f"{self.path}: the actor reads {list(self.sim_only_inputs)} (the cube position), which only the "
-                f"simulated robot can supply; a policy for the real arm may read only pixels and state. "
-                f"Retrain with obs.actor=[pixels, state] (the critic may keep privileged)")
+                f"simulated robot can supply; a policy for the real arm may read only {', '.join(REAL_ARM_KEYS)} "
+                f"(its own recent actions). Retrain with obs.actor=[pixels, state] or [pixels, state, last_actions] "
+                f"(the critic may keep privileged)")
 
 
 # ---------------------------------------------------------------------------------------------- export

@@ -265,7 +265,7 @@ def dry_run(bundle: Bundle, rate_hz: float, latency_ms: float, episodes: int, ca
 
 
 def format_rows(rows: list[DryRunRow]) -> str:
-    lines = ["| run | rate (Hz) | latency (ms) | camera noise | success | safety stops |",
+    lines = ["| run | rate (Hz) | latency (ms) | camera noise (std, 0-255) | success | safety stops |",
              "| --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         lines.append(f"| {r.label} | {r.rate_hz:g} | {r.latency_ms:g} | {r.camera_noise:g} | "

@@ -176,16 +176,20 @@ def _report(args: argparse.Namespace) -> int:
 
     run = open_run(args.run)
     history = read_history(run)
+    kind = "distill" if history.teacher is not None or run.setting("agent.name") == "student" else "rl"
     subtitle = (f"{run.setting('agent.name')}, reward {run.setting('env.reward')}, "
-                f"hold {run.setting('env.hold_steps')}, stage {run.setting('env.curriculum_stage')}")
-    page = report_panels(run.name, history, lift_height=run.setting("env.lift_height"), subtitle=subtitle)
+                f"hold {run.setting('env.hold_steps')} ticks, stage {run.setting('env.curriculum_stage')}")
+    page = report_panels(run.name, history, lift_height=run.setting("env.lift_height"), subtitle=subtitle, kind=kind)
     out = Path(args.out) if args.out else run.path / "report.png"
     render(page, out)
     last_step = max([int(r["step"]) for r in history.train] + [p.step for p in history.evals], default=0)
     print(f"{run.name}: {subtitle}; {len(history.train)} train rows, {len(history.evals)} evals, "
-          f"last step {last_step}")
+          f"last step {last_step} ({page.xlabel})")
     if history.evals:
-        print(format_compare_best(["best", "last"], [history.best(), history.evals[-1]]))
+        names, points = ["best", "last"], [history.best(), history.evals[-1]]
+        if history.teacher is not None:
+            names, points = names + ["teacher"], points + [history.teacher]
+        print(format_compare_best(names, points))
     else:
         print("no evaluations yet")
     for g in history.guards:
@@ -197,8 +201,11 @@ def _report(args: argparse.Namespace) -> int:
 
 def add_report_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="one PNG page of a run's curves and training diagnostics",
-                       description="Success, return and cube height above Q values, losses, exploration, "
-                                   "gradient norms and reward terms, with the best eval marked on every panel.")
+                       description="Success, return and cube height above what explains them, by run kind: "
+                                   "for RL, Q values, losses, exploration, gradient norms and reward terms; for a "
+                                   "distillation, the action error to the teacher's labels, beta and the share the "
+                                   "teacher drove, against the teacher's line, on labelled frames. The best eval is "
+                                   "marked on every panel; panels with nothing logged are left out.")
     p.add_argument("run", help="run folder")
     p.add_argument("--out", default=None, help="PNG path (default: RUN/report.png)")
     p.set_defaults(func=_report)

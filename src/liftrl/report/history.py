@@ -48,10 +48,12 @@ def _num(value: Any) -> float:
         return math.nan
 
 
-def eval_point(row: dict) -> EvalPoint:
-    if "eval/success_rate" not in row or "eval/reward_mean" not in row:
-        raise RunError(f"eval row at step {row.get('step')} lacks eval/success_rate or eval/reward_mean")
-    values = {k: _num(row.get(f"eval/{k}")) for k in EVAL_FIELDS}
+def eval_point(row: dict, prefix: str = "eval") -> EvalPoint:
+    """An ``eval`` row's figures (or, with ``prefix="teacher"``, a distillation's ``teacher`` row's)."""
+    if f"{prefix}/success_rate" not in row or f"{prefix}/reward_mean" not in row:
+        raise RunError(f"{row.get('kind', prefix)} row at step {row.get('step')} lacks {prefix}/success_rate or "
+                       f"{prefix}/reward_mean")
+    values = {k: _num(row.get(f"{prefix}/{k}")) for k in EVAL_FIELDS}
     if math.isnan(values["success_lcb"]) and not math.isnan(values["episodes"]) and values["episodes"] > 0:
         successes = values["successes"]
         if math.isnan(successes):
@@ -68,6 +70,8 @@ class History:
     evals: list[EvalPoint]
     # Collapse-guard restores (liftrl.train.guard): rows with the step, reason and restored step.
     guards: list[dict] = field(default_factory=list)
+    # A distillation's teacher, evaluated once on the same seeds (``kind: teacher``): the line to reach.
+    teacher: EvalPoint | None = None
 
     def series(self, key: str) -> tuple[list[int], list[float]]:
         """(steps, values) of a train-row ``key`` where it was logged as a finite number."""
@@ -106,6 +110,8 @@ def read_history(run: Run) -> History:
         if "step" not in r or "kind" not in r:
             raise RunError(f"{run.metrics_path}: row {n + 1} has no 'step' or 'kind'")
     rows.sort(key=lambda r: int(r["step"]))
+    teachers = [eval_point(r, "teacher") for r in rows if r["kind"] == "teacher"]
     return History(train=[r for r in rows if r["kind"] == "train"],
                    evals=[eval_point(r) for r in rows if r["kind"] == "eval"],
-                   guards=[r for r in rows if r["kind"] == "guard"])
+                   guards=[r for r in rows if r["kind"] == "guard"],
+                   teacher=teachers[-1] if teachers else None)

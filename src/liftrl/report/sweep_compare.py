@@ -33,7 +33,7 @@ def format_groups(summaries: Sequence[GroupSummary]) -> str:
 
 def format_steps_table(summaries: Sequence[GroupSummary], rows: list[list[CurvePoint]]) -> str:
     """Rows = steps every group evaluated; per group: success and reward, mean ± 95% CI over seeds."""
-    header = ["step"]
+    header = ["env steps"]
     for s in summaries:
         header += [f"{s.group.label} success", f"{s.group.label} reward"]
     body = []
@@ -47,8 +47,8 @@ def format_steps_table(summaries: Sequence[GroupSummary], rows: list[list[CurveP
 
 def format_best_table(summaries: Sequence[GroupSummary]) -> str:
     """One row per group in rank order: its best step and the figures there, and steps to 90%."""
-    header = ["rank", "group", "seeds", "best at", "success", "reward", "max cube z",
-              f"steps to {SUCCESS_TARGET:.0%} success"]
+    header = ["rank", "group", "seeds", "best at (env steps)", "success", "reward", "max cube z (m)",
+              f"env steps to {SUCCESS_TARGET:.0%} success"]
     rows = []
     for i, s in enumerate(summaries, 1):
         b = s.best

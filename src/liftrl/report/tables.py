@@ -68,8 +68,12 @@ def _success(rate: float, successes: float, episodes: float) -> str:
     return f"{rate:.0%} ({int(successes)}/{int(episodes)})"
 
 
-SUMMARY_HEADER = ("checkpoint", "step", "mean reward", "max cube z (mean)", "max cube z (max)", "success",
-                  "hold steps (mean)", "length (mean)")
+# Units named in the headers: a hold counts env ticks (20 ms, whatever the control rate), an
+# episode's length counts control steps (actions), which at 15 Hz last 3-4 ticks each.
+HOLD_UNIT = "ticks of 20 ms"
+LENGTH_UNIT = "control steps"
+SUMMARY_HEADER = ("checkpoint", "env steps", "mean reward", "max cube z (mean)", "max cube z (max)", "success",
+                  f"longest hold (mean, {HOLD_UNIT})", f"length (mean, {LENGTH_UNIT})")
 
 
 def summary_cells(label: str, step: int, s: EvalSummary | EvalPoint) -> list[str]:
@@ -87,7 +91,8 @@ def format_episode_table(record: EvalRecord) -> str:
     rows = [[str(i), str(e["seed"]), f"{e['reward']:.2f}", f"{e['max_cube_z']:.3f} m", "yes" if e["success"] else "no",
              str(e["max_hold"]), str(e["length"]), Path(e["video"]).name if e["video"] else "-"]
             for i, e in enumerate(record.episode_rows(), start=1)]  # from 1, as the progress lines and videos
-    return _markdown(("episode", "seed", "reward", "max cube z", "success", "max hold", "length", "video"), rows)
+    return _markdown(("episode", "seed", "reward", "max cube z", "success", f"longest hold ({HOLD_UNIT})",
+                      f"length ({LENGTH_UNIT})", "video"), rows)
 
 
 # ---------------------------------------------------------------------------------- files
@@ -140,7 +145,7 @@ def match_steps(evals: Sequence[Sequence[EvalPoint]], tolerance: int) -> list[li
 
 def format_compare_steps(names: Sequence[str], matched: list[list[EvalPoint]]) -> str:
     """Rows = matching steps; per run: reward +- std, mean max cube z, success."""
-    header = ["step"]
+    header = ["env steps"]
     for n in names:
         header += [f"{n} reward", f"{n} max z", f"{n} success"]
     rows = []
@@ -162,8 +167,8 @@ def format_compare_best(names: Sequence[str], bests: Sequence[EvalPoint | None])
         ("max cube z (max)", lambda p: _number(p.max_cube_z_max, ".3f", " m")),
         ("success", lambda p: _success(p.success_rate, p.successes, p.episodes)),
         ("success lower bound", lambda p: _number(p.success_lcb, ".2f")),
-        ("hold steps (mean)", lambda p: _number(p.hold_mean, ".1f")),
-        ("length (mean)", lambda p: _number(p.length_mean, ".1f")),
+        (f"longest hold (mean, {HOLD_UNIT})", lambda p: _number(p.hold_mean, ".1f")),
+        (f"length (mean, {LENGTH_UNIT})", lambda p: _number(p.length_mean, ".1f")),
     ]
     rows = [[label] + [fn(b) if b else "-" for b in bests] for label, fn in metrics]
     return _markdown(header, rows)

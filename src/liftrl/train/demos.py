@@ -64,7 +64,15 @@ def collect(env, episodes: int, buffer: ReplayBuffer, obs_keys: tuple[str, ...],
     """
     if buffer.num_envs != 1:
         raise ValueError(f"the demo buffer adds whole episodes one at a time: it needs num_envs=1, got {buffer.num_envs}")
+    from liftrl.common.progress import SuccessBar
+
     terminate_on_success = bool(env.unwrapped.cfg.terminate_on_success)
+    with SuccessBar(episodes, desc="scripted demos") as bar:  # a bar on a terminal: collection takes ~20 s
+        return _collect(env, episodes, buffer, obs_keys, bootstrap_on_success, run_seed, terminate_on_success, bar)
+
+
+def _collect(env, episodes: int, buffer: ReplayBuffer, obs_keys: tuple[str, ...], bootstrap_on_success: bool,
+             run_seed: int, terminate_on_success: bool, bar) -> DemoStats:
     successes = transitions = 0
     for seed in demo_seeds(episodes, run_seed):
         observations, steps = [], []
@@ -72,6 +80,7 @@ def collect(env, episodes: int, buffer: ReplayBuffer, obs_keys: tuple[str, ...],
         result = run_episode(env, policy.act, seed, reads_info=True,
                              on_frame=lambda obs, info, reward, total: observations.append(obs),
                              on_step=steps.append)
+        bar.add(result.success, group="succeeded")
         if not result.success:
             continue
         successes += 1

@@ -178,6 +178,7 @@ class Trainer:
         self.identity = (read_run_identity(self.run_dir) if resume else None) or self._new_identity(resume)
         self.replay = self._make_replay()
         self.demos: ReplayBuffer | None = None
+        self._collect_demos: Callable[[], None] | None = None
         self.guard_cfg = collapse_guard.GuardConfig(train_cfg.guard, train_cfg.guard_lcb_drop, train_cfg.guard_q_factor,
                                                     train_cfg.guard_max_restores, train_cfg.guard_lr_scale)
         # Agents without a TD target (a distilled student) have no gamma: no Q bound, the other checks stay.
@@ -232,7 +233,12 @@ class Trainer:
             finally:
                 env.close()
 
-        stats = demo_data.load_or_collect(self.demos, self.run_dir, collect)
+        if (self.run_dir / demo_data.DEMO_FILE).is_file():  # a resume reads them back now, before _restore
+            demo_data.load_or_collect(self.demos, self.run_dir, collect)
+        else:  # collected at the start of run(), after the session's banner: the terminal says what runs first
+            self._collect_demos = lambda: self._log_demos(demo_data.load_or_collect(self.demos, self.run_dir, collect))
+
+    def _log_demos(self, stats: demo_data.DemoStats | None) -> None:
         if stats is not None:
             self.logger.log(0, "demos", stats.as_dict())
             print(f"liftrl: {stats.successes}/{stats.episodes} scripted demonstrations succeeded; "
@@ -535,6 +541,9 @@ class Trainer:
 
     def run(self) -> str:
         """Train until done; returns why it stopped: finished, budget, interrupted (a signal) or workers."""
+        if self._collect_demos is not None:
+            self._collect_demos, collect = None, self._collect_demos
+            collect()
         t = self.cfg.train
         bar = self._progress_bar()
         window = [time.perf_counter(), 0, 0]  # since the last log line: start time, env steps, updates
