@@ -16,7 +16,6 @@ episode by episode.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from functools import partial
 from typing import Callable, Sequence
 
 from liftrl.common.seeds import DRY_RUN_SEED_BASE, dry_run_seeds
-from liftrl.common.units import CONTROL_HZ, CONTROL_PERIOD_S, PHYSICS_STEPS_PER_CONTROL
+from liftrl.common.units import CONTROL_PERIOD_S, PHYSICS_STEPS_PER_CONTROL
 from liftrl.config import EnvConfig
 from liftrl.deploy.bundle import Bundle, load_bundle
 from liftrl.deploy.episode_log import EpisodeLog
@@ -34,7 +33,7 @@ from liftrl.deploy.runner import LoopConfig, run_arm_episode
 from liftrl.deploy.safety import SafetyLimits, Watchdog
 from liftrl.deploy.sim_robot import CameraNoise, SimRobot
 from liftrl.rewards import known_versions
-from liftrl.run.envs import make_env
+from liftrl.run.envs import make_env, make_task_env
 from liftrl.sim.parallel import run_episodes_parallel
 from liftrl.train.episodes import run_episode
 
@@ -142,8 +141,8 @@ class _DeployRow:
 
     def __init__(self, bundle: Bundle, spec: RowSpec, arm: ArmModel, limits: SafetyLimits | None,
                  adapter: Callable[[SimRobot], Robot] | None):
-        # The plain 50 Hz env: SimRobot applies the rate and latency itself, at physics resolution.
-        self.env = make_env(dataclasses.replace(env_config(bundle), control_hz=CONTROL_HZ, latency_ms=0.0))
+        # The env alone: SimRobot applies the rate, latency and camera itself, at physics resolution.
+        self.env = make_task_env(env_config(bundle))
         self.sim = SimRobot(self.env, latency_s=spec.latency_ms / 1000.0, camera_noise=spec.camera_noise,
                             render="pixels" in bundle.observation.keys)
         self.robot = self.sim if adapter is None else adapter(self.sim)
