@@ -2,7 +2,9 @@
 
 Before is the dry run of the sources at ``--before`` (default: the commit before the parallel
 runner, ``liftrl.sim.parallel``, was added), extracted with ``git archive`` into a temporary folder,
-which ran every episode in one process; after is this checkout's, with ``--workers`` processes.
+which ran every episode in one process; after is this checkout's, with ``--workers`` processes,
+and this checkout's with ``--workers 1`` (one process, one torch thread: what the workers gain
+apart from the thread setting).
 Both run the same bundle, episodes and rows as separate ``liftrl`` processes, once each (a dry run
 is minutes: one run of each, not a median). The two tables must be equal episode for episode
 in their counts: the bench says so, or fails.
@@ -62,12 +64,15 @@ def timed_dry_run(src: Path, argv: list[str]) -> dict:
             "load_before": load_before, "load_after": os.getloadavg()[0], "table": table}
 
 
-def report(args, ref: str, before: dict, after: dict, command: list[str]) -> str:
+def report(args, ref: str, before: dict, after: dict, serial: dict, command: list[str]) -> str:
     def line(name, r):
         return (f"{name}: {r['wall_s']:.1f} s wall ({r['wall_s'] / 60:.2f} min), {r['cpu_s']:.0f} CPU s, "
                 f"1-min load average {r['load_before']:.1f} before, {r['load_after']:.1f} after")
 
-    same = [row.split("|")[5] for row in before["table"][2:]] == [row.split("|")[5] for row in after["table"][2:]]
+    def counts(r):
+        return [row.split("|")[5] for row in r["table"][2:]]
+
+    same = counts(before) == counts(after) == counts(serial)
     return "\n".join([
         f"# 50-episode dry run: before and after worker processes ({args.episodes} episodes per row)",
         "",
@@ -75,16 +80,18 @@ def report(args, ref: str, before: dict, after: dict, command: list[str]) -> str
         f"command: liftrl deploy BUNDLE {' '.join(command)}",
         f"machine: {machine_line()}",
         f"before: sources at {ref}, one process (the serial dry run)",
-        f"after: this checkout, --workers {args.workers}",
+        f"after: this checkout, --workers {args.workers}; and with --workers 1 (one process, one torch thread)",
         "one run each; the machine was shared with other work while they ran (see the load averages): ",
         "wall times are inflated by it, CPU seconds much less so.",
         "",
         line("before", before),
         line("after", after),
-        f"speed-up (wall): {before['wall_s'] / after['wall_s']:.2f}x",
+        line("after, --workers 1", serial),
+        f"speed-up (wall): {before['wall_s'] / after['wall_s']:.2f}x; workers alone (vs --workers 1): "
+        f"{serial['wall_s'] / after['wall_s']:.2f}x",
         f"success counts equal in every row: {'yes' if same else 'NO'}",
         "",
-        "before:", *before["table"], "", "after:", *after["table"], "",
+        "before:", *before["table"], "", "after:", *after["table"], "", "after, --workers 1:", *serial["table"], "",
     ])
 
 
@@ -110,7 +117,9 @@ def main() -> int:
         print(f"before: {before['wall_s']:.1f} s", flush=True)
         after = timed_dry_run(ROOT / "src", [args.bundle, *common, "--workers", str(args.workers)])
         print(f"after: {after['wall_s']:.1f} s", flush=True)
-    text = report(args, ref, before, after, [*common, "--workers", str(args.workers)])
+        serial = timed_dry_run(ROOT / "src", [args.bundle, *common, "--workers", "1"])
+        print(f"after, one process: {serial['wall_s']:.1f} s", flush=True)
+    text = report(args, ref, before, after, serial, [*common, "--workers", str(args.workers)])
     print(text)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")

@@ -69,7 +69,7 @@ def _csv(path: Path) -> list[dict]:
 
 
 def test_eval_writes_tables_and_one_decodable_video_per_episode(drq_run, capsys):
-    assert cli("eval", drq_run, "--checkpoints", "latest", "--episodes", "2", "--workers", "1") == 0
+    assert cli("eval", drq_run, "--checkpoints", "latest", "--episodes", "2", "--workers", "1", "--verbose") == 0
     out = drq_run / "eval_300"
     episodes = _csv(out / "episodes.csv")
     (summary,) = _csv(out / "summary.csv")

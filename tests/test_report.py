@@ -198,7 +198,7 @@ def test_compare_writes_tables_and_curves_and_handles_a_run_without_evals(tmp_pa
     assert md.strip() in printed
     assert "- new: no evals yet" in md
     steps_table = md.split("## At matching steps")[1].split("##")[0]
-    assert "| step | v11 reward" in steps_table and "new reward" not in steps_table and "| 300 " in steps_table
+    assert "| env steps | v11 reward" in steps_table and "new reward" not in steps_table and "| 300 " in steps_table
     assert "new (no evals yet)" in md and "v19 @ 200" in md and "655.70 ± 65.57" in md and "40% (2/5)" in md
     assert str(tmp_path) not in md  # kept tables name runs by agent/stamp, never by a path of this machine
     assert f"- v19: {v19.parent.name}/{v19.name} (agent" in md

@@ -43,6 +43,11 @@ def _deploy_sim(args: argparse.Namespace) -> int:
     from liftrl.deploy.sim_robot import CameraNoise
     from liftrl.sim.parallel import default_workers
 
+    import torch
+
+    # One torch thread per episode process (workers too): a batch-1 forward gains nothing from more,
+    # and on a busy machine the extra threads' spinning made the serial dry run ~4x slower (bench/dryrun_speed.py).
+    torch.set_num_threads(1)
     bundle = load_bundle(args.bundle)
     rate = REAL_RATE_HZ if args.rate is None else args.rate
     latency = REAL_LATENCY_MS if args.latency_ms is None else args.latency_ms

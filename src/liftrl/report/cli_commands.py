@@ -29,6 +29,9 @@ def _eval(args: argparse.Namespace) -> int:
     from liftrl.common.progress import SuccessBar
     from liftrl.report.tables import format_episode_table, format_summary_table
 
+    import torch
+
+    torch.set_num_threads(1)  # as in the workers: a batch-1 forward gains nothing from more (docs/dry-run.md)
     run = open_run(args.run)
     overrides = list(args.overrides)
     if args.hold_steps is not None:
