@@ -224,7 +224,8 @@ def render(page: Page, path: str | os.PathLike, panel_size: tuple[float, float] 
             if not s.steps:
                 ax.plot([], [], s.style, label=s.label)  # keeps the run in the legend
                 continue
-            (line,) = ax.plot(s.steps, s.values, s.style, label=s.label, markersize=3, linewidth=1.2)
+            lone = {"marker": "o"} if len(s.steps) == 1 else {}  # a line of one point draws nothing
+            (line,) = ax.plot(s.steps, s.values, s.style, label=s.label, markersize=3, linewidth=1.2, **lone)
             if s.spread is not None:
                 lo = [v - d for v, d in zip(s.values, s.spread)]
                 hi = [v + d for v, d in zip(s.values, s.spread)]
