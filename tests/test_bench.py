@@ -321,3 +321,21 @@ def test_student_update_tiny_prints_both_precisions_where_amp_applies(monkeypatc
         assert ratio == pytest.approx(fp32 / bf16, rel=0.05)  # the times are printed rounded to 0.1 ms
     else:
         assert m.group(2) is None  # amp cannot take effect here: no bfloat16 row is invented
+
+
+def test_dryrun_speed_tiny_times_both_paths_and_compares_their_tables(tmp_path):
+    from liftrl.deploy.bundle import export_run
+    from tests.test_deploy_cli import tiny_run
+
+    bundle = export_run(tiny_run(tmp_path), "latest")
+    out = tmp_path / "speed.txt"
+    # --before HEAD: any commit with the deploy CLI will do for the tiny run; the default finds the serial one
+    done = subprocess.run([sys.executable, str(BENCH / "dryrun_speed.py"), str(bundle), "--label", "tiny", "--episodes",
+                           "1", "--workers", "2", "--before", "HEAD", "--out", str(out)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    for name in ("before", "after", "after, --workers 1"):
+        wall, cpu = re.search(rf"^{name}: {NUMBER} s wall \(.*\), {NUMBER} CPU s", text, re.M).groups()
+        assert float(wall) > 0 and float(cpu) > 0
+    assert "success counts equal in every row: yes" in text and str(tmp_path) not in text
