@@ -28,6 +28,17 @@ STAGE_NAMES = {
 GRASP_MAX_GRIPPER = 0.45
 OPEN_GRIPPER = 0.8
 
+# How "closed on the cube" is judged. ``jaw_0.45`` is the rule above; it fails cubes above about
+# 39 mm (a 40 mm cube settles at 0.46 rad, lifted yet never "grasped"). ``cube_width`` follows the
+# cube: the jaw must be within GRASP_MARGIN of the angle at which the pads' faces are the cube's
+# width apart (where a closed grip settles, +0.01 rad), so any cube size held between the pads
+# counts. A rule is a task option by name so every existing run and reward keeps its meaning.
+GRASP_MARGIN = 0.05
+GRASP_RULES = {
+    "jaw_0.45": "jaw below 0.45 rad whatever the cube's size (the original rule)",
+    "cube_width": f"jaw below the angle at which the pads are the cube's width apart + {GRASP_MARGIN} rad",
+}
+
 
 class OptionError(ValueError):
     """A task or env option with a bad value; ``key`` names the option so a config can name its key."""
@@ -92,6 +103,21 @@ def pick_stage(rng: np.random.Generator, cfg: "TaskConfig") -> int:
 def is_grasping(gripper_q: float, touch_fixed: bool, touch_moving: bool, grasp_max: float) -> bool:
     """Closed jaw and the cube pressed by both pads: one pad alone is a push, not a grasp."""
     return bool(gripper_q < grasp_max and touch_fixed and touch_moving)
+
+
+def grasp_threshold(rule: str, contact_angle: float | None) -> float:
+    """The jaw angle below which a cube touching both pads counts as grasped, under ``rule``.
+
+    ``contact_angle`` is the jaw angle at which the pads' faces are the cube's width apart (only
+    ``cube_width`` reads it).
+    """
+    if rule == "jaw_0.45":
+        return GRASP_MAX_GRIPPER
+    if rule == "cube_width":
+        if contact_angle is None:
+            raise ValueError("grasp rule 'cube_width' needs the jaw angle at the cube's width")
+        return float(contact_angle) + GRASP_MARGIN
+    raise ValueError(f"unknown grasp rule {rule!r}; choose from {tuple(GRASP_RULES)}")
 
 
 def is_lifted(grasping: bool, cube_z: float, lift_height: float) -> bool:
