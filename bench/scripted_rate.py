@@ -19,9 +19,9 @@ ROWS = [(50, 0, 200), (15, 100, 200), (15, 100, 300), (15, 66, 300), (15, 133, 3
 
 def run_row(hz: float, latency: float, ticks: int, seeds: range) -> tuple[int, list[int]]:
     from liftrl.scripted import ScriptedGrasp
-    from liftrl.sim.latency import make_env
+    from liftrl.sim.factory import build_env
 
-    env = make_env(control_hz=hz, latency_ms=latency, curriculum_stage=3, hold_steps=150, max_episode_steps=ticks,
+    env = build_env(control_hz=hz, latency_ms=latency, curriculum_stage=3, hold_steps=150, max_episode_steps=ticks,
                    observations=("state",), reward="v20", render_mode=None)
     wins, hold_starts = 0, []
     for seed in seeds:

@@ -13,7 +13,7 @@ from liftrl.config import ConfigError, load_config
 from liftrl.replay.buffer import ReplayBuffer
 from liftrl.replay.mixing import concat_batches, demo_rows, sample_mixed
 from liftrl.scripted import ScriptedGrasp
-from liftrl.sim.latency import make_env
+from liftrl.sim.factory import build_env
 from liftrl.train import demos
 from liftrl.train.metrics import read_metrics
 
@@ -22,7 +22,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 def test_scripted_grasp_holds_150_ticks_at_15hz_with_100ms_latency():
     """The teacher's demos exist: 15 Hz, 100 ms, stage 3, hold 150 within the teacher's 300 ticks."""
-    env = make_env(control_hz=15, latency_ms=100, curriculum_stage=3, hold_steps=150, max_episode_steps=300,
+    env = build_env(control_hz=15, latency_ms=100, curriculum_stage=3, hold_steps=150, max_episode_steps=300,
                    observations=("state",), reward="v20", render_mode=None)
     wins = 0
     for seed in range(10):
@@ -92,7 +92,7 @@ def test_collect_keeps_whole_successful_episodes():
     buf = ReplayBuffer(capacity=demos.demo_capacity(4, 30, 15), num_envs=1,
                        obs_shapes={"state": ((18,), np.float32), "privileged": ((11,), np.float32)},
                        action_dim=4, n_step=1, gamma=0.99, frame_stack=1, seed=0)
-    env = make_env(**kwargs)
+    env = build_env(**kwargs)
     stats = demos.collect(env, 4, buf, ("state", "privileged"), bootstrap_on_success=True)
     # The same seeds rolled out by hand: exactly the successful episodes are kept, whole.
     wins, steps = 0, 0

@@ -13,7 +13,8 @@ from liftrl.obs.pipeline import CameraSpec
 from liftrl.sim.env import LiftCubeEnv
 from liftrl.sim.ik import WRIST_ROLL
 from liftrl.sim.kinematics import STATE_LAYOUT, ArmKinematics, action_to_joint_targets
-from liftrl.sim.latency import ControlRateWrapper, make_env
+from liftrl.sim.factory import build_env
+from liftrl.sim.latency import ControlRateWrapper
 
 SIZE, STACK = 32, 2
 OBS = ObservationSpec(keys=("pixels", "state"), shapes={"pixels": (3 * STACK, SIZE, SIZE), "state": (18,)},
@@ -169,7 +170,7 @@ def test_wrapper_at_50hz_without_latency_is_the_env():
         assert ra == rb
     a.close()
     b.close()
-    assert isinstance(make_env(**dict(curriculum_stage=3, observations=("state",))), LiftCubeEnv)
+    assert isinstance(build_env(**dict(curriculum_stage=3, observations=("state",))), LiftCubeEnv)
 
 
 def test_wrapper_emulates_rate_and_latency():

@@ -8,6 +8,7 @@ from gymnasium.utils.env_checker import check_env
 import liftrl  # noqa: F401  (registers the env id)
 from liftrl.scripted import ScriptedGrasp
 from liftrl.sim.env import LiftCubeEnv
+from liftrl.sim.factory import build_env
 
 
 def make(**kw):
@@ -243,9 +244,9 @@ def test_bad_curriculum_mix_is_refused(mix):
 
 
 def test_camera_noise_and_gain_per_episode_are_seeded_and_resumable():
-    """env.camera_noise / camera_gain: the deploy dry run's camera model, in training."""
+    """env.camera_noise / camera_gain: the deploy dry run's camera model, in training (build_env's camera stage)."""
     def env(**kw):
-        return LiftCubeEnv(curriculum_stage=3, observations=("pixels",), image_size=32, **kw)
+        return build_env(curriculum_stage=3, observations=("pixels",), image_size=32, **kw)
 
     clean, noisy, again = env(), env(camera_noise=8.0, camera_gain=0.2), env(camera_noise=8.0, camera_gain=0.2)
     c0, _ = clean.reset(seed=4)

@@ -46,9 +46,9 @@ def _gym_batched(infos, finals):
 
 
 def test_batch_infos_is_gymnasiums_layout():
-    from liftrl.sim.latency import make_env
+    from liftrl.sim.factory import build_env
 
-    envs = [make_env(**{**KW, "observations": ("state",)}) for _ in range(3)]
+    envs = [build_env(**{**KW, "observations": ("state",)}) for _ in range(3)]
     _, reset_info = envs[0].reset(seed=1)
     infos, finals = [], []
     for i, env in enumerate(envs[1:], start=1):

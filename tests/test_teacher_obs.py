@@ -18,7 +18,9 @@ from liftrl.obs.pipeline import CameraSpec
 from liftrl.sim.env import LiftCubeEnv
 from liftrl.sim.ik import WRIST_ROLL
 from liftrl.sim.kinematics import STATE_LAYOUT
-from liftrl.sim.latency import ControlRateWrapper, make_env, parse_latency
+from liftrl.sim.factory import build_env
+from liftrl.sim.latency import ControlRateWrapper
+from liftrl.sim.options import parse_latency
 from liftrl.sim.privileged import PRIVILEGED_DIM, PRIVILEGED_LAYOUT, layout_problem, privileged_vector, tilt
 
 KEYS = ("state", "privileged", "last_actions")
@@ -157,7 +159,7 @@ def test_last_actions_parity_sim_wrapper_vs_deploy_loop():
 # ---------------------------------------------------------------------------------------------- latency range
 def test_latency_range_is_drawn_per_episode_from_the_env_seed():
     def latencies(seed_list):
-        env = make_env(control_hz=15, latency_ms=[66, 133], observations=("state",), render_mode=None)
+        env = build_env(control_hz=15, latency_ms=[66, 133], observations=("state",), render_mode=None)
         out = [env.reset(seed=s)[1]["latency_ms"] for s in seed_list]
         out += [env.reset()[1]["latency_ms"] for _ in range(3)]  # unseeded resets continue the env's stream
         env.close()
@@ -170,7 +172,7 @@ def test_latency_range_is_drawn_per_episode_from_the_env_seed():
 
 
 def test_latency_range_changes_when_actions_land():
-    env = make_env(control_hz=15, latency_ms=[20, 140], observations=("state",), render_mode=None)
+    env = build_env(control_hz=15, latency_ms=[20, 140], observations=("state",), render_mode=None)
     seen = {}
     for seed in range(12):
         _, info = env.reset(seed=seed)
@@ -178,7 +180,7 @@ def test_latency_range_changes_when_actions_land():
         assert env.latency_ticks == int(round(info["latency_ms"] / 20.0))
     assert len(set(seen.values())) > 2
     state = env.get_state()
-    other = make_env(control_hz=15, latency_ms=[20, 140], observations=("state",), render_mode=None)
+    other = build_env(control_hz=15, latency_ms=[20, 140], observations=("state",), render_mode=None)
     other.reset(seed=0)
     other.set_state(state)  # exact resume carries the drawn latency
     assert other.latency_ticks == env.latency_ticks and other.latency_ms == env.latency_ms

@@ -11,7 +11,6 @@ scored by the env's rules in physical time, so the rows differ only in how the p
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Callable
 
 
 from liftrl.common.seeds import DRY_RUN_SEED_BASE, dry_run_seeds
-from liftrl.common.units import CONTROL_HZ, PHYSICS_STEPS_PER_CONTROL
+from liftrl.common.units import PHYSICS_STEPS_PER_CONTROL
 from liftrl.config import EnvConfig
 from liftrl.deploy.bundle import Bundle
 from liftrl.deploy.episode_log import EpisodeLog
@@ -29,7 +28,7 @@ from liftrl.deploy.runner import LoopConfig, run_arm_episode
 from liftrl.deploy.safety import SafetyLimits, Watchdog
 from liftrl.deploy.sim_robot import CameraNoise, SimRobot
 from liftrl.rewards import known_versions
-from liftrl.run.envs import make_env
+from liftrl.run.envs import make_env, make_task_env
 from liftrl.train.episodes import run_episode
 
 
@@ -80,8 +79,8 @@ def run_deploy(bundle: Bundle, episode_seeds: list[int], rate_hz: float, latency
     ``adapter`` puts something between the loop and the simulation (``sim_lerobot``: LeRobot's
     units and a calibration); the simulation stays the clock and the judge of success.
     """
-    # The plain 50 Hz env: SimRobot applies the rate and latency itself, at physics resolution.
-    env = make_env(dataclasses.replace(env_config(bundle), control_hz=CONTROL_HZ, latency_ms=0.0))
+    # The env alone: SimRobot applies the rate, latency and camera itself, at physics resolution.
+    env = make_task_env(env_config(bundle))
     sim = SimRobot(env, latency_s=latency_ms / 1000.0, camera_noise=camera_noise,
                    render="pixels" in bundle.observation.keys)
     robot = sim if adapter is None else adapter(sim)

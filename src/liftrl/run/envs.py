@@ -23,10 +23,18 @@ def env_options(env: EnvConfig, training: bool = False) -> EnvOptions:
 
 
 def make_env(env: EnvConfig, training: bool = False, render_mode: str | None = None):
-    """One env in this process (wrapped for ``control_hz``/``latency_ms`` when they differ from 50 Hz / 0 ms)."""
-    from liftrl.sim.latency import make_env as make_sim_env
+    """One env in this process, composed by ``liftrl.sim.factory.build_env`` (the loop's wrappers included)."""
+    from liftrl.sim.factory import build_env
 
-    return make_sim_env(env_options(env, training), render_mode=render_mode)
+    return build_env(env_options(env, training), render_mode=render_mode)
+
+
+def make_task_env(env: EnvConfig, render_mode: str | None = None):
+    """The env alone (its task options, the plain 50 Hz loop), for a caller that applies the rate,
+    latency and camera itself at physics resolution: the deploy loop on ``SimRobot``."""
+    from liftrl.sim.factory import build_env
+
+    return build_env(env_options(env).task_options(), render_mode=render_mode)
 
 
 def worker_count(env: EnvConfig, num_envs: int) -> int | None:

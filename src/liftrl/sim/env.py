@@ -8,7 +8,6 @@ renderer and generator, so any number of them (in one process or many) are indep
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import weakref
 from typing import Any
 
@@ -26,7 +25,7 @@ from liftrl.sim import scene, task
 from liftrl.sim.ik import WRIST_ROLL, TopDownIK
 from liftrl.sim.kinematics import STATE_DIM, ArmKinematics, action_to_joint_targets
 from liftrl.sim.privileged import PRIVILEGED_DIM, privileged_vector
-from liftrl.sim.options import EnvOptions
+from liftrl.sim.options import EnvOptions, TaskOptions, resolve_options
 
 ACTION_DIM = 4  # [dx, dy, dz, gripper]
 SETTLE_STEPS = 60  # physics steps that let a gripped cube settle at reset (0.12 s)
@@ -54,33 +53,26 @@ def _new_renderer(model: mujoco.MjModel, height: int, width: int) -> mujoco.Rend
     return renderer
 
 
-def resolve_options(options: EnvOptions | None, values: dict[str, Any]) -> EnvOptions:
-    """``options`` with keyword ``values`` applied (lists read as tuples), checked; ``EnvOptions()`` if neither."""
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(EnvOptions)})
-    if unknown:
-        raise TypeError(f"unknown env option(s) {unknown}; the options are the fields of liftrl.sim.options.EnvOptions")
-    if options is None:
-        return EnvOptions(**values)
-    return dataclasses.replace(options.options_only(), **values)
-
-
 class LiftCubeEnv(gym.Env):
     """Grasp, lift to ``lift_height`` and hold for ``hold_steps`` consecutive control steps."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": round(CONTROL_HZ)}
 
-    def __init__(self, options: EnvOptions | None = None, *, camera: str = scene.WRIST_CAMERA,
-                 mesh_quality: str | None = None, render_mode: str | None = "rgb_array",
+    def __init__(self, options: TaskOptions | None = None, *, camera_noise: CameraNoise = CameraNoise(),
+                 camera: str = scene.WRIST_CAMERA, mesh_quality: str | None = None,
+                 render_mode: str | None = "rgb_array",
                  video_size: tuple[int, int] = (scene.VIDEO_WIDTH, scene.VIDEO_HEIGHT), **option_values: Any):
         """``options`` (or the same fields as keywords, e.g. ``curriculum_stage=1``, as ``gymnasium.make``
-        passes them) describe the task; the rest is how this instance renders."""
+        passes them) describe the task; ``camera_noise`` is the camera stage ``build_env`` hands in
+        (it acts on the raw render, before the shared preprocessing, as a real camera's noise does);
+        the rest is how this instance renders."""
         super().__init__()
-        self.options = resolve_options(options, option_values)
-        if not self.options.plain_rate:
-            raise ValueError(f"LiftCubeEnv steps at {CONTROL_HZ:g} Hz with no latency; control_hz="
-                             f"{self.options.control_hz:g} / latency_ms={self.options.latency_ms:g} need "
-                             f"liftrl.sim.latency.make_env, which wraps it")
+        if isinstance(options, EnvOptions) and (not options.plain_rate or options.camera().active):
+            raise ValueError(f"LiftCubeEnv steps at {CONTROL_HZ:g} Hz with no latency and a clean camera; "
+                             f"control_hz={options.control_hz:g} / latency_ms={options.latency_ms} / "
+                             f"camera_noise={options.camera_noise:g} / camera_gain={options.camera_gain:g} "
+                             f"are applied around it by liftrl.sim.factory.build_env")
+        self.options = resolve_options(options, option_values, TaskOptions)
         if not self.options.observations:
             raise ValueError(f"unknown observation key(s) (): the env must compute one of {OBSERVATION_KEYS}")
         if render_mode not in (None, "rgb_array"):
@@ -96,8 +88,7 @@ class LiftCubeEnv(gym.Env):
         self.camera_spec = CameraSpec(size=int(self.options.image_size))
         self.frame_stack = int(self.options.frame_stack)
         # The real camera's noise and per-episode gain, as the deploy dry run emulates them.
-        self.camera_noise = CameraNoise(std=float(self.options.camera_noise),
-                                        gain=float(self.options.camera_gain))
+        self.camera_noise = camera_noise
         self._gain = 1.0
         self.video_size = video_size
         self._build_simulation(mesh_quality)

@@ -55,7 +55,7 @@ def choose_workers(num_envs: int, observations: tuple[str, ...] | list[str], num
 
 
 class InProcessVectorEnv(VectorEnv):
-    """``num_envs`` independent LiftCube envs (``liftrl.sim.latency.make_env``) in this process."""
+    """``num_envs`` independent LiftCube envs (``liftrl.sim.factory.build_env``) in this process."""
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
     # No worker processes, so nothing to restart: what the trainer reads of any vector env.
@@ -68,13 +68,13 @@ class InProcessVectorEnv(VectorEnv):
         if not (isinstance(num_envs, int) and num_envs >= 1):
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         os.environ.setdefault("MUJOCO_GL", "egl")
-        from liftrl.sim.latency import make_env
+        from liftrl.sim.factory import build_env
 
         self.num_envs = num_envs
         self.envs: list = []
         try:
             for _ in range(num_envs):
-                self.envs.append(make_env(**env_kwargs))
+                self.envs.append(build_env(**env_kwargs))
         except BaseException:
             self.close()
             raise

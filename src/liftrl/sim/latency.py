@@ -27,7 +27,6 @@ at 2 ms physics resolution instead.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import deque
 from typing import Any
@@ -38,8 +37,8 @@ import numpy as np
 from liftrl.obs.action_history import ActionHistory
 from liftrl.obs.pipeline import FrameStack
 from liftrl.common.units import CONTROL_HZ, PHYSICS_STEPS_PER_CONTROL
-from liftrl.sim.env import LiftCubeEnv, resolve_options
-from liftrl.sim.options import EnvOptions, check_rate, parse_latency
+from liftrl.sim.env import LiftCubeEnv
+from liftrl.sim.options import check_rate, parse_latency
 
 
 def env_tick_hz(env: LiftCubeEnv) -> float:
@@ -143,16 +142,3 @@ class ControlRateWrapper(gym.Wrapper):
                 self._history.set_state(state["history"])
             else:
                 self._history.reset()
-
-
-def make_env(options: EnvOptions | None = None, render_mode: str | None = "rgb_array", **option_values) -> gym.Env:
-    """A LiftCubeEnv, wrapped only when the rate or latency differ from the env's own 50 Hz, 0 ms.
-
-    ``options`` (or its fields as keywords) say what to build; ``liftrl.run.envs.make_env`` builds
-    them from a run's config.
-    """
-    options = resolve_options(options, option_values)
-    env = LiftCubeEnv(dataclasses.replace(options, control_hz=CONTROL_HZ, latency_ms=0.0), render_mode=render_mode)
-    if options.plain_rate:
-        return env
-    return ControlRateWrapper(env, control_hz=options.control_hz, latency_ms=options.latency_ms)

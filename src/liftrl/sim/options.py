@@ -1,10 +1,16 @@
 """Every option of the simulated task, defined once with its default and its check.
 
-``EnvOptions`` is what an environment is made from: ``LiftCubeEnv`` reads it, the control-rate
-wrapper reads its rate and latency, and the task rules (``TaskConfig``) are derived from it. A
-run's config section ``env`` (``liftrl.config.EnvConfig``) *is* an ``EnvOptions`` plus how many
+Two groups, because two different things consume them:
+
+- ``TaskOptions``: what one ``LiftCubeEnv`` is (task rules, observation shape, reward, scene and
+  randomisation). The env reads these and nothing else.
+- ``EnvOptions(TaskOptions)``: adds what the real loop puts between the policy and that env
+  (control rate, latency, the camera's noise and gain). ``liftrl.sim.factory.build_env`` turns them
+  into wrappers and camera stages around the env; it is the one place an env is composed.
+
+A run's config section ``env`` (``liftrl.config.EnvConfig``) *is* an ``EnvOptions`` plus how many
 copies run, so a bad value fails when the config is loaded, naming its key, and never first
-inside a spawned worker.
+inside a spawned worker. ``resolve_options`` is the one place keyword values become options.
 
 The task's own options (stage, mix, hold, lift height, episode length, termination) take their
 defaults and checks from ``TaskConfig``, which the deploy side also builds on its own; the
@@ -16,11 +22,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from liftrl.common.units import CONTROL_HZ
 from liftrl.obs.keys import OBSERVATION_KEYS
+from liftrl.obs.pipeline import CameraNoise
 from liftrl.rewards import known_versions
 from liftrl.sim.task import OptionError, TaskConfig
 
@@ -29,8 +37,8 @@ _TASK = TaskConfig  # the task options' defaults are TaskConfig's class attribut
 
 
 @dataclass(frozen=True)
-class EnvOptions:
-    """The options of one simulated env; building one checks every value (``OptionError`` names it)."""
+class TaskOptions:
+    """What one ``LiftCubeEnv`` is; building one checks every value (``OptionError`` names it)."""
 
     curriculum_stage: int = _TASK.curriculum_stage
     # Training resets draw their stage from these probabilities of stages 0-4 (empty: always
@@ -46,18 +54,8 @@ class EnvOptions:
     frame_stack: int = 3
     randomize: bool = True
     reward: str = "v19"
-    # Train (and evaluate) at the real arm's control rate and latency (liftrl.sim.latency): the
-    # user's real loop ran at 10-20 Hz with ~100 ms latency. 50 Hz / 0 ms is the plain env.
-    control_hz: float = CONTROL_HZ
-    # A number, or a [lo, hi] range each episode draws its latency from (each env's own generator).
-    latency_ms: float | tuple[float, ...] = 0.0
     # How many of the policy's last actions the `last_actions` observation holds (liftrl.obs.action_history).
     action_history: int = 3
-    # The real camera's imperfections, as `liftrl deploy --camera-noise/--camera-gain` emulate them:
-    # per-pixel Gaussian noise (std, 0-255 units) and a brightness gain of 1 +- gain drawn per
-    # episode (liftrl.obs.pipeline.CameraNoise). Evaluation uses the same env, so it sees them too.
-    camera_noise: float = 0.0
-    camera_gain: float = 0.0
 
     def __post_init__(self):
         self.task_config()  # the task rules check their own options
@@ -72,14 +70,9 @@ class EnvOptions:
             close = difflib.get_close_matches(str(self.reward), known_versions(), n=1, cutoff=0.5)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise OptionError("reward", f"unknown reward {self.reward!r}, choose from {known_versions()}{hint}")
-        check_rate(self.control_hz, self.latency_ms)
         if isinstance(self.action_history, bool) or not (isinstance(self.action_history, (int, np.integer))
                                                          and self.action_history >= 1):
             raise OptionError("action_history", f"action_history must be an integer >= 1, got {self.action_history!r}")
-        if not (isinstance(self.camera_noise, (int, float)) and self.camera_noise >= 0):
-            raise OptionError("camera_noise", f"camera_noise must be >= 0 (std in 0-255 units), got {self.camera_noise!r}")
-        if not (isinstance(self.camera_gain, (int, float)) and 0 <= self.camera_gain < 1):
-            raise OptionError("camera_gain", f"camera_gain must be in [0, 1), got {self.camera_gain!r}")
 
     def task_config(self) -> TaskConfig:
         """The task rules these options describe (workspace, scale and gripper angles are the model's)."""
@@ -87,14 +80,71 @@ class EnvOptions:
                           hold_steps=self.hold_steps, lift_height=self.lift_height,
                           max_episode_steps=self.max_episode_steps, terminate_on_success=self.terminate_on_success)
 
+    def task_options(self) -> "TaskOptions":
+        """Just what ``LiftCubeEnv`` reads (a subclass such as ``EnvOptions`` adds the loop's options)."""
+        return _only(self, TaskOptions)
+
+
+@dataclass(frozen=True)
+class EnvOptions(TaskOptions):
+    """A ``TaskOptions`` plus what the real loop adds around the env (``build_env`` applies these)."""
+
+    # Train (and evaluate) at the real arm's control rate and latency (liftrl.sim.latency): the
+    # user's real loop ran at 10-20 Hz with ~100 ms latency. 50 Hz / 0 ms is the plain env.
+    control_hz: float = CONTROL_HZ
+    # A number, or a [lo, hi] range each episode draws its latency from (each env's own generator).
+    latency_ms: float | tuple[float, ...] = 0.0
+    # The real camera's imperfections, as `liftrl deploy --camera-noise/--camera-gain` emulate them:
+    # per-pixel Gaussian noise (std, 0-255 units) and a brightness gain of 1 +- gain drawn per
+    # episode (liftrl.obs.pipeline.CameraNoise). Evaluation uses the same env, so it sees them too.
+    camera_noise: float = 0.0
+    camera_gain: float = 0.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_rate(self.control_hz, self.latency_ms)
+        if not (isinstance(self.camera_noise, (int, float)) and self.camera_noise >= 0):
+            raise OptionError("camera_noise", f"camera_noise must be >= 0 (std in 0-255 units), got {self.camera_noise!r}")
+        if not (isinstance(self.camera_gain, (int, float)) and 0 <= self.camera_gain < 1):
+            raise OptionError("camera_gain", f"camera_gain must be in [0, 1), got {self.camera_gain!r}")
+
     @property
     def plain_rate(self) -> bool:
         """True for the env's own 50 Hz with no latency: no control-rate wrapper needed."""
         return self.control_hz == CONTROL_HZ and parse_latency(self.latency_ms) == (0.0, 0.0)
 
+    def camera(self) -> CameraNoise:
+        """The camera stage these options ask for (inactive at the defaults)."""
+        return CameraNoise(std=float(self.camera_noise), gain=float(self.camera_gain))
+
     def options_only(self) -> "EnvOptions":
         """Just the env's options (a subclass such as ``EnvConfig`` adds others): what a worker needs."""
-        return EnvOptions(**{f.name: getattr(self, f.name) for f in dataclasses.fields(EnvOptions)})
+        return _only(self, EnvOptions)
+
+
+def _only(options: TaskOptions, cls: type) -> TaskOptions:
+    """``options``'s values of ``cls``'s fields; a field ``options`` lacks keeps ``cls``'s default
+    (so a ``TaskOptions`` read as ``EnvOptions`` is that task with the plain loop)."""
+    return cls(**{f.name: getattr(options, f.name) for f in dataclasses.fields(cls) if hasattr(options, f.name)})
+
+
+def resolve_options(options: TaskOptions | None, values: dict[str, Any], cls: type = EnvOptions) -> TaskOptions:
+    """``options`` (as a ``cls``) with keyword ``values`` applied (lists read as tuples), checked.
+
+    The one place keyword values become options: ``build_env``, ``LiftCubeEnv`` (``cls=TaskOptions``)
+    and the vector envs all come through here. ``cls()`` if neither is given.
+    """
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        loop = sorted(set(unknown) & {f.name for f in dataclasses.fields(EnvOptions)})
+        hint = (f"; {loop} are the loop's options, applied around the env by liftrl.sim.factory.build_env"
+                if loop else "")
+        raise TypeError(f"unknown env option(s) {unknown}; the options are the fields of "
+                        f"liftrl.sim.options.{cls.__name__}{hint}")
+    if options is None:
+        return cls(**values)
+    return dataclasses.replace(_only(options, cls), **values)
 
 
 def check_observations(keys) -> None:

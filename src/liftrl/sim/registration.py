@@ -11,4 +11,4 @@ def register_envs() -> None:
     if ENV_ID not in gym.registry:
         # No TimeLimit wrapper: the env truncates at its own max_episode_steps, which is a task
         # option (the curriculum and evaluation change it), not a registration constant.
-        gym.register(id=ENV_ID, entry_point="liftrl.sim.env:LiftCubeEnv", disable_env_checker=True)
+        gym.register(id=ENV_ID, entry_point="liftrl.sim.factory:build_env", disable_env_checker=True)

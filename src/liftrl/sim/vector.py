@@ -49,7 +49,7 @@ class WorkerRestarted(RuntimeWarning):
 class LiftCubeVectorEnv(VectorEnv):
     """``num_envs`` independent LiftCube envs spread over ``num_workers`` spawn processes.
 
-    ``env_kwargs`` go to ``liftrl.sim.latency.make_env``: an ``EnvOptions`` as ``options=``, or its
+    ``env_kwargs`` go to ``liftrl.sim.factory.build_env``: an ``EnvOptions`` as ``options=``, or its
     fields as keywords (``control_hz`` / ``latency_ms`` step at the real arm's rate and latency).
     ``max_worker_restarts=None`` restarts without limit (a caller such as the trainer then keeps
     its own limit by reading ``restarts``); past the limit a fault is a ``WorkerError``.
@@ -86,9 +86,9 @@ class LiftCubeVectorEnv(VectorEnv):
         for w in self._workers:
             self._handshake(w)
 
-        from liftrl.sim.latency import make_env  # spaces only; this env never steps in the parent
+        from liftrl.sim.factory import build_env  # spaces only; this env never steps in the parent
 
-        probe = make_env(**env_kwargs)
+        probe = build_env(**env_kwargs)
         self.single_observation_space = probe.observation_space
         self.single_action_space = probe.action_space
         probe.close()
@@ -248,7 +248,7 @@ def make_vector_env(num_envs: int = DEFAULT_NUM_ENVS, num_workers: int | None = 
     ``worker_timeout_s`` and ``max_worker_restarts`` apply to worker processes only: envs in this
     process fail with it.
     """
-    from liftrl.sim.env import resolve_options
+    from liftrl.sim.options import resolve_options
     from liftrl.sim.inprocess import InProcessVectorEnv, choose_workers
 
     values = {k: v for k, v in env_kwargs.items() if k not in ("options", "render_mode")}

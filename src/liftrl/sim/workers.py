@@ -77,9 +77,9 @@ def worker_main(conn, env_kwargs: dict, count: int) -> None:
     # the machine (16 envs ran no faster than 1 on 2 cores).
     os.environ.setdefault("LP_NUM_THREADS", "1")
     try:
-        from liftrl.sim.latency import make_env
+        from liftrl.sim.factory import build_env
 
-        envs = [make_env(**env_kwargs) for _ in range(count)]
+        envs = [build_env(**env_kwargs) for _ in range(count)]
         conn.send(("ok", None))
     except Exception:  # report construction errors to the parent instead of dying silently
         conn.send(("error", traceback.format_exc()))
