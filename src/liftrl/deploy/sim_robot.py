@@ -60,7 +60,7 @@ class SimRobot:
     def _score(self) -> None:
         env, d, ids, cfg = self.env, self.env.data, self.env.ids, self.env.cfg
         touch = env.touches()  # the env's own contact test (pads vs cube)
-        grasping = task.is_grasping(float(d.qpos[ids.arm_qpos[5]]), *touch, cfg.grasp_max_gripper)
+        grasping = task.is_grasping(float(d.qpos[ids.arm_qpos[5]]), *touch, env.grasp_max)
         lifted = task.is_lifted(grasping, float(d.xpos[ids.cube_body][2]), cfg.lift_height)
         self._hold = task.next_hold_count(lifted, self._hold)
         self._ticks += 1

@@ -30,6 +30,7 @@ from liftrl.common.units import CONTROL_HZ
 from liftrl.obs.keys import OBSERVATION_KEYS
 from liftrl.obs.pipeline import CameraNoise
 from liftrl.rewards import known_versions
+from liftrl.sim.scene_options import SceneOptions
 from liftrl.sim.task import OptionError, TaskConfig
 
 IMAGE_SIZE_RANGE = (16, 512)  # a wrist image smaller than 16 px shows nothing; above 512 px is only slow
@@ -37,8 +38,12 @@ _TASK = TaskConfig  # the task options' defaults are TaskConfig's class attribut
 
 
 @dataclass(frozen=True)
-class TaskOptions:
-    """What one ``LiftCubeEnv`` is; building one checks every value (``OptionError`` names it)."""
+class TaskOptions(SceneOptions):
+    """What one ``LiftCubeEnv`` is; building one checks every value (``OptionError`` names it).
+
+    The scene's variations (lights, table, cube, camera mount, rendering, physics, grasp rule) are
+    the fields of ``liftrl.sim.scene_options.SceneOptions``, inherited here.
+    """
 
     curriculum_stage: int = _TASK.curriculum_stage
     # Training resets draw their stage from these probabilities of stages 0-4 (empty: always
@@ -58,6 +63,7 @@ class TaskOptions:
     action_history: int = 3
 
     def __post_init__(self):
+        super().__post_init__()  # the scene's options
         self.task_config()  # the task rules check their own options
         check_observations(self.observations)
         if not (isinstance(self.image_size, (int, np.integer)) and
@@ -99,10 +105,16 @@ class EnvOptions(TaskOptions):
     # episode (liftrl.obs.pipeline.CameraNoise). Evaluation uses the same env, so it sees them too.
     camera_noise: float = 0.0
     camera_gain: float = 0.0
+    # How old the frame the policy sees is (ms): a USB camera's exposure, transfer and buffering put
+    # its newest frame 30-150 ms behind the arm. Rounded to the env's 20 ms ticks in training.
+    camera_delay_ms: float = 0.0
 
     def __post_init__(self):
         super().__post_init__()
         check_rate(self.control_hz, self.latency_ms)
+        if isinstance(self.camera_delay_ms, bool) or not (
+                isinstance(self.camera_delay_ms, (int, float)) and 0 <= self.camera_delay_ms <= 1000):
+            raise OptionError("camera_delay_ms", f"camera_delay_ms must be in [0, 1000] ms, got {self.camera_delay_ms!r}")
         if not (isinstance(self.camera_noise, (int, float)) and self.camera_noise >= 0):
             raise OptionError("camera_noise", f"camera_noise must be >= 0 (std in 0-255 units), got {self.camera_noise!r}")
         if not (isinstance(self.camera_gain, (int, float)) and 0 <= self.camera_gain < 1):

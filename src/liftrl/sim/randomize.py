@@ -75,7 +75,8 @@ def sample(rng: np.random.Generator, nominal: Nominal, options: SceneOptions = _
     """TASK.md's ranges by default: sizes 24-36 mm, friction 0.5-1.5, any saturated colour, light,
     camera +-2.5 cm. ``options`` set the ranges; the draws and their order never change with them."""
     o = options
-    size_mm = o.cube_sizes_mm[int(rng.integers(len(o.cube_sizes_mm)))]
+    # integers(1) would draw nothing: one size is drawn as from two, so every later draw stays put.
+    size_mm = o.cube_sizes_mm[int(rng.integers(max(len(o.cube_sizes_mm), 2))) % len(o.cube_sizes_mm)]
     hue = rng.uniform(0.0, 1.0)
     rgb = colorsys.hsv_to_rgb(hue, rng.uniform(*o.cube_saturation), rng.uniform(*o.cube_value))
     friction = float(rng.uniform(*o.cube_friction))  # the draws in this order: seeds keep their episodes

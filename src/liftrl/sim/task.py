@@ -156,14 +156,16 @@ class StageStart:
 
 
 def sample_stage_start(stage: int, rng: np.random.Generator, cfg: TaskConfig,
-                       cube_half: float, xy_spread: float | None) -> StageStart:
-    """Sample a stage's start. ``xy_spread`` widens the cube's placement (randomisation) if given."""
+                       cube_half: float, xy_spread: float | None, xy_offset=(0.0, 0.0)) -> StageStart:
+    """Sample a stage's start. ``xy_spread`` widens the cube's placement (randomisation) if given;
+    ``xy_offset`` moves the placement's centre (m)."""
+    offset = np.asarray(xy_offset, dtype=float)
     if stage == 0:
         spread = 0.03 if xy_spread is None else xy_spread
-        cube = np.array([0.40, -0.10]) + rng.uniform(-spread, spread, size=2)
+        cube = np.array([0.40, -0.10]) + offset + rng.uniform(-spread, spread, size=2)
         return StageStart(cube, np.array(cfg.home_tool), cfg.open_gripper, held=False)
     spread = 0.02 if xy_spread is None else xy_spread
-    cube = np.array([0.25, 0.0]) + rng.uniform(-spread, spread, size=2)
+    cube = np.array([0.25, 0.0]) + offset + rng.uniform(-spread, spread, size=2)
     if stage == 1:
         tool = np.array([cube[0], cube[1], cfg.lift_height + 0.005])
         return StageStart(cube, tool, 0.0, held=True)
