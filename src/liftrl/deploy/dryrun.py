@@ -56,7 +56,7 @@ def env_config(bundle: Bundle) -> EnvConfig:
                      max_episode_steps=task.max_episode_steps, observations=tuple(sorted(set(bundle.observation.keys))),
                      image_size=bundle.observation.camera.size, frame_stack=bundle.observation.frame_stack,
                      randomize=True, reward=reward, control_hz=bundle.control.hz,
-                     latency_ms=bundle.control.latency_ms)
+                     latency_ms=bundle.control.latency_ms, grasp_rule=task.grasp_rule)
 
 
 def run_env(bundle: Bundle, episode_seeds: list[int]) -> DryRunRow:
@@ -73,16 +73,19 @@ def run_env(bundle: Bundle, episode_seeds: list[int]) -> DryRunRow:
 def run_deploy(bundle: Bundle, episode_seeds: list[int], rate_hz: float, latency_ms: float,
                camera_noise: CameraNoise = CameraNoise(), log_dir: str | Path | None = None,
                arm: ArmModel | None = None, adapter: Callable[[SimRobot], Robot] | None = None,
-               label: str = "deploy loop on SimRobot", limits: SafetyLimits | None = None) -> DryRunRow:
+               label: str = "deploy loop on SimRobot", limits: SafetyLimits | None = None,
+               env_options: EnvConfig | None = None, camera_delay_ms: float = 0.0) -> DryRunRow:
     """The deploy loop on the simulated robot, at ``rate_hz`` with ``latency_ms`` command latency.
 
     ``adapter`` puts something between the loop and the simulation (``sim_lerobot``: LeRobot's
     units and a calibration); the simulation stays the clock and the judge of success.
+    ``env_options`` (default: the bundle's ``env_config``) describe the scene, e.g. a condition of
+    ``liftrl stress``; ``camera_delay_ms`` makes every frame that much older than the joints.
     """
     # The env alone: SimRobot applies the rate, latency and camera itself, at physics resolution.
-    env = make_task_env(env_config(bundle))
+    env = make_task_env(env_config(bundle) if env_options is None else env_options)
     sim = SimRobot(env, latency_s=latency_ms / 1000.0, camera_noise=camera_noise,
-                   render="pixels" in bundle.observation.keys)
+                   render="pixels" in bundle.observation.keys, camera_delay_s=camera_delay_ms / 1000.0)
     robot = sim if adapter is None else adapter(sim)
     arm = arm or ArmModel.build()
     limits = limits or SafetyLimits.for_arm(arm.joint_range, bundle.action.gripper_ctrl, bundle.action.workspace_low,
@@ -93,6 +96,8 @@ def run_deploy(bundle: Bundle, episode_seeds: list[int], rate_hz: float, latency
     try:
         for seed in episode_seeds:
             sim.reset(seed)
+            if hasattr(robot, "reset_episode"):  # an adapter with its own episode state (liftrl stress)
+                robot.reset_episode(seed)
             episode_log = EpisodeLog(log_frames=log_dir is not None)
             result = run_arm_episode(robot, sim, bundle.policy, ObservationBuilder(bundle.observation, arm.kinematics),
                                      CommandMapper(bundle.action, bundle.task, arm), limits, Watchdog(), loop,
