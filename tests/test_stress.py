@@ -1,0 +1,223 @@
+"""``liftrl stress``: the suite's conditions change the scene, the dry run uses them, the report's figures."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from liftrl.agents import SACConfig, make_agent
+from liftrl.config import EnvConfig
+from liftrl.deploy import stress, stress_report
+from liftrl.deploy.bundle import export_snapshot, load_bundle
+from liftrl.deploy.cli_commands import add_stress_parser
+from liftrl.deploy.dryrun import run_deploy
+from liftrl.deploy.sim_robot import SimRobot
+from liftrl.deploy.stress_suite import (DEFAULT_SUITE, GROUPS, Condition, SuiteError, check_suite, condition_env,
+                                        load_suite, select)
+from liftrl.run.envs import make_task_env
+from liftrl.run.snapshot import RUN_SNAPSHOT_FORMAT
+from liftrl.train.scoring import wilson_interval, wilson_lower_bound
+
+torch.set_num_threads(1)
+BASE = EnvConfig(curriculum_stage=3, observations=("pixels", "state"), image_size=48, frame_stack=2,
+                 control_hz=15.0, latency_ms=100.0)
+
+
+# ---------------------------------------------------------------------------------------------- Wilson
+# Worked by hand: p = k/n, z = 1.96, d = 1 + z^2/n, c = p + z^2/(2n), m = z sqrt(p(1-p)/n + z^2/(4n^2)),
+# interval ((c - m)/d, (c + m)/d). E.g. 5/10: d = 1.38416, c = 0.69208, m = 1.96 * sqrt(0.034604) = 0.364601.
+@pytest.mark.parametrize("k,n,lo,hi", [
+    (0, 10, 0.0, 0.277540),
+    (5, 10, 0.236590, 0.763410),
+    (10, 10, 0.722460, 1.0),
+    (47, 50, 0.837827, 0.979385),
+    (0, 0, 0.0, 1.0),
+])
+def test_wilson_interval_hand_worked(k, n, lo, hi):
+    got = wilson_interval(k, n)
+    assert got == pytest.approx((lo, hi), abs=2e-6)
+    assert wilson_lower_bound(k, n) == pytest.approx(lo if n else 0.0, abs=2e-6)
+
+
+# ---------------------------------------------------------------------------------------------- the suite
+def test_default_suite_is_valid_covers_every_group_and_names_are_unique():
+    check_suite(DEFAULT_SUITE, BASE)
+    assert {c.group for c in DEFAULT_SUITE} == set(GROUPS)
+
+
+def test_a_bad_condition_is_refused_naming_condition_and_key():
+    bad = DEFAULT_SUITE + (Condition("table", "plaid", {"table_texture": ["plaid"]}),)
+    with pytest.raises(SuiteError, match=r"table/plaid.*env\.table_texture"):
+        check_suite(bad, BASE)
+    with pytest.raises(SuiteError, match=r"table/x.*unknown env option.*\['tabel_rgb'\]"):
+        condition_env(BASE, Condition("table", "x", {"tabel_rgb": [1, 1, 1]}))
+    with pytest.raises(SuiteError, match="unknown group"):
+        check_suite((Condition("weather", "rain"),), BASE)
+    with pytest.raises(SuiteError, match=r"--only: unknown group\(s\) \['tabel'\]"):
+        select(DEFAULT_SUITE, ["tabel"])
+
+
+def test_only_keeps_the_baseline_and_the_named_groups():
+    chosen = select(DEFAULT_SUITE, ["cube_size", "latency"])
+    assert {c.group for c in chosen} == {"baseline", "cube_size", "latency"}
+
+
+def test_suite_from_yaml(tmp_path):
+    path = tmp_path / "suite.yaml"
+    path.write_text("- {group: baseline, name: baseline}\n- group: table\n  name: white\n"
+                    "  overrides: {table_texture: [flat], table_rgb: [0.9, 0.9, 0.9]}\n")
+    suite = load_suite(path)
+    assert suite[1].overrides["table_rgb"] == [0.9, 0.9, 0.9]
+    check_suite(suite, BASE)
+    path.write_text("- {group: table}\n")
+    with pytest.raises(SuiteError, match="condition 0 must be a mapping of group, name"):
+        load_suite(path)
+
+
+# ---------------------------------------------------------------------------------------------- they change the scene
+def _first(env_cfg: EnvConfig, seed: int = 1_500_000_003):
+    env = make_task_env(env_cfg)
+    _, info = env.reset(seed=seed)
+    frame = env.render_wrist().astype(np.int16)
+    model = env.model
+    values = {"mass": float(model.body_mass[env.ids.cube_body]), "kp": model.actuator_gainprm[env.ids.actuators, 0].copy(),
+              "pads": model.geom_friction[list(env.ids.pads), 0].copy(), "priority": int(model.geom_priority[env.ids.cube_geom]),
+              "friction": float(model.geom_friction[env.ids.cube_geom, 0])}
+    env.close()
+    return frame, info, values
+
+
+VISUAL = ("lighting", "table", "cube", "camera", "rendering", "cube_size")
+
+
+@pytest.mark.parametrize("cond", [c for c in DEFAULT_SUITE if c.group in VISUAL + ("start", "physics")],
+                         ids=lambda c: c.label)
+def test_each_scene_condition_changes_what_the_camera_sees_or_the_physics(cond):
+    base_frame, base_info, base_values = _first(BASE)
+    frame, info, values = _first(condition_env(BASE, cond))
+    if cond.group in VISUAL:
+        if frame.shape != base_frame.shape:  # a 640x480 frame: compare what the policy gets from it
+            from liftrl.obs.pipeline import CameraSpec, preprocess_frame
+            frame = preprocess_frame(frame.astype(np.uint8), CameraSpec(48)).transpose(1, 2, 0).astype(np.int16)
+        assert np.abs(frame - base_frame).mean() > 0.3, f"{cond.label} does not change the wrist image"
+    elif cond.group == "start":
+        assert np.abs(info["cube_pos"][:2] - base_info["cube_pos"][:2]).max() > 0.005
+    else:
+        assert any(not np.array_equal(np.asarray(values[k]), np.asarray(base_values[k])) for k in values), cond.label
+
+
+def test_loop_conditions_change_the_loop_options():
+    for cond in (c for c in DEFAULT_SUITE if c.group == "latency"):
+        env = condition_env(BASE, cond)
+        loop = (env.control_hz, env.latency_ms, env.camera_delay_ms, env.camera_noise, env.camera_gain)
+        assert loop != (15.0, 100.0, 0.0, 0.0, 0.0), cond.label
+
+
+def test_image_checks_replace_the_frame():
+    env = make_task_env(BASE)
+    sim = SimRobot(env)
+    sim.reset(1_500_000_000)
+    own = sim.read().frame
+    grey = stress.GreyFrames(sim).read().frame
+    assert (grey == stress.GREY).all() and grey.shape == own.shape
+    other = stress.OtherEpisodeFrames(BASE)
+    robot = other.wrap(sim)
+    robot.reset_episode(1_500_000_000)
+    assert not np.array_equal(robot.read().frame, own)
+    robot.command(sim.joints())
+    sim.sleep_until(0.1)
+    assert robot.read().timestamp == pytest.approx(0.1) and other.shadow.now() == pytest.approx(0.1)
+    other.close()
+    env.close()
+
+
+# ---------------------------------------------------------------------------------------------- the dry run uses them
+def tiny_bundle(tmp_path, actor=("state",)):
+    cfg = SACConfig(hidden_dim=16, hidden_layers=2)
+    shapes = {"state": (18,)}
+    agent = make_agent(cfg, shapes, 4, actor, ("state",), "cpu", seed=0)
+    meta = {"format": RUN_SNAPSHOT_FORMAT, "agent": "sac", "env_steps": 10, "reward": {"name": "v11", "fingerprint": "x"},
+            "observations": {"actor": list(actor), "critic": ["state"], "shapes": {"state": [18]}},
+            "action_dim": 4, "config": {"env": {"curriculum_stage": 3, "hold_steps": 5, "max_episode_steps": 10,
+                                                "image_size": 32, "frame_stack": 2, "reward": "v11"},
+                                        "agent": dataclasses.asdict(cfg)}}
+    return export_snapshot({"agent": agent.state_dict()}, meta, tmp_path / "bundle")
+
+
+def test_dry_run_builds_the_conditions_scene(tmp_path):
+    bundle = load_bundle(tiny_bundle(tmp_path))
+    seen = {}
+
+    class Spy:  # looks at the dry run's sim once its episode has been reset
+        def __init__(self, sim):
+            self.sim, self.read, self.command, self.stop = sim, sim.read, sim.command, sim.stop
+
+        def reset_episode(self, seed):
+            env = self.sim.env
+            seen.update(half=float(env.model.geom_size[env.ids.cube_geom][0]), delay=self.sim.camera_delay_s,
+                        texture=env.scene_draw.table_texture, light=env.options.light_rgb)
+
+    cond = Condition("x", "y", {"cube_sizes_mm": [40.0], "table_texture": ["busy"], "light_rgb": [0.8, 0.9, 1.1]})
+    env = condition_env(stress.baseline_env(bundle, stress.Baseline(15.0, 100.0)), cond)
+    row = run_deploy(bundle, [1_500_000_000], 15.0, 100.0, adapter=Spy, env_options=env, camera_delay_ms=60.0)
+    assert row.episodes == 1
+    assert seen == {"half": 0.02, "delay": 0.06, "texture": "busy", "light": (0.8, 0.9, 1.1)}
+
+
+def test_bundle_grasp_rule_reaches_the_dry_run_env(tmp_path):
+    path = tiny_bundle(tmp_path)
+    spec = json.loads((path / "bundle.json").read_text())
+    assert spec["task"]["grasp_rule"] == "jaw_0.45"
+    bundle = load_bundle(path)
+    assert stress.baseline_env(bundle, stress.Baseline(15.0, 100.0)).grasp_rule == "jaw_0.45"
+
+
+def _cli(argv):
+    p = argparse.ArgumentParser(prog="liftrl")
+    add_stress_parser(p.add_subparsers(dest="command", required=True))
+    args = p.parse_args(argv)
+    return args.func(args)
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_stress_cli_end_to_end(tmp_path, capsys, workers):
+    path = tiny_bundle(tmp_path)
+    out = tmp_path / "report"
+    assert _cli(["stress", str(path), "--episodes", "2", "--only", "cube_size,image", "--workers", workers,
+                 "--out", str(out), "--no-progress"]) == 0
+    report = json.loads((out / "stress.json").read_text())
+    labels = [f"{c['group']}/{c['name']}" for c in report["conditions"]]
+    assert labels == ["baseline/baseline", "image/grey frames", "image/another episode's frames",
+                      "cube_size/20 mm", "cube_size/40 mm"]
+    assert all(c["episodes"] == 2 and c["wilson_95"] == list(wilson_interval(c["successes"], 2))
+               for c in report["conditions"])
+    assert str(tmp_path) not in (out / "stress.json").read_text()  # no machine paths in a committable report
+    assert "## cube_size" in (out / "stress.md").read_text() and (out / "stress.png").stat().st_size > 1000
+    assert "weakest conditions:" in capsys.readouterr().out
+
+
+def test_stress_cli_refuses_bad_input(tmp_path):
+    path = tiny_bundle(tmp_path)
+    with pytest.raises(SuiteError, match="unknown group"):
+        _cli(["stress", str(path), "--only", "weather"])
+    with pytest.raises(ValueError, match="--episodes"):
+        _cli(["stress", str(path), "--episodes", "0"])
+
+
+# ---------------------------------------------------------------------------------------------- the report
+def _result(group, name, k, n, image=""):
+    return stress.ConditionResult(group, name, {"x": 1}, image, k, n, 0)
+
+
+def test_report_weakest_and_image_leak():
+    results = [_result("baseline", "baseline", 9, 10), _result("image", "grey frames", 5, 10, "grey"),
+               _result("table", "busy", 2, 10), _result("table", "white", 6, 10), _result("cube", "grey", 2, 9)]
+    assert [r.label for r in stress_report.weakest(results, 2)] == ["table/busy", "cube/grey"]
+    md = stress_report.to_markdown("b", stress.Baseline(15.0, 100.0), 10, results)
+    assert "| busy | 2/10 (20%) | 6%-51% | -70 pts |" in md
+    assert "Image checks above 10%" in md and "grey frames 50%" in md
