@@ -54,7 +54,7 @@ def test_a_bad_condition_is_refused_naming_condition_and_key():
     bad = DEFAULT_SUITE + (Condition("table", "plaid", {"table_texture": ["plaid"]}),)
     with pytest.raises(SuiteError, match=r"table/plaid.*env\.table_texture"):
         check_suite(bad, BASE)
-    with pytest.raises(SuiteError, match=r"table/x.*unknown env option.*\['tabel_rgb'\]"):
+    with pytest.raises(SuiteError, match=r"table/x.*unknown config key .env.tabel_rgb.*did you mean .env.table_rgb."):
         condition_env(BASE, Condition("table", "x", {"tabel_rgb": [1, 1, 1]}))
     with pytest.raises(SuiteError, match="unknown group"):
         check_suite((Condition("weather", "rain"),), BASE)
@@ -221,3 +221,32 @@ def test_report_weakest_and_image_leak():
     md = stress_report.to_markdown("b", stress.Baseline(15.0, 100.0), 10, results)
     assert "| busy | 2/10 (20%) | 6%-51% | -70 pts |" in md
     assert "Image checks above 10%" in md and "grey frames 50%" in md
+
+
+# ---------------------------------------------------------------------------------------------- the dry run's --env
+def _deploy_cli(argv):
+    from liftrl.deploy.cli_commands import add_deploy_parser
+
+    p = argparse.ArgumentParser(prog="liftrl")
+    add_deploy_parser(p.add_subparsers(dest="command", required=True))
+    args = p.parse_args(argv)
+    return args.func(args)
+
+
+def test_dry_run_takes_scene_options_and_names_a_bad_one(tmp_path, capsys):
+    from liftrl.config import ConfigError
+    from liftrl.deploy.dryrun import env_config
+
+    path = tiny_bundle(tmp_path)
+    bundle = load_bundle(path)
+    env = env_config(bundle, {"table_texture": ["busy"], "cube_sizes_mm": [40]})
+    assert env.table_texture == ("busy",) and env.cube_sizes_mm == (40.0,) and env.hold_steps == 5
+    with pytest.raises(ConfigError, match=r"env\.table_texture"):
+        _deploy_cli(["deploy", str(path), "--env", "table_texture=[plaid]", "--episodes", "1"])
+    with pytest.raises(ConfigError, match=r"\['latency_ms'\] belong to the loop"):
+        env_config(bundle, {"latency_ms": 50})
+    with pytest.raises(ValueError, match="--env and --camera-delay-ms are for the dry run"):
+        _deploy_cli(["deploy", str(path), "--robot", "so101", "--env", "headlight=0", "--port", "x"])
+    assert _deploy_cli(["deploy", str(path), "--env", "cube_sizes_mm=[40]", "--env", "headlight=0.5",
+                        "--camera-delay-ms", "60", "--episodes", "1"]) == 0
+    assert "| deploy loop on SimRobot | 15 | 100 |" in capsys.readouterr().out

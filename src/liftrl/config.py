@@ -491,6 +491,15 @@ def env_config_from_dict(raw: Mapping[str, Any]) -> EnvConfig:
     return _build(EnvConfig, raw, "env")
 
 
+def env_with(env: EnvConfig, values: Mapping[str, Any]) -> EnvConfig:
+    """``env`` with some options replaced, each checked as if read from a config (``env.KEY`` named on error)."""
+    raw = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(env).items()}
+    unknown = sorted(set(values) - set(raw))
+    if unknown:
+        raise _unknown(f"env.{unknown[0]}", [f"env.{k}" for k in raw])
+    return env_config_from_dict({**raw, **dict(values)})
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``"a.b=value"`` -> (["a", "b"], value parsed as a YAML scalar or flow list)."""
     if "=" not in text:

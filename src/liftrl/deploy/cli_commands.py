@@ -48,9 +48,26 @@ def _deploy_sim(args: argparse.Namespace) -> int:
     print(f"dry run of {bundle.path}: {args.episodes} episodes per row, stage {bundle.task.curriculum_stage}, "
           f"hold {bundle.task.hold_steps}")
     rows = dry_run(bundle, rate, latency, args.episodes, noise, log_dir=args.log_dir,
-                   seed=DRY_RUN_SEED_BASE if args.seed is None else args.seed)
+                   seed=DRY_RUN_SEED_BASE if args.seed is None else args.seed, scene=parse_env_options(args.env),
+                   camera_delay_ms=args.camera_delay_ms)
     print(format_rows(rows))
     return 0
+
+
+def parse_env_options(items: list[str] | None) -> dict:
+    """``--env KEY=VALUE`` pairs (VALUE as YAML: ``[busy, flat]``, ``0.5``, ``true``) as a dict of scene options."""
+    import yaml
+
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--env {item!r} is not KEY=VALUE (e.g. --env table_texture=[busy])")
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"--env {item!r}: the value is not valid YAML ({exc.problem})") from None
+    return out
 
 
 def _deploy(args: argparse.Namespace) -> int:
@@ -60,6 +77,10 @@ def _deploy(args: argparse.Namespace) -> int:
         raise ValueError(f"--rate must be a positive number of Hz, got {args.rate}")
     if args.latency_ms is not None and args.latency_ms < 0:
         raise ValueError(f"--latency-ms must be >= 0, got {args.latency_ms}")
+    if args.robot != "sim" and (args.env or args.camera_delay_ms):
+        raise ValueError("--env and --camera-delay-ms are for the dry run (--robot sim)")
+    if args.camera_delay_ms < 0:
+        raise ValueError(f"--camera-delay-ms must be >= 0, got {args.camera_delay_ms}")
     if args.max_joint_speed <= 0 or args.max_lead <= 0:
         raise ValueError(f"--max-joint-speed and --max-lead must be > 0, got {args.max_joint_speed}, {args.max_lead}")
     from liftrl.deploy import cli_arm
@@ -86,6 +107,10 @@ def add_deploy_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=20)
     p.add_argument("--camera-noise", type=float, default=0.0, help="sim only: per-pixel noise std (0-255 units)")
     p.add_argument("--camera-gain", type=float, default=0.0, help="sim only: per-episode brightness jitter, +-fraction")
+    p.add_argument("--camera-delay-ms", type=float, default=0.0, help="sim only: how old each camera frame is (ms)")
+    p.add_argument("--env", action="append", default=None, metavar="KEY=VALUE",
+                   help="sim only: a scene option over the default scene (docs/stress.md), e.g. "
+                        "--env table_texture=[busy] --env light_rgb=[0.8,0.9,1.15]; repeatable")
     p.add_argument("--seed", type=int, default=None,
                    help="sim only: first episode seed (default: dry-run seeds, apart from training and evaluation)")
     p.add_argument("--log-dir", default=None, help="episode logs (.npz); so101 default runs/deploy")

@@ -11,15 +11,16 @@ scored by the env's rules in physical time, so the rows differ only in how the p
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 
 from liftrl.common.seeds import DRY_RUN_SEED_BASE, dry_run_seeds
 from liftrl.common.units import PHYSICS_STEPS_PER_CONTROL
-from liftrl.config import EnvConfig
+from liftrl.config import ConfigError, EnvConfig, env_with
 from liftrl.deploy.bundle import Bundle
 from liftrl.deploy.episode_log import EpisodeLog
 from liftrl.deploy.pipeline import ArmModel, CommandMapper, ObservationBuilder
@@ -29,7 +30,10 @@ from liftrl.deploy.safety import SafetyLimits, Watchdog
 from liftrl.deploy.sim_robot import CameraNoise, SimRobot
 from liftrl.rewards import known_versions
 from liftrl.run.envs import make_env, make_task_env
+from liftrl.sim.options import EnvOptions, TaskOptions
 from liftrl.train.episodes import run_episode
+
+LOOP_KEYS = frozenset(f.name for f in dataclasses.fields(EnvOptions)) - {f.name for f in dataclasses.fields(TaskOptions)}
 
 
 
@@ -48,8 +52,18 @@ class DryRunRow:
         return self.successes / self.episodes if self.episodes else 0.0
 
 
-def env_config(bundle: Bundle) -> EnvConfig:
-    """The env a bundle was trained in, at its trained control rate and latency."""
+def env_config(bundle: Bundle, scene: Mapping[str, Any] | None = None) -> EnvConfig:
+    """The env a bundle was trained in, at its trained control rate and latency, with ``scene`` options
+    (``liftrl.sim.scene_options``, e.g. ``{"table_texture": ["busy"]}``) over the default scene.
+
+    A bad scene option raises ``ConfigError`` naming ``env.KEY``; the loop's options (rate, latency,
+    camera) are not scene options and are refused here (the dry run sets them itself)."""
+    if scene:
+        loop = sorted(set(scene) & LOOP_KEYS)
+        if loop:
+            raise ConfigError(f"env options {loop} belong to the loop: use --rate, --latency-ms, --camera-noise, "
+                              f"--camera-gain instead")
+        return env_with(env_config(bundle), scene)
     task = bundle.task
     reward = bundle.reward if bundle.reward in known_versions() else "sparse"  # reward does not affect success
     return EnvConfig(curriculum_stage=task.curriculum_stage, hold_steps=task.hold_steps, lift_height=task.lift_height,
@@ -59,9 +73,9 @@ def env_config(bundle: Bundle) -> EnvConfig:
                      latency_ms=bundle.control.latency_ms, grasp_rule=task.grasp_rule)
 
 
-def run_env(bundle: Bundle, episode_seeds: list[int]) -> DryRunRow:
+def run_env(bundle: Bundle, episode_seeds: list[int], env_options: EnvConfig | None = None) -> DryRunRow:
     """The policy in the env at the rate and latency it was trained at (wrapped if not 50 Hz / 0 ms)."""
-    env = make_env(env_config(bundle))
+    env = make_env(env_config(bundle) if env_options is None else env_options)
     try:
         successes = sum(run_episode(env, bundle.policy, seed).success for seed in episode_seeds)
     finally:
@@ -116,13 +130,19 @@ def run_deploy(bundle: Bundle, episode_seeds: list[int], rate_hz: float, latency
 
 
 def dry_run(bundle: Bundle, rate_hz: float, latency_ms: float, episodes: int, camera_noise: CameraNoise = CameraNoise(),
-            log_dir: str | Path | None = None, seed: int = DRY_RUN_SEED_BASE) -> list[DryRunRow]:
+            log_dir: str | Path | None = None, seed: int = DRY_RUN_SEED_BASE,
+            scene: Mapping[str, Any] | None = None, camera_delay_ms: float = 0.0) -> list[DryRunRow]:
+    """The three rows of the module docstring, all in the scene ``scene`` describes (default: the default scene);
+    ``camera_delay_ms`` applies to the last row (the real arm's loop)."""
     s = dry_run_seeds(episodes, seed)
     arm = ArmModel.build()
-    rows = [run_env(bundle, s),
-            run_deploy(bundle, s, bundle.control.hz, bundle.control.latency_ms, arm=arm)]
-    if (rate_hz, latency_ms, camera_noise) != (bundle.control.hz, bundle.control.latency_ms, CameraNoise()):
-        rows.append(run_deploy(bundle, s, rate_hz, latency_ms, camera_noise, log_dir, arm=arm))
+    env = env_config(bundle, scene)
+    rows = [run_env(bundle, s, env),
+            run_deploy(bundle, s, bundle.control.hz, bundle.control.latency_ms, arm=arm, env_options=env)]
+    if (rate_hz, latency_ms, camera_noise, camera_delay_ms) != (bundle.control.hz, bundle.control.latency_ms,
+                                                                 CameraNoise(), 0.0):
+        rows.append(run_deploy(bundle, s, rate_hz, latency_ms, camera_noise, log_dir, arm=arm, env_options=env,
+                               camera_delay_ms=camera_delay_ms))
     return rows
 
 

@@ -13,14 +13,13 @@ A suite is this module's ``DEFAULT_SUITE`` or a YAML list of ``{group, name, ove
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
-from liftrl.config import ConfigError, EnvConfig, env_config_from_dict
+from liftrl.config import ConfigError, EnvConfig, env_with
 
 GROUPS = ("baseline", "image", "start", "lighting", "table", "cube", "camera", "rendering", "latency",
           "cube_size", "physics")
@@ -96,13 +95,8 @@ DEFAULT_SUITE: tuple[Condition, ...] = (
 
 def condition_env(base: EnvConfig, cond: Condition) -> EnvConfig:
     """The baseline's env with the condition's overrides, checked (SuiteError names condition and key)."""
-    raw = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(base).items()}
-    unknown = sorted(set(cond.overrides) - set(raw))
-    if unknown:
-        raise SuiteError(f"stress condition {cond.label!r}: unknown env option(s) {unknown}")
-    raw.update(cond.overrides)
     try:
-        return env_config_from_dict(raw)
+        return env_with(base, cond.overrides)
     except ConfigError as exc:
         raise SuiteError(f"stress condition {cond.label!r}: {exc}") from None
 
