@@ -193,7 +193,7 @@ def test_stress_cli_end_to_end(tmp_path, capsys, workers):
     report = json.loads((out / "stress.json").read_text())
     labels = [f"{c['group']}/{c['name']}" for c in report["conditions"]]
     assert labels == ["baseline/baseline", "image/grey frames", "image/another episode's frames",
-                      "cube_size/20 mm", "cube_size/40 mm"]
+                      "cube_size/20 mm", "cube_size/40 mm", "cube_size/40 mm, cube_width rule"]
     assert all(c["episodes"] == 2 and c["wilson_95"] == list(wilson_interval(c["successes"], 2))
                for c in report["conditions"])
     assert str(tmp_path) not in (out / "stress.json").read_text()  # no machine paths in a committable report

@@ -85,6 +85,8 @@ DEFAULT_SUITE: tuple[Condition, ...] = (
     _c("latency", "camera noise 6 + gain 0.2", camera_noise=6.0, camera_gain=0.2),
     _c("cube_size", "20 mm", cube_sizes_mm=[20.0]),
     _c("cube_size", "40 mm", cube_sizes_mm=[40.0]),
+    # The same cube judged by the size-aware grasp rule: tells "cannot lift it" from "not counted as grasped".
+    _c("cube_size", "40 mm, cube_width rule", cube_sizes_mm=[40.0], grasp_rule="cube_width"),
     _c("physics", "slippery cube (0.3, its own)", cube_friction=[0.3, 0.3], cube_friction_governs=True),
     _c("physics", "heavy cube 100 g", cube_mass_kg=[0.1, 0.1]),
     _c("physics", "servos kp -30%", servo_kp_scale=[0.7, 0.7]),
