@@ -250,3 +250,19 @@ def test_dry_run_takes_scene_options_and_names_a_bad_one(tmp_path, capsys):
     assert _deploy_cli(["deploy", str(path), "--env", "cube_sizes_mm=[40]", "--env", "headlight=0.5",
                         "--camera-delay-ms", "60", "--episodes", "1"]) == 0
     assert "| deploy loop on SimRobot | 15 | 100 |" in capsys.readouterr().out
+
+
+def test_sim_robot_camera_delay_returns_the_frame_that_old():
+    env = make_task_env(BASE)
+    late = SimRobot(env, camera_delay_s=0.1)
+    late.reset(1_500_000_001)
+    late.command(late.joints() + np.array([0.3, -0.2, 0.2, 0.0, 0.0, 0.0]))
+    frames = {}
+    for t in (0.1, 0.2, 0.3):
+        late.sleep_until(t)
+        frames[t] = env.render_wrist().copy()
+    reading = late.read()
+    assert reading.timestamp == pytest.approx(0.3) and reading.frame_timestamp == pytest.approx(0.2)
+    np.testing.assert_array_equal(reading.frame, frames[0.2])
+    assert not np.array_equal(frames[0.2], frames[0.3])
+    env.close()

@@ -26,7 +26,6 @@ from liftrl.sim.ik import WRIST_ROLL, TopDownIK
 from liftrl.sim.kinematics import STATE_DIM, ArmKinematics, action_to_joint_targets
 from liftrl.sim.privileged import PRIVILEGED_DIM, privileged_vector
 from liftrl.sim.options import EnvOptions, TaskOptions, resolve_options
-from liftrl.sim.scene_options import SceneOptions
 
 ACTION_DIM = 4  # [dx, dy, dz, gripper]
 SETTLE_STEPS = 60  # physics steps that let a gripped cube settle at reset (0.12 s)
@@ -108,7 +107,7 @@ class LiftCubeEnv(gym.Env):
         self.data = mujoco.MjData(self.model)
         self.ids = scene.lookup_ids(self.model)
         # Scene variations beyond the original randomisation: none at the defaults (liftrl.sim.variation).
-        self._scene_active = o.scene_options() != SceneOptions()
+        self._scene_active = not o.default_scene
         variation.configure_model(self.model, o, self.ids)
         self.scene_nominal = variation.SceneNominal.from_model(self.model, self.ids)
         self.scene_draw: variation.SceneDraw | None = None

@@ -96,6 +96,7 @@ class SceneOptions:
 
     @property
     def default_scene(self) -> bool:
+        """True when nothing differs from the original scene: the env then draws and writes nothing new."""
         return self.scene_options() == SceneOptions()
 
 
