@@ -266,3 +266,39 @@ def test_sim_robot_camera_delay_returns_the_frame_that_old():
     np.testing.assert_array_equal(reading.frame, frames[0.2])
     assert not np.array_equal(frames[0.2], frames[0.3])
     env.close()
+
+
+# A valid, non-default value for every scene option: all of them at once must reach the dry run's env.
+GOOD_VALUES = {
+    "light_scale": (0.4, 0.6), "ambient_scale": (0.5, 0.6), "light_rgb": (0.8, 0.9, 1.1), "light_rgb_jitter": 0.1,
+    "light_shift_m": 0.1, "headlight": 0.5, "table_texture": ("busy", "noise"), "table_rgb": (0.9, 0.9, 0.9),
+    "table_rgb_jitter": 0.1, "cube_sizes_mm": (40.0,), "cube_saturation": (0.1, 0.2), "cube_value": (0.3, 0.4),
+    "cube_rgb": (0.1, 0.2, 0.3), "cube_table_colour": 0.5, "cube_mass_kg": (0.05, 0.06), "cube_friction": (0.3, 0.4),
+    "cube_friction_governs": True, "cube_xy_spread": 0.03, "cube_xy_offset": (0.01, 0.0), "camera_shift_m": 0.01,
+    "camera_offset_m": (0.0, 0.01, 0.0), "camera_tilt_deg": 3.0, "camera_rotation_deg": (2.0, 0.0, 0.0),
+    "mesh_quality": "full", "shadows": True, "msaa": 2, "camera_resolution": (64, 48), "pad_friction": (0.6, 0.8),
+    "floor_friction": (0.7, 0.9), "servo_kp_scale": (0.9, 1.1), "grasp_rule": "cube_width",
+}
+
+
+def test_every_scene_option_reaches_the_dry_run_env(tmp_path, monkeypatch):
+    import liftrl.deploy.dryrun as dryrun_module
+    from liftrl.sim.scene_options import SceneOptions
+
+    assert set(GOOD_VALUES) == {f.name for f in dataclasses.fields(SceneOptions)}
+    assert all(GOOD_VALUES[k] != getattr(SceneOptions(), k) for k in GOOD_VALUES)
+    bundle = load_bundle(tiny_bundle(tmp_path))
+    seen = []
+
+    def recording(make):
+        def build(env_cfg, *a, **kw):
+            env = make(env_cfg, *a, **kw)
+            seen.append(env.unwrapped.options)
+            return env
+        return build
+
+    monkeypatch.setattr(dryrun_module, "make_env", recording(dryrun_module.make_env))
+    monkeypatch.setattr(dryrun_module, "make_task_env", recording(dryrun_module.make_task_env))
+    dryrun_module.dry_run(bundle, 15.0, 100.0, 1, scene=GOOD_VALUES)
+    assert len(seen) == 3  # the training-loop row and both deploy-loop rows
+    assert all(getattr(opts, k) == v for opts in seen for k, v in GOOD_VALUES.items())
