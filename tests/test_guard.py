@@ -57,6 +57,7 @@ class FaultyTrainer(Trainer):
         return super().step()
 
 
+@pytest.mark.slow
 def test_guard_restores_best_weights_after_injected_fault(tmp_path):
     torch.set_num_threads(1)
     cfg = load_config(CONFIGS / "tiny_sac.yaml", ["env.reward=v20", "train.video_episodes=0",
@@ -82,6 +83,7 @@ def test_guard_restores_best_weights_after_injected_fault(tmp_path):
     assert all(g["lr"] == pytest.approx(cfg.agent.lr * 0.5) for g in latest["agent"]["actor_opt"]["param_groups"])
 
 
+@pytest.mark.slow
 def test_report_marks_guard_restores(tmp_path, capsys):
     import json
 

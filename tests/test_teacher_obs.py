@@ -65,6 +65,7 @@ def test_old_privileged_layout_is_refused_by_name():
     assert "run R" in message and "cube position only" in message and "retrain" in message
 
 
+@pytest.mark.slow
 def test_resuming_a_run_with_the_old_layout_is_refused(tmp_path):
     import torch
 

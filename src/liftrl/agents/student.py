@@ -18,7 +18,7 @@ All randomness (augmentation) comes from the agent's own ``torch.Generator``, wh
 
 ``amp=True`` runs the forward passes under bfloat16 autocast where that pays
 (``liftrl.agents.precision``: CUDA, CPUs with native bfloat16) in ``update`` only; the loss, the
-weights and the optimiser stay float32. ``act`` stays float32 (about 15% dearer at 4 envs), so
+weights and the optimiser stay float32. ``act`` stays float32 (a little dearer), so
 DAgger's rollouts and the evaluations that pick the best student run the network as the arm does.
 """
 

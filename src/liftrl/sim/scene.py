@@ -152,7 +152,8 @@ def _add_world(spec: mujoco.MjSpec) -> None:
     spec.option.timestep = PHYSICS_TIMESTEP_S
     spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
     spec.option.impratio = 10
-    # Shadows and multisampling cost 5x in Mesa's software renderer and add nothing a policy needs.
+    # Shadows and multisampling cost several times the render in Mesa's software renderer and add
+    # nothing a policy needs.
     spec.visual.quality.shadowsize = 0
     spec.visual.quality.offsamples = 0
     spec.visual.global_.offwidth = VIDEO_WIDTH

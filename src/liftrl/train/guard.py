@@ -1,7 +1,8 @@
 """Collapse guard: after an evaluation, roll the agent back to its best snapshot when learning broke.
 
 The user's state runs peaked and then collapsed (reward 656 at 500k steps, 4 at 800k), and this
-project's own v11 run swung between 45% and 90% with Q near 900 and critic losses near 5000. No
+project's own v11 run swung from one evaluation to the next while its Q and critic loss grew
+(bench/results/learn_state_sac.json, report_state_sac.png). No
 usual framework rolls back on its own. The guard checks two things after each evaluation:
 
 - the evaluation: its success lower bound (Wilson, as ``best`` is ranked) fell more than
