@@ -104,3 +104,26 @@ def test_a_newer_run_snapshot_is_refused_by_the_policy_loader(tmp_path):
         load_policy(path)
     path = save_snapshot(tmp_path / "step_000000200.pt", state, meta)  # no run_version: version 1
     assert load_policy(path).meta["run_version"] == migrate.RUN_SNAPSHOT_VERSION
+
+
+def test_a_run_saved_before_format_versions_resumes(tmp_path):
+    """A real run's latest snapshot rewritten as a version-1 one (no run_version, no guard or worker
+    counters) resumes, and its next snapshot is written in today's format."""
+    from pathlib import Path
+
+    from liftrl.run.snapshot import load_snapshot, save_snapshot
+    from liftrl.train.loop import resume, train
+
+    config = str(Path(__file__).resolve().parents[1] / "configs" / "tiny_sac.yaml")
+    run = train(config, ["train.total_env_steps=100", "train.eval_every=100", "train.video_episodes=0",
+                         "train.progress=false"], run_root=str(tmp_path))
+    latest = run / "snapshots" / "latest.pt"
+    state, meta = load_snapshot(latest)
+    for key in ("guard_restores", "worker_restarts"):
+        del state["counters"][key]
+    old_meta = {k: v for k, v in meta.items() if not k.startswith("snapshot_") and k != "run_version"}
+    save_snapshot(latest, state, old_meta)
+    resume(run, ["train.total_env_steps=200"])
+    state, meta = load_snapshot(run / "snapshots" / "latest.pt")
+    assert meta["env_steps"] == 200 and meta["run_version"] == migrate.RUN_SNAPSHOT_VERSION
+    assert state["counters"]["guard_restores"] == 0 and state["counters"]["worker_restarts"] == 0
