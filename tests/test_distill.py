@@ -9,11 +9,12 @@ import torch
 from liftrl.cli import main
 from liftrl.config import ConfigError, load_config
 from liftrl.distill.dagger import beta_schedule, choose_driver, mix, round_of
-from liftrl.distill.loop import Distiller, distill, resolve_config, resume_distill
+from liftrl.distill.loop import build_distiller, distill, resolve_config, resume_distill
 from liftrl.distill.teacher import load_teacher, resolve_snapshot
 from liftrl.run.folder import new_run_dir
 from liftrl.run.snapshot import load_snapshot
 from liftrl.train.loop import train
+from liftrl.train.trainer import Trainer
 from liftrl.train.metrics import TIMING_KEYS, read_metrics
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -79,11 +80,11 @@ def test_who_drives_follows_beta():
     np.testing.assert_array_equal(mix(teacher, student, np.array([True, False, True]))[:, 0], [1, -1, 1])
 
 
-def _distiller(teacher_run: Path, tmp_path: Path, extra: list[str]) -> Distiller:
+def _distiller(teacher_run: Path, tmp_path: Path, extra: list[str]) -> Trainer:
     cfg = load_config(STUDENT, [*TINY, *extra, f"distill.teacher={teacher_run}"])
     teacher = load_teacher(teacher_run, resolve_snapshot(teacher_run, "best").name)
     cfg = resolve_config(cfg, teacher)
-    return Distiller(cfg, new_run_dir(tmp_path, "distill"), teacher)
+    return build_distiller(cfg, new_run_dir(tmp_path, "distill"), teacher)
 
 
 @pytest.mark.slow
@@ -96,8 +97,8 @@ def test_labels_are_the_teachers_deterministic_action_on_the_same_step(teacher_r
         for _ in range(15):  # within round 0 (20 vector steps)
             obs = {k: v.copy() for k, v in d.obs.items()}
             d.step()
-            np.testing.assert_array_equal(d._labels, fresh.act(obs))  # from this very step's observation
-        drove = d.round_counts
+            np.testing.assert_array_equal(d.collector.acting.labels, fresh.act(obs))  # from this very step's observation
+        drove = d.collector.acting.round_counts
         assert 0 < drove["teacher_steps"] < drove["steps"], "with beta 0.5 both must drive some steps"
         assert {"pixels", "state", "last_actions", "privileged"} == set(d.replay.specs)  # student + teacher keys
         batch = d.replay.sample(64)

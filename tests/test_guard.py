@@ -11,7 +11,7 @@ import torch
 from liftrl.config import load_config, save_config
 from liftrl.run.snapshot import load_snapshot
 from liftrl.train.guard import CriticWatch, GuardConfig, q_limit, restore_reason
-from liftrl.train.loop import Trainer, new_run_dir
+from liftrl.train.loop import Trainer, new_run_dir, online_parts
 from liftrl.train.metrics import read_metrics
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -64,7 +64,7 @@ def test_guard_restores_best_weights_after_injected_fault(tmp_path):
                                                   "train.guard_lr_scale=0.5"])
     run = new_run_dir(tmp_path, cfg.agent.name)
     save_config(cfg, run / "config.yaml")
-    trainer = FaultyTrainer(cfg, run)
+    trainer = FaultyTrainer(cfg, online_parts(cfg, run))
     try:
         trainer.run()
     finally:

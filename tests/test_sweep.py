@@ -259,11 +259,11 @@ def test_pbt_exploit_copies_the_strong_snapshot_and_logs_in_both_folders(tmp_pat
     # The weak trial resumes from the copy with the perturbed lr in its restored optimisers.
     from liftrl.config import config_to_dict
     from liftrl.sweep.spec import with_params
-    from liftrl.train.loop import Trainer
+    from liftrl.train.loop import build_trainer
 
     pbt.save_trial_config(weak, with_params(config_to_dict(load_config(str(strong / "config.yaml"))),
                                             {"agent.lr": 0.0012}))
-    trainer = Trainer(load_config(str(weak / "config.yaml")), weak, resume=True)
+    trainer = build_trainer(load_config(str(weak / "config.yaml")), weak, resume=True)
     def lrs():
         return {g["lr"] for opt in vars(trainer.agent).values() if isinstance(opt, torch.optim.Optimizer)
                 for g in opt.param_groups}

@@ -168,12 +168,12 @@ def test_privileged_actor_refused_by_name(tmp_path):
 def test_training_at_the_real_arms_rate_and_latency(tmp_path):
     """env.control_hz / env.latency_ms reach the trainer's own envs: one agent step spans 3-4 env ticks."""
     from liftrl.config import load_config
-    from liftrl.train.loop import Trainer
+    from liftrl.train.loop import build_trainer
 
     cfg = load_config(str(CONFIGS / "tiny_sac.yaml"), ["train.progress=false", "env.control_hz=15",
                                                        "env.latency_ms=100", "env.num_envs=2"])
     (tmp_path / "snapshots").mkdir()
-    trainer = Trainer(cfg, tmp_path)
+    trainer = build_trainer(cfg, tmp_path)
     try:
         assert trainer.env.call("control_hz") == (15.0, 15.0)
         assert trainer.env.call("latency_ticks") == (5, 5)  # 100 ms at 50 Hz
