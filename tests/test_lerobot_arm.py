@@ -196,3 +196,45 @@ def test_a_camera_that_stops_mid_episode_stops_the_arm_holding(tmp_path, bundles
     err = capsys.readouterr().err
     assert "episode 1 stopped" in err and ("camera frame is" in err or "too old" in err), err
     assert "torque on" in err and holding(arm) and arm.written() == {}
+
+
+def test_a_servo_that_stops_answering_mid_episode_is_named(tmp_path, bundles, calibrated, monkeypatch, capsys):
+    arm, cal_file = calibrated
+    arm.stop_answering(3, after_reads=200)  # the start pose takes far fewer position reads; the episode 800
+    monkeypatch.setattr("builtins.input", answers(release="release"))
+    argv = deploy_args(bundles["state"], cal_file, tmp_path, "--uncalibrated", "--max-steps", "400")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "episode 1 stopped" in err and "no status packet" in err and "['elbow_flex']" in err, err
+    assert "robot.stop() failed" not in err  # the hold goal went out to the servos that still listen
+    assert "stopped answering" in err and "torque on" in err
+    others = [s for i, s in arm.servos.items() if i != 3]
+    assert all(s.get("Torque_Enable") == 1 and abs(s.get("Goal_Position") - s.present()) <= 3 for s in others)
+    assert arm.written() == {}  # and no release was offered: torque stays on everywhere
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_episode_exits_2_with_the_arm_holding(tmp_path, bundles, calibrated):
+    """A real SIGINT from outside while the loop runs; LeRobot and liftrl find the calibration by HF_LEROBOT_CALIBRATION."""
+    arm, cal_file = calibrated
+    scenario = {"port": PORT, "calibration": str(cal_file), "actual": list(rig.MID_ACTUAL),
+                "mark_file": str(tmp_path / "running"), "mark_after_reads": 120, "state_file": str(tmp_path / "state")}
+    (tmp_path / "scenario.json").write_text(json.dumps(scenario))
+    argv = deploy_args(bundles["state"], cal_file, tmp_path, "--uncalibrated", "--max-steps", "2000", "--unattended")
+    del argv[argv.index("--calibration-dir"):argv.index("--calibration-dir") + 2]
+    env = {**os.environ, "HF_LEROBOT_CALIBRATION": str(tmp_path / "calibration"),
+           "PYTHONPATH": os.pathsep.join([str(TESTS.parent / "src"), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, str(TESTS / "fakes" / "launch.py"), str(tmp_path / "scenario.json"),
+                             *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "running").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, out + err
+    assert f"LeRobot calibration: {cal_file}" in out
+    assert "interrupted (Ctrl-C) in episode 1" in err and "torque on" in err and "Traceback" not in err
+    state = json.loads((tmp_path / "state").read_text())
+    assert all(s["torque"] == 1 and abs(s["goal"] - s["present"]) <= 3 for s in state.values())
+    assert not [w for s in state.values() for w in s["writes"] if w[0] in feetech.CALIBRATION_REGISTERS]

@@ -154,6 +154,7 @@ class FakeArm:
         self.servos = {i: Servo(i, float(actual[i - 1]) if actual else 2048.0) for i in range(1, 7)}
         self.sync_reads = 0
         self.fail_after_reads: tuple[int, int] | None = None  # (servo id, sync reads of Present_Position)
+        self.mark: tuple[str, int] | None = None  # (file to create, at this many position sync reads)
 
     def stop_answering(self, servo_id: int, after_reads: int = 0) -> None:
         """Servo ``servo_id`` times out once this many more position sync reads have happened."""
@@ -162,6 +163,9 @@ class FakeArm:
     def _check_faults(self) -> None:
         if self.fail_after_reads and self.sync_reads >= self.fail_after_reads[1]:
             self.servos[self.fail_after_reads[0]].answering = False
+        if self.mark and self.sync_reads >= self.mark[1]:
+            open(self.mark[0], "w").close()
+            self.mark = None
 
     def written(self, names=CALIBRATION_REGISTERS) -> dict[int, list]:
         return {i: [w for w in s.writes if w[0] in names] for i, s in self.servos.items()

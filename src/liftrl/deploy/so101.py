@@ -160,8 +160,19 @@ class So101Robot:
             q = self.mapping.from_observation(self.arm.get_observation())
         except Exception:
             q = self._last_joints
-        if q is not None:
-            self.arm.send_action(self.mapping.to_action(q))
+        if q is None:
+            return
+        action = self.mapping.to_action(q)
+        try:
+            self.arm.send_action(action)
+        except Exception:
+            # LeRobot's send_action first reads every present position (max_relative_target), which fails
+            # when one servo has gone silent; a sync write expects no answer, so the servos that still
+            # listen get the hold goal (the silent one keeps its last goal while powered).
+            bus = getattr(self.arm, "bus", None)
+            if bus is None:
+                raise
+            bus.sync_write("Goal_Position", {k.removesuffix(".pos"): v for k, v in action.items()})
 
 
 __all__ = ["MOTORS", "CameraOptions", "LeRobotArm", "So101Robot", "make_lerobot_follower"]
