@@ -10,25 +10,15 @@ reads is written by LeRobot itself.
 from __future__ import annotations
 
 import builtins
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
-from fakes import camera, feetech
+from fakes import camera, feetech, use_shims
 
-SHIMS = Path(__file__).resolve().parent / "shims"
-TESTS = Path(__file__).resolve().parents[1]
 # Where the arm's encoders sit with every joint in the middle of its range: not 2048, so the homing
 # offsets LeRobot computes are not zero (a sign or address error in the offsets would show).
 MID_ACTUAL = (1700, 2400, 2150, 1900, 2048, 2250)
-
-
-def use_shims() -> None:
-    """Put the test-only shims on the path, behind everything real (tests/fakes/shims/README.md)."""
-    if importlib.util.find_spec("torchvision") is None and str(SHIMS) not in sys.path:
-        sys.path.append(str(SHIMS))
 
 
 def use_fakes(spec: camera.CameraSpec | None = None):
