@@ -49,8 +49,8 @@ def _open_bus_for_check(follower, port: str) -> bool:
     try:
         bus.connect()
     except Exception as exc:  # LeRobot wraps a missing port in ConnectionError; a missing motor is RuntimeError
-        raise ArmFault(f"could not open the arm on port {port!r}: {str(exc).strip()} -- check --port "
-                       f"(lerobot-find-port lists the ports); nothing was sent, the arm is as it was") from None
+        raise ArmFault(f"could not open the arm on port {port!r}: {' '.join(str(exc).split())} (check --port); "
+                       f"nothing was sent, the arm is as it was") from None
     try:
         return bool(bus.is_calibrated)
     except Exception as exc:
