@@ -241,3 +241,17 @@ def test_ctrl_c_mid_episode_exits_2_with_the_arm_holding(tmp_path, bundles, cali
     state = json.loads((tmp_path / "state").read_text())
     assert all(s["torque"] == 1 and abs(s["goal"] - s["present"]) <= 3 for s in state.values())
     assert not [w for s in state.values() for w in s["writes"] if w[0] in feetech.CALIBRATION_REGISTERS]
+
+
+def test_bringup_stops_naming_a_servo_that_stops_answering(tmp_path, calibrated, monkeypatch, capsys):
+    arm, cal_file = calibrated
+    arm.stop_answering(2, after_reads=12)  # during the direction probes
+    monkeypatch.setattr("builtins.input", answers(release="release"))
+    argv = ["bringup", "--port", PORT, "--robot-id", ROBOT_ID, "--calibration-dir", str(cal_file.parent),
+            "--arm-file", str(tmp_path / "arm.json"), "--speed", "60", "--rate", "30"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "bring-up stopped: ConnectionError" in err and "['shoulder_lift'] stopped answering" in err, err
+    assert "no per-arm file was written" in err and not (tmp_path / "arm.json").exists()
+    assert all(s.get("Torque_Enable") == 1 for i, s in arm.servos.items() if i != 2)  # no release offered
+    assert arm.written() == {}
