@@ -23,7 +23,7 @@ sys.path.insert(0, {tests!r})
 from fakes import feetech, use_shims
 use_shims(); feetech.install()
 from liftrl.deploy.calibration import lerobot_calibration_dir, lerobot_calibration_root
-from liftrl.deploy.so101 import make_lerobot_follower, import_so101_follower
+from liftrl.deploy.so101 import import_so101_follower
 cls, cfg = import_so101_follower()
 follower = cls(cfg(port="/dev/ttyFAKE0", id="arm9"))  # no calibration_dir: LeRobot's own default
 print(json.dumps([str(follower.calibration_dir), str(lerobot_calibration_dir()),

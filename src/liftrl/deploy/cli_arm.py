@@ -165,10 +165,11 @@ def so101_calibration(args: argparse.Namespace):
     return load_lerobot_calibration(robot_id(args), args.calibration, args.calibration_dir, args.port)
 
 
-def _episodes(args, robot, bundle, arm, limits, rate: float, source: str) -> tuple[list[str], bool]:
-    """Run the episodes; returns the failures (empty: all ended normally) and whether the arm reached rest."""
-    import math
+def _episodes(args, robot, bundle, arm, limits, rate: float, source: str) -> list[str]:
+    """Run the episodes, then the slow move to the rest pose (the start pose); returns the failures, in words.
 
+    Any failure leaves the arm holding where it stopped (no further motion); only a run that ended
+    normally moves on to the rest pose."""
     from liftrl.common.units import CONTROL_PERIOD_S
     from liftrl.deploy.episode_log import EpisodeLog
     from liftrl.deploy.pipeline import CommandMapper, ObservationBuilder
@@ -187,7 +188,7 @@ def _episodes(args, robot, bundle, arm, limits, rate: float, source: str) -> tup
                       f"arm) ")
             failed = _slow_move(robot, start, limits, rate, args.start_speed, "start pose")
             if failed:
-                return [failed], False
+                return [failed]
             episode_log = EpisodeLog(log_frames=not args.no_log_frames)
             result = run_arm_episode(robot, WallClock(), bundle.policy,
                                      ObservationBuilder(bundle.observation, arm.kinematics),
@@ -198,15 +199,15 @@ def _episodes(args, robot, bundle, arm, limits, rate: float, source: str) -> tup
             path = episode_log.save(out / f"so101_episode{episode:03d}.npz")
             print(f"  {result.steps} steps, stop: {result.stop_reason} ({result.message}); log {path}")
             if result.stop_reason == "interrupted":
-                return [f"interrupted (Ctrl-C) in episode {episode + 1} after {result.steps} steps"], False
+                return [f"interrupted (Ctrl-C) in episode {episode + 1} after {result.steps} steps"]
             if result.safety_stop:
-                return [f"episode {episode + 1} stopped after {result.steps} steps: {result.message}"], False
+                return [f"episode {episode + 1} stopped after {result.steps} steps: {result.message}"]
     except (KeyboardInterrupt, EOFError) as exc:
         robot.stop()
         return [f"interrupted ({'Ctrl-C' if isinstance(exc, KeyboardInterrupt) else 'end of input'}) between "
-                f"episodes"], False
+                f"episodes"]
     failed = _slow_move(robot, start, limits, rate, args.start_speed, "rest pose")
-    return ([failed] if failed else []), failed is None
+    return [failed] if failed else []
 
 
 def deploy_so101(args: argparse.Namespace, rate: float) -> int:
@@ -243,7 +244,7 @@ def deploy_so101(args: argparse.Namespace, rate: float) -> int:
     except ArmFault as exc:
         print(f"liftrl deploy: error: {exc}", file=sys.stderr)
         return 2
-    failures, _ = _episodes(args, So101Robot(follower, joint_mapping, camera_key=camera_key), bundle, arm, limits,
+    failures = _episodes(args, So101Robot(follower, joint_mapping, camera_key=camera_key), bundle, arm, limits,
                             rate, source)
     silent = silent_motors(follower)
     if silent:
