@@ -187,9 +187,6 @@ def test_the_camera_mode_options_reach_the_camera(tmp_path, bundles, calibrated,
 
 
 # ---------------------------------------------------------------------------------------------- failures mid-episode
-# LeRobot joins a hung camera's read thread for 2 s, then clears its stop event; when the fake device is
-# released the thread wakes on the cleared event and dies with AttributeError: LeRobot's, and harmless.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_camera_that_stops_mid_episode_stops_the_arm_holding(tmp_path, bundles, calibrated, monkeypatch, capsys):
     arm, cal_file = calibrated
     camera.FakeVideoCapture.spec = camera.CameraSpec(freeze_after=80)  # ~1 s warm-up + the start pose, then silence

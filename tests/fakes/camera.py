@@ -7,12 +7,13 @@ that attribute of the real ``cv2`` module and everything above it is LeRobot's c
 
 Like a V4L2 device, a ``set`` of a value no mode has is refused (returns False, the old value
 stays); frames come at the mode's fps, BGR, and differ from one another (a real sensor never repeats
-a frame bit for bit). ``freeze_after`` frames in, ``read`` blocks until the capture is released, as a
-USB camera that stopped streaming does.
+a frame bit for bit). ``freeze_after`` frames in, ``read`` blocks, as a
+USB camera that stopped streaming does: forever (the thread reading it is a daemon).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -28,6 +29,9 @@ class CameraSpec:
     modes: tuple = ((640, 480, 30.0),)  # (width, height, fps)
     fourccs: tuple = ("MJPG", "YUYV")
     freeze_after: int | None = None  # frames delivered before the stream stops
+
+
+HUNG = threading.Event()  # never set
 
 
 def _fourcc_code(text: str) -> float:
@@ -74,9 +78,7 @@ class FakeVideoCapture:
         if not self.opened:
             return False, None
         if self.spec.freeze_after is not None and self.frames >= self.spec.freeze_after:
-            while self.opened:  # a hung stream: nothing until the device is closed
-                time.sleep(0.02)
-            return False, None
+            HUNG.wait()  # a hung stream: the read never returns (LeRobot's daemon read thread stays stuck in it)
         period = 1.0 / self.props[cv2.CAP_PROP_FPS]
         delay = self.last_t + period - time.monotonic()
         if delay > 0:
