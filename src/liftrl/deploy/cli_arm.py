@@ -5,6 +5,12 @@ Both robots take the same calibration arguments (``--robot-id``, ``--calibration
 the options the real arm will be run with. For ``sim-lerobot`` the LeRobot calibration is the
 simulated arm's own: read from ``--calibration`` if that file exists, else made from the
 ``--sim-*`` errors (and written to ``--calibration`` if a path was given, so it can be edited).
+
+On the real arm (``so101``) the LeRobot calibration file is found where the installed LeRobot reads
+it and the follower is built on that same folder; ``so101_session`` connects without calibrating and
+turns every failure into a message and exit code 2 with the arm holding; a run that ends normally
+moves slowly to its rest pose, and the torque is released only if the user types ``release``
+(``--unattended``: never asked, kept on). docs/real-arm.md lists each failure and the arm's state.
 """
 
 from __future__ import annotations
