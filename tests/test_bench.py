@@ -56,6 +56,7 @@ def positive(text: str) -> float:
 
 
 # ------------------------------------------------------------------------------------ learner.py
+@pytest.mark.slow
 def test_learner_tiny_prints_rates_and_ratios_last():
     lines = run_script("learner.py", "--tiny", "--device", "cpu", "--threads", "1")
     pattern = re.compile(rf"^(drqv2|sac)\s+fp32\s+agent\s+{NUMBER} updates/s\s+minimal\s+{NUMBER} updates/s"
@@ -70,6 +71,7 @@ def test_learner_tiny_prints_rates_and_ratios_last():
     assert "torch" in header and "threads" in header and "machine:" in header
 
 
+@pytest.mark.slow
 def test_learner_rejects_bad_sizes():
     out = subprocess.run([sys.executable, str(BENCH / "learner.py"), "--batch", "0"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
@@ -135,6 +137,7 @@ def test_minimal_sac_update_is_the_agents_math(learner):
 
 
 # ------------------------------------------------------------------------------------ e2e.py
+@pytest.mark.slow
 def test_e2e_tiny_prints_throughput_and_shares_last():
     lines = run_script("e2e.py", "--tiny")
     text = "\n".join(lines)
@@ -156,6 +159,7 @@ def test_e2e_tiny_prints_throughput_and_shares_last():
     assert lines[-1].startswith("share rendering")  # the figures come last
 
 
+@pytest.mark.slow
 def test_e2e_refuses_a_misspelt_override():
     out = subprocess.run([sys.executable, str(BENCH / "e2e.py"), "--tiny", "agent.batch_sise=4"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
@@ -163,6 +167,7 @@ def test_e2e_refuses_a_misspelt_override():
 
 
 # ------------------------------------------------------------------------------------ env_throughput.py
+@pytest.mark.slow
 def test_env_throughput_imports_its_shared_timer():
     out = subprocess.run([sys.executable, str(BENCH / "env_throughput.py"), "--help"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
@@ -177,6 +182,7 @@ def test_rate_counts_calls(learner):
     assert len(calls) >= 3 and r > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("proof", ["state_sac", "pixels_gpu"])
 def test_learning_proof_script_runs_at_tiny_size(tmp_path, proof):
     """The proof runner trains, reads the run's own metrics and writes the curve and summary."""
@@ -194,6 +200,7 @@ def test_learning_proof_script_runs_at_tiny_size(tmp_path, proof):
     assert out.stdout.strip().splitlines()[-1].startswith(f"{proof}: goal")
 
 
+@pytest.mark.slow
 def test_teacher_proof_runs_several_seeds_and_writes_combined_figures(tmp_path):
     """--seeds 2 trains two seeds one after the other; per-seed and combined JSON/PNG are written."""
     import json
@@ -214,6 +221,7 @@ def test_teacher_proof_runs_several_seeds_and_writes_combined_figures(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ calibration_sensitivity.py
+@pytest.mark.slow
 def test_calibration_sensitivity_tiny_writes_its_table(tmp_path):
     from test_deploy_cli import call, tiny_run
 
@@ -283,6 +291,7 @@ def test_sweep_overhead_compares_learning_columns_and_names_the_first_difference
 
 
 # ------------------------------------------------------------------------------------ learn.py student_*
+@pytest.mark.slow
 def test_student_proof_script_runs_at_tiny_size(tmp_path):
     """bench/learn.py student_*: distils from a teacher run, reads the run's metrics, writes curve and summary."""
     import json

@@ -20,6 +20,7 @@ from liftrl.train.metrics import read_metrics
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
+@pytest.mark.slow
 def test_scripted_grasp_holds_150_ticks_at_15hz_with_100ms_latency():
     """The teacher's demos exist: 15 Hz, 100 ms, stage 3, hold 150 within the teacher's 300 ticks."""
     env = build_env(control_hz=15, latency_ms=100, curriculum_stage=3, hold_steps=150, max_episode_steps=300,
@@ -113,6 +114,7 @@ def test_collect_keeps_whole_successful_episodes():
     assert batch["obs"]["privileged"].shape == (64, 11)
 
 
+@pytest.mark.slow
 def test_train_with_demos_saves_and_reuses_the_demo_buffer(tmp_path):
     from liftrl.train.loop import resume, train
 

@@ -128,9 +128,10 @@ def add_deploy_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--start-speed", type=float, default=0.4,
                    help="so101: speed of the slow move to the start pose before each episode (rad/s)")
     p.add_argument("--no-log-frames", action="store_true", help="so101: leave raw camera frames out of the logs")
-    from liftrl.deploy.cli_arm import add_arm_arguments
+    from liftrl.deploy.cli_arm import add_arm_arguments, add_camera_arguments
 
     add_arm_arguments(p)
+    add_camera_arguments(p)
     p.set_defaults(func=_deploy)
     return p
 

@@ -45,19 +45,26 @@ class TaskOptions(SceneOptions):
     the fields of ``liftrl.sim.scene_options.SceneOptions``, inherited here.
     """
 
+    # Where episodes start (0: arm at home; 1: cube held at lift height; 2: cube held on the table;
+    # 3: open gripper just above the cube; 4: gripper 8-12 cm away); evaluation always starts here.
     curriculum_stage: int = _TASK.curriculum_stage
     # Training resets draw their stage from these probabilities of stages 0-4 (empty: always
     # curriculum_stage). Evaluation, videos and eval runs always use curriculum_stage.
     curriculum_mix: tuple[float, ...] = _TASK.curriculum_mix
+    # Success: the cube held above lift_height (m, its centre) for hold_steps consecutive control steps.
     hold_steps: int = _TASK.hold_steps
     lift_height: float = _TASK.lift_height
     max_episode_steps: int = _TASK.max_episode_steps
+    # End the episode at success (false: run all max_episode_steps).
     terminate_on_success: bool = _TASK.terminate_on_success
     # What the env computes, from OBSERVATION_KEYS.
     observations: tuple[str, ...] = ("pixels", "state")
+    # Wrist camera image side in pixels (16-512) and how many frames the `pixels` stack holds.
     image_size: int = 84
     frame_stack: int = 3
+    # Domain randomisation per env and per reset (cube size, friction, colour, lights, camera pose, cube xy).
     randomize: bool = True
+    # The reward version by name (liftrl.rewards: sparse, v11, v19, v20); a name keeps its meaning forever.
     reward: str = "v19"
     # How many of the policy's last actions the `last_actions` observation holds (liftrl.obs.action_history).
     action_history: int = 3
