@@ -34,57 +34,71 @@ def _number(v) -> bool:
 class SceneOptions:
     """The scene's variation options (base of the env's task options); defaults keep the old scene."""
 
-    # --- lights: each light's diffuse is scaled by a factor drawn from light_scale, the headlight's
-    # ambient by one from ambient_scale; light_rgb tints every light (a cool light: [0.8, 0.9, 1.15]),
-    # light_rgb_jitter adds +- that much per channel and episode; light_shift_m moves each light by up
-    # to that much per axis; headlight scales the camera-following headlight (0: none).
+    # Lights: each light's diffuse is scaled by a factor drawn from this range per episode.
     light_scale: tuple[float, ...] = (0.5, 1.5)
+    # The headlight's ambient is scaled by a factor drawn from this range per episode.
     ambient_scale: tuple[float, ...] = (0.7, 1.3)
+    # A colour every light is multiplied by (a cool light: [0.8, 0.9, 1.15]).
     light_rgb: tuple[float, ...] = (1.0, 1.0, 1.0)
+    # +- this much added to light_rgb per channel and episode.
     light_rgb_jitter: float = 0.0
+    # Each light moves by up to this much (m) per axis and episode.
     light_shift_m: float = 0.0
+    # The camera-following headlight's strength (0: none; a real room has no light on the camera).
     headlight: float = 1.0
-    # --- table: one texture drawn per episode from table_texture (checker, flat, gradient, noise: a
-    # speckled cloth, busy: a patterned cloth of random colour blocks); table_rgb its base colour
-    # (empty: the scene's beige), table_rgb_jitter +- per channel and episode.
+    # Table textures, one drawn per episode: checker, flat, gradient, noise (a speckled cloth), busy
+    # (a patterned cloth of random colour blocks and stripes).
     table_texture: tuple[str, ...] = ("checker",)
+    # The table's base colour [r, g, b] in 0-1 (empty: the scene's beige).
     table_rgb: tuple[float, ...] = ()
+    # +- this much added to the table's colour per channel and episode.
     table_rgb_jitter: float = 0.0
-    # --- cube: edge lengths (mm) drawn from cube_sizes_mm; colour hue 0-1 with saturation and value
-    # drawn from their ranges, or fixed by cube_rgb; cube_table_colour is the probability of a cube
-    # the table's colour (+-0.05); mass and friction ranges; cube_friction_governs gives the cube
-    # geom priority so its friction (not the larger of cube and pad/floor, MuJoCo's default) acts.
+    # Cube edge lengths (mm), one drawn per episode (10-50 mm).
     cube_sizes_mm: tuple[float, ...] = (24.0, 28.0, 32.0, 36.0)
+    # The cube colour's saturation range (its hue is drawn from 0-1).
     cube_saturation: tuple[float, ...] = (0.6, 1.0)
+    # The cube colour's value (brightness) range.
     cube_value: tuple[float, ...] = (0.5, 1.0)
+    # A fixed cube colour [r, g, b] instead of the drawn one (empty: drawn).
     cube_rgb: tuple[float, ...] = ()
+    # The probability of a cube the table's colour (+-0.05 per channel) in an episode.
     cube_table_colour: float = 0.0
+    # The cube's mass range (kg); its inertia scales with it.
     cube_mass_kg: tuple[float, ...] = (0.03, 0.03)
+    # The cube's sliding friction range.
     cube_friction: tuple[float, ...] = (0.5, 1.5)
+    # Give the cube geom priority so its friction acts: MuJoCo otherwise takes the larger of the two
+    # geoms' frictions, and the pads and floor are 1.0.
     cube_friction_governs: bool = False
-    # Where the cube starts: +- cube_xy_spread around the stage's centre moved by cube_xy_offset (m).
+    # The cube starts within +- this much (m) of its stage's centre.
     cube_xy_spread: float = 0.05
+    # The cube's placement centre moves by this much [x, y] (m).
     cube_xy_offset: tuple[float, ...] = (0.0, 0.0)
-    # --- wrist camera mount: +- camera_shift_m per axis per episode plus a fixed camera_offset_m (m,
-    # gripper frame); a random rotation of up to camera_tilt_deg about each camera axis plus a fixed
-    # camera_rotation_deg (about the camera's x, y, z).
+    # The wrist camera's mount moves by up to this much (m) per axis and episode.
     camera_shift_m: float = 0.025
+    # A fixed offset [x, y, z] of the wrist camera (m, gripper frame) on top of the random shift.
     camera_offset_m: tuple[float, ...] = (0.0, 0.0, 0.0)
+    # The wrist camera turns by up to this much (deg) about each of its axes per episode.
     camera_tilt_deg: float = 0.0
+    # A fixed rotation of the wrist camera about its x, y, z axes (deg).
     camera_rotation_deg: tuple[float, ...] = (0.0, 0.0, 0.0)
-    # --- rendering realism: mesh_quality low/full (empty: $LIFTRL_MESH_QUALITY, else low), shadows,
-    # multisampling, and the raw wrist frame's [width, height] (empty: image_size square) up to the real
-    # camera's 640x480, which the shared preprocessing then centre-crops and resizes as on the arm.
+    # Render meshes: low (5.6k triangles, fast) or full (the stock 322k); empty: $LIFTRL_MESH_QUALITY, else low.
     mesh_quality: str = ""
+    # Shadow maps on every light (about 5x the render cost in Mesa's software renderer).
     shadows: bool = False
+    # Multisampling of the offscreen render: 0, 2, 4 or 8 samples.
     msaa: int = 0
+    # The raw wrist frame's [width, height] up to the real camera's 640x480, then centre-cropped and
+    # resized by the shared preprocessing as on the arm (empty: an image_size square).
     camera_resolution: tuple[int, ...] = ()
-    # --- physics: the finger pads' and the floor's friction ranges, the servos' stiffness factor
-    # (kp scaled, damping by its square root so the damping ratio stays).
+    # The finger pads' sliding friction range.
     pad_friction: tuple[float, ...] = (1.0, 1.0)
+    # The floor's (table's) sliding friction range.
     floor_friction: tuple[float, ...] = (1.0, 1.0)
+    # The servos' stiffness factor range: kp scaled, damping by its square root (same damping ratio).
     servo_kp_scale: tuple[float, ...] = (1.0, 1.0)
-    # --- task: how "grasped" is judged (liftrl.sim.task.GRASP_RULES); jaw_0.45 is the original rule.
+    # How "grasped" is judged (liftrl.sim.task.GRASP_RULES): jaw_0.45 (the original rule) or
+    # cube_width (follows the cube's size, so a 40 mm cube held between the pads counts).
     grasp_rule: str = "jaw_0.45"
 
     def __post_init__(self):
