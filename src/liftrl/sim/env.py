@@ -261,6 +261,22 @@ class LiftCubeEnv(gym.Env):
             lo, hi = (mid, hi) if gap(mid) < 2 * half else (lo, mid)
         return 0.5 * (lo + hi)
 
+    def _draw_world(self) -> None:
+        """This episode's randomisation and scene variation, written into the env's model."""
+        self.draw = (domain_rand.sample(self.np_random, self.nominal, self.options) if self.randomize
+                     else domain_rand.nominal_draw(self.nominal, self.options))
+        domain_rand.apply(self.model, self.draw, self.nominal, self.ids.cube_geom, self.ids.wrist_camera)
+        if self._scene_active:  # its own stream: the main generator's draws stay as they were
+            self.scene_draw = variation.sample_scene(variation.scene_stream(self.np_random), self.options,
+                                                     self.model.nlight, self.randomize)
+            self._apply_scene()
+
+    def _grasp_threshold(self, half: float, arm: np.ndarray) -> float:
+        """The episode's grasp threshold: the original fixed angle, or one that follows the cube's size."""
+        if self.options.grasp_rule == "jaw_0.45":
+            return self.cfg.grasp_max_gripper
+        return task.grasp_threshold(self.options.grasp_rule, self._jaw_contact_angle(half, arm))
+
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         if options and "curriculum_stage" in options:
@@ -270,13 +286,7 @@ class LiftCubeEnv(gym.Env):
         else:
             stage = task.pick_stage(self.np_random, self.cfg)
         m, d, ids = self.model, self.data, self.ids
-        self.draw = (domain_rand.sample(self.np_random, self.nominal, self.options) if self.randomize
-                     else domain_rand.nominal_draw(self.nominal, self.options))
-        domain_rand.apply(m, self.draw, self.nominal, ids.cube_geom, ids.wrist_camera)
-        if self._scene_active:  # its own stream: the main generator's draws stay as they were
-            self.scene_draw = variation.sample_scene(variation.scene_stream(self.np_random), self.options,
-                                                     m.nlight, self.randomize)
-            self._apply_scene()
+        self._draw_world()
         half = self.draw.cube_half_size
         start = task.sample_stage_start(stage, self.np_random, self.cfg, half, self.draw.cube_xy_spread,
                                         self.options.cube_xy_offset)
@@ -291,8 +301,7 @@ class LiftCubeEnv(gym.Env):
         else:
             gripper = start.gripper
         q = np.concatenate([arm, [WRIST_ROLL, gripper]])
-        self.grasp_max = (self.cfg.grasp_max_gripper if self.options.grasp_rule == "jaw_0.45" else
-                          task.grasp_threshold(self.options.grasp_rule, self._jaw_contact_angle(half, arm)))
+        self.grasp_max = self._grasp_threshold(half, arm)
         d.qpos[ids.arm_qpos] = q
         d.qpos[ids.cube_qpos:ids.cube_qpos + 7] = [start.cube_xy[0], start.cube_xy[1], cube_z, 1, 0, 0, 0]
         mujoco.mj_forward(m, d)
