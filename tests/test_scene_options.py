@@ -235,3 +235,29 @@ def test_default_scene_touches_nothing():
     assert env.scene_draw is None and "scene" not in info
     assert mujoco.mj_stateSize(env.model, mujoco.mjtState.mjSTATE_INTEGRATION) > 0
     env.close()
+
+
+# The default randomisation of seeds 0 and 7, as the env drew it before scene options existed (commit
+# c7a81a6): the draws and their order must never change with the defaults (stage starts follow them).
+DEFAULT_DRAWS = {
+    0: ({"cube_half_size": 0.018, "cube_friction": 1.3132702392002724,
+         "cube_rgb": (0.3144259090157535, 0.5082638177642645, 0.19497538322447952),
+         "light_scale": (1.4127555772777218, 1.1066357757671799), "ambient_scale": 1.1376979365903992,
+         "camera_offset": (0.002181249573271142, 0.021753621189388415, 0.015792677706076612), "cube_xy_spread": 0.05},
+        [0.2002738500170148, 0.03574042765875694, 0.018]),
+    7: ({"cube_half_size": 0.018, "cube_friction": 0.8001662849112254,
+         "cube_rgb": (0.6126035949952959, 0.05496630102587312, 0.39887080833424365),
+         "light_scale": (1.373553445396262, 0.5052653045655747), "ambient_scale": 1.1927370510296598,
+         "camera_offset": (0.014853471437602316, -0.001603252357813962, -0.009848378659034325), "cube_xy_spread": 0.05},
+        [0.22784256121007734, -0.024513041234587543, 0.018]),
+}
+
+
+@pytest.mark.parametrize("seed", sorted(DEFAULT_DRAWS))
+def test_default_randomisation_draws_are_the_original_ones(seed):
+    env = LiftCubeEnv(curriculum_stage=3, **STATE)
+    _, info = env.reset(seed=seed)
+    draw, cube = DEFAULT_DRAWS[seed]
+    assert info["randomization"] == draw
+    assert info["cube_pos"].tolist() == cube
+    env.close()
