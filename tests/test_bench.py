@@ -330,3 +330,18 @@ def test_student_update_tiny_prints_both_precisions_where_amp_applies(monkeypatc
         assert ratio == pytest.approx(fp32 / bf16, rel=0.05)  # the times are printed rounded to 0.1 ms
     else:
         assert m.group(2) is None  # amp cannot take effect here: no bfloat16 row is invented
+
+
+def test_stress_example_bundles(tmp_path):
+    """bench/stress_example.py: the untrained bundle acts from its weights, the hold bundle always holds."""
+    from liftrl.deploy.bundle import load_bundle
+
+    example = bench_module("stress_example")
+    hold = load_bundle(example.make_bundle("hold", tmp_path))
+    untrained = load_bundle(example.make_bundle("untrained", tmp_path))
+    rng = np.random.default_rng(0)
+    obs = {"pixels": rng.integers(0, 256, size=(2, 6, 32, 32), dtype=np.uint8),
+           "state": rng.normal(size=(2, 18)).astype(np.float32)}
+    np.testing.assert_allclose(hold.policy(obs), [[0, 0, 0, -0.99991]] * 2, atol=1e-4)
+    assert hold.task.curriculum_stage == 1 and untrained.task.curriculum_stage == 3
+    assert not np.allclose(untrained.policy(obs)[0], untrained.policy(obs)[1])

@@ -261,3 +261,25 @@ def test_default_randomisation_draws_are_the_original_ones(seed):
     assert info["randomization"] == draw
     assert info["cube_pos"].tolist() == cube
     env.close()
+
+
+def test_a_varied_env_state_survives_a_snapshot_file(tmp_path):
+    """What a training snapshot saves of a varied env (scene draw, delayed frames, grasp threshold) resumes it."""
+    from liftrl.run.snapshot import RUN_SNAPSHOT_FORMAT, load_snapshot, save_snapshot
+
+    kw = dict(curriculum_stage=3, **PIXELS, table_texture=("busy",), camera_tilt_deg=6.0, grasp_rule="cube_width",
+              camera_delay_ms=40.0)
+    env, other = build_env(**kw), build_env(**kw)
+    env.reset(seed=11)
+    for _ in range(4):
+        env.step(np.array([0.1, 0.2, -0.3, 0.0]))
+    save_snapshot(tmp_path / "s.pt", {"env": env.get_state()}, {"format": RUN_SNAPSHOT_FORMAT})
+    state, _ = load_snapshot(tmp_path / "s.pt")
+    other.reset(seed=3)
+    other.set_state(state["env"])
+    assert other.grasp_max == env.grasp_max != 0.45
+    a = np.array([-0.2, 0.0, 0.4, 1.0])
+    for _ in range(3):
+        np.testing.assert_array_equal(other.step(a)[0]["pixels"], env.step(a)[0]["pixels"])
+    env.close()
+    other.close()
