@@ -38,17 +38,19 @@ def add_export_parser(sub) -> argparse.ArgumentParser:
 def _deploy_sim(args: argparse.Namespace) -> int:
     from liftrl.deploy.bundle import load_bundle
     from liftrl.common.seeds import DRY_RUN_SEED_BASE
-    from liftrl.deploy.dryrun import dry_run, format_rows
+    from liftrl.deploy.dryrun import dry_run, env_config, format_rows
     from liftrl.deploy.sim_robot import CameraNoise
 
     bundle = load_bundle(args.bundle)
     rate = REAL_RATE_HZ if args.rate is None else args.rate
     latency = REAL_LATENCY_MS if args.latency_ms is None else args.latency_ms
     noise = CameraNoise(std=args.camera_noise, gain=args.camera_gain)
+    scene = parse_env_options(args.env)
+    env_config(bundle, scene)  # a bad scene option fails here, naming its key, before any episode
     print(f"dry run of {bundle.path}: {args.episodes} episodes per row, stage {bundle.task.curriculum_stage}, "
           f"hold {bundle.task.hold_steps}")
     rows = dry_run(bundle, rate, latency, args.episodes, noise, log_dir=args.log_dir,
-                   seed=DRY_RUN_SEED_BASE if args.seed is None else args.seed, scene=parse_env_options(args.env),
+                   seed=DRY_RUN_SEED_BASE if args.seed is None else args.seed, scene=scene,
                    camera_delay_ms=args.camera_delay_ms)
     print(format_rows(rows))
     return 0
