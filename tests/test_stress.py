@@ -184,7 +184,7 @@ def _cli(argv):
     return args.func(args)
 
 
-@pytest.mark.parametrize("workers", ["0", "2"])
+@pytest.mark.parametrize("workers", ["0", pytest.param("2", marks=pytest.mark.slow)])  # 2: a spawned pool
 def test_stress_cli_end_to_end(tmp_path, capsys, workers):
     path = tiny_bundle(tmp_path)
     out = tmp_path / "report"
