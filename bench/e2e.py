@@ -4,7 +4,7 @@ Run: ``MUJOCO_GL=egl python bench/e2e.py [--config configs/drqv2_v19.yaml] [--st
 [key=value ...]``
 
 Why wrap the real loop: a throughput figure from a re-implementation says nothing about the code
-that trains. So the script builds ``liftrl.train.loop.Trainer`` from the config and calls its
+that trains. So the script builds the online ``Trainer`` (``liftrl.train.loop.build_trainer``) from the config and calls its
 ``step`` (what ``Trainer.run`` calls, plus ``log_train`` at ``train.log_every`` as ``run`` does;
 periodic evaluation and snapshots are left out, they are not per step), with timers put around
 the bound methods of the trainer's own objects:
@@ -12,7 +12,7 @@ the bound methods of the trainer's own objects:
   pipes, as the training process waits for them);
 - replay: ``trainer.replay.add`` and ``trainer.replay.sample``;
 - updates: ``trainer.agent.update``; acting: ``trainer.agent.act``;
-- bookkeeping: ``trainer._record_episodes`` and ``trainer.log_train``; other: the rest of ``step``.
+- bookkeeping: ``trainer.collector._record_episodes`` and ``trainer.log_train``; other: the rest of ``step``.
 Timing starts once updates have started (after ``train.seed_steps`` and a first batch in the
 replay) and one more step, so the figures describe the steady state, not the random warm-up.
 
@@ -46,7 +46,7 @@ from common import machine_line  # noqa: E402  (bench/ is on sys.path when run a
 from liftrl.config import Config, load_config  # noqa: E402
 from liftrl.run.envs import make_env  # noqa: E402
 from liftrl.run.folder import new_run_dir  # noqa: E402
-from liftrl.train.loop import Trainer  # noqa: E402
+from liftrl.train.loop import Trainer, build_trainer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "configs" / "drqv2_v19.yaml"
@@ -85,13 +85,12 @@ def instrument(trainer: Trainer, timers: Timers) -> None:
     timers.wrap(trainer.replay, "sample", "replay_sample")
     timers.wrap(trainer.agent, "update", "update")
     timers.wrap(trainer.agent, "act", "act")
-    timers.wrap(trainer, "_record_episodes", "bookkeeping")
+    timers.wrap(trainer.collector, "_record_episodes", "bookkeeping")
     timers.wrap(trainer, "log_train", "bookkeeping")
 
 
 def learning_started(trainer: Trainer) -> bool:
-    a = trainer.cfg.agent
-    return trainer.env_steps >= trainer.cfg.train.seed_steps and len(trainer.replay) >= a.batch_size
+    return trainer.env_steps >= trainer.cfg.train.seed_steps and len(trainer.replay) >= trainer.agent.batch_size
 
 
 def run_loop(trainer: Trainer, steps: int, timers: Timers) -> dict:
@@ -202,7 +201,7 @@ def main(argv=None) -> None:
     cfg = load_config(args.config, args.overrides)
     timers = Timers()
     with tempfile.TemporaryDirectory(prefix="liftrl-e2e-") as tmp:
-        trainer = Trainer(cfg, new_run_dir(tmp, cfg.agent.name))
+        trainer = build_trainer(cfg, new_run_dir(tmp, cfg.agent.name))
         try:
             instrument(trainer, timers)
             loop = run_loop(trainer, args.steps, timers)

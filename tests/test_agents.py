@@ -200,6 +200,7 @@ def test_terminal_target_is_the_reward(name):
     assert diag["target_q_mean"] == pytest.approx(diag["reward_mean"], abs=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SETUPS))
 def test_critic_learns_a_constant_reward(name):
     # Reward 1 and discount 0 on every transition: Q should converge to 1 everywhere.

@@ -56,6 +56,7 @@ def positive(text: str) -> float:
 
 
 # ------------------------------------------------------------------------------------ learner.py
+@pytest.mark.slow
 def test_learner_tiny_prints_rates_and_ratios_last():
     lines = run_script("learner.py", "--tiny", "--device", "cpu", "--threads", "1")
     pattern = re.compile(rf"^(drqv2|sac)\s+fp32\s+agent\s+{NUMBER} updates/s\s+minimal\s+{NUMBER} updates/s"
@@ -70,6 +71,7 @@ def test_learner_tiny_prints_rates_and_ratios_last():
     assert "torch" in header and "threads" in header and "machine:" in header
 
 
+@pytest.mark.slow
 def test_learner_rejects_bad_sizes():
     out = subprocess.run([sys.executable, str(BENCH / "learner.py"), "--batch", "0"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
@@ -135,6 +137,7 @@ def test_minimal_sac_update_is_the_agents_math(learner):
 
 
 # ------------------------------------------------------------------------------------ e2e.py
+@pytest.mark.slow
 def test_e2e_tiny_prints_throughput_and_shares_last():
     lines = run_script("e2e.py", "--tiny")
     text = "\n".join(lines)
@@ -156,6 +159,7 @@ def test_e2e_tiny_prints_throughput_and_shares_last():
     assert lines[-1].startswith("share rendering")  # the figures come last
 
 
+@pytest.mark.slow
 def test_e2e_refuses_a_misspelt_override():
     out = subprocess.run([sys.executable, str(BENCH / "e2e.py"), "--tiny", "agent.batch_sise=4"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
@@ -163,6 +167,7 @@ def test_e2e_refuses_a_misspelt_override():
 
 
 # ------------------------------------------------------------------------------------ env_throughput.py
+@pytest.mark.slow
 def test_env_throughput_imports_its_shared_timer():
     out = subprocess.run([sys.executable, str(BENCH / "env_throughput.py"), "--help"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
@@ -177,6 +182,7 @@ def test_rate_counts_calls(learner):
     assert len(calls) >= 3 and r > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("proof", ["state_sac", "pixels_gpu"])
 def test_learning_proof_script_runs_at_tiny_size(tmp_path, proof):
     """The proof runner trains, reads the run's own metrics and writes the curve and summary."""
@@ -194,6 +200,7 @@ def test_learning_proof_script_runs_at_tiny_size(tmp_path, proof):
     assert out.stdout.strip().splitlines()[-1].startswith(f"{proof}: goal")
 
 
+@pytest.mark.slow
 def test_teacher_proof_runs_several_seeds_and_writes_combined_figures(tmp_path):
     """--seeds 2 trains two seeds one after the other; per-seed and combined JSON/PNG are written."""
     import json
@@ -214,6 +221,7 @@ def test_teacher_proof_runs_several_seeds_and_writes_combined_figures(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ calibration_sensitivity.py
+@pytest.mark.slow
 def test_calibration_sensitivity_tiny_writes_its_table(tmp_path):
     from test_deploy_cli import call, tiny_run
 
@@ -283,6 +291,7 @@ def test_sweep_overhead_compares_learning_columns_and_names_the_first_difference
 
 
 # ------------------------------------------------------------------------------------ learn.py student_*
+@pytest.mark.slow
 def test_student_proof_script_runs_at_tiny_size(tmp_path):
     """bench/learn.py student_*: distils from a teacher run, reads the run's metrics, writes curve and summary."""
     import json
@@ -339,3 +348,18 @@ def test_dryrun_speed_tiny_times_both_paths_and_compares_their_tables(tmp_path):
         wall, cpu = re.search(rf"^{name}: {NUMBER} s wall \(.*\), {NUMBER} CPU s", text, re.M).groups()
         assert float(wall) > 0 and float(cpu) > 0
     assert "success counts equal in every row: yes" in text and str(tmp_path) not in text
+
+
+def test_stress_example_bundles(tmp_path):
+    """bench/stress_example.py: the untrained bundle acts from its weights, the hold bundle always holds."""
+    from liftrl.deploy.bundle import load_bundle
+
+    example = bench_module("stress_example")
+    hold = load_bundle(example.make_bundle("hold", tmp_path))
+    untrained = load_bundle(example.make_bundle("untrained", tmp_path))
+    rng = np.random.default_rng(0)
+    obs = {"pixels": rng.integers(0, 256, size=(2, 6, 32, 32), dtype=np.uint8),
+           "state": rng.normal(size=(2, 18)).astype(np.float32)}
+    np.testing.assert_allclose(hold.policy(obs), [[0, 0, 0, -0.99991]] * 2, atol=1e-4)
+    assert hold.task.curriculum_stage == 1 and untrained.task.curriculum_stage == 3
+    assert not np.allclose(untrained.policy(obs)[0], untrained.policy(obs)[1])

@@ -20,6 +20,7 @@ from liftrl.train.metrics import read_metrics
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
+@pytest.mark.slow
 def test_scripted_grasp_holds_150_ticks_at_15hz_with_100ms_latency():
     """The teacher's demos exist: 15 Hz, 100 ms, stage 3, hold 150 within the teacher's 300 ticks."""
     env = build_env(control_hz=15, latency_ms=100, curriculum_stage=3, hold_steps=150, max_episode_steps=300,
@@ -113,6 +114,7 @@ def test_collect_keeps_whole_successful_episodes():
     assert batch["obs"]["privileged"].shape == (64, 11)
 
 
+@pytest.mark.slow
 def test_train_with_demos_saves_and_reuses_the_demo_buffer(tmp_path, capsys):
     from liftrl.train.loop import resume, train
 
@@ -122,8 +124,9 @@ def test_train_with_demos_saves_and_reuses_the_demo_buffer(tmp_path, capsys):
                  "train.total_env_steps=200", "train.eval_every=200", "train.snapshot_every=200"]
     run = train(str(CONFIGS / "tiny_sac.yaml"), overrides, run_root=str(tmp_path))
     printed = capsys.readouterr().out
-    # the run's banner first, then the (seconds-long) collection, not a silent wait before the banner
-    assert 0 <= printed.index("liftrl train: run folder") < printed.index("scripted demonstrations succeeded")
+    # the (seconds-long) collection is announced with the run folder before it starts, not a silent wait
+    assert 0 <= printed.index(f"liftrl: run folder {run}: collecting 2 scripted demonstration episodes") \
+        < printed.index("scripted demonstrations succeeded")
     rows = read_metrics(run / "metrics.jsonl")
     stats = [r for r in rows if r["kind"] == "demos"]
     assert len(stats) == 1 and stats[0]["demo/successes"] >= 1

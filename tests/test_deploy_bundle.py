@@ -182,6 +182,7 @@ def test_inconsistent_spec_is_refused_naming_the_field(tmp_path):
         load_bundle(out)
 
 
+@pytest.mark.slow
 def test_loading_needs_no_training_code_nor_simulator(tmp_path):
     import subprocess
     import sys

@@ -68,12 +68,38 @@ def test_lerobot_caps_in_the_arms_units(jnt_range, cal):
     assert caps["elbow_flex"] == pytest.approx(20.05352 * 4096 / 4095, abs=1e-4)
 
 
-def test_missing_lerobot_calibration_is_refused_by_name(tmp_path, monkeypatch):
+def test_lerobot_calibration_root_follows_lerobots_environment_variables(tmp_path, monkeypatch):
+    from liftrl.deploy.calibration import lerobot_calibration_root
+
+    for name in ("HF_LEROBOT_CALIBRATION", "HF_LEROBOT_HOME", "HF_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert lerobot_calibration_root() == tmp_path / "home" / ".cache" / "huggingface" / "lerobot" / "calibration"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert lerobot_calibration_root() == tmp_path / "xdg" / "huggingface" / "lerobot" / "calibration"
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    assert lerobot_calibration_root() == tmp_path / "hf" / "lerobot" / "calibration"
+    monkeypatch.setenv("HF_LEROBOT_HOME", str(tmp_path / "lr"))
+    assert lerobot_calibration_root() == tmp_path / "lr" / "calibration"
     monkeypatch.setenv("HF_LEROBOT_CALIBRATION", str(tmp_path / "cal"))
+    assert lerobot_calibration_root() == tmp_path / "cal"
+
+
+def test_missing_lerobot_calibration_is_refused_by_name(tmp_path, monkeypatch):
+    import liftrl.deploy.calibration as calibration
+
+    folder = tmp_path / "cal" / "robots" / "so_follower"  # where the installed LeRobot (0.4.3+) reads
+    monkeypatch.setattr(calibration, "lerobot_calibration_dir", lambda: folder)
     with pytest.raises(CalibrationMissing, match=r"no LeRobot calibration for robot id 'my_arm'.*"
-                                                 r"robots/so101_follower/my_arm\.json.*lerobot-calibrate"):
+                                                 r"robots/so_follower/my_arm\.json.*lerobot-calibrate "
+                                                 r"--robot.type=so101_follower --robot.port=/dev/ttyACM0"):
+        find_lerobot_calibration("my_arm", port="/dev/ttyACM0")
+    old = tmp_path / "cal" / "robots" / "so101_follower" / "my_arm.json"  # LeRobot <= 0.4.2's folder
+    old.parent.mkdir(parents=True)
+    old.write_text(json.dumps(SAMPLE))
+    with pytest.raises(CalibrationMissing, match=r"written by another LeRobot version.*--calibration-dir"):
         find_lerobot_calibration("my_arm")
-    path = tmp_path / "cal" / "robots" / "so_follower" / "my_arm.json"  # LeRobot 0.4.4's folder is found too
+    path = folder / "my_arm.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(SAMPLE))
     assert find_lerobot_calibration("my_arm") == path

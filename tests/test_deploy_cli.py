@@ -90,9 +90,12 @@ def test_real_arm_without_lerobot_says_how_to_install(tmp_path, capsys):
     run = tiny_run(tmp_path)
     call(["export", str(run), "--checkpoint", "latest", "--out", str(tmp_path / "b")])
     assert call(["deploy", str(tmp_path / "b"), "--robot", "so101", "--port", "/dev/ttyACM0", "--uncalibrated"]) == 2
-    assert "pip install 'liftrl[real]'" in capsys.readouterr().err
+    assert "install liftrl into your LeRobot environment" in capsys.readouterr().err
+    assert call(["bringup", "--port", "/dev/ttyACM0"]) == 2
+    assert "install liftrl into your LeRobot environment" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(importlib.util.find_spec("lerobot") is None, reason="LeRobot is checked for first")
 def test_real_arm_without_calibration_is_refused_by_name(tmp_path, monkeypatch):
     from liftrl.deploy.calibration import CalibrationMissing
 
@@ -114,31 +117,6 @@ def test_bad_arguments_are_named(tmp_path):
         call(["deploy", str(run / "bundle_latest"), "--robot", "so101", "--latency-ms", "50", "--port", "x"])
     with pytest.raises(FileNotFoundError, match="not a policy bundle"):
         call(["deploy", str(run), "--robot", "sim"])
-
-
-@pytest.mark.skipif(importlib.util.find_spec("lerobot") is not None, reason="LeRobot is installed here")
-def test_real_arm_with_both_calibration_files_gets_as_far_as_lerobot(tmp_path, monkeypatch, capsys):
-    import json
-
-    from liftrl.deploy.calibration import ArmFile, GripperPoints, save_arm_file
-    from liftrl.deploy.lerobot_units import calibration_digest, parse_calibration
-    from liftrl.deploy.mapping import BODY, MOTORS
-    from test_deploy_lerobot_units import SAMPLE
-
-    cal_file = tmp_path / "lerobot" / "robots" / "so101_follower" / "arm7.json"
-    cal_file.parent.mkdir(parents=True)
-    cal_file.write_text(json.dumps(SAMPLE))
-    monkeypatch.setenv("HF_LEROBOT_CALIBRATION", str(tmp_path / "lerobot"))
-    monkeypatch.setenv("LIFTRL_ARMS", str(tmp_path / "arms"))
-    save_arm_file(ArmFile("arm7", calibration_digest(parse_calibration(SAMPLE)), {j: 0.0 for j in BODY},
-                          {m: True for m in MOTORS}, GripperPoints(0.0, 100.0)), tmp_path / "arms" / "arm7.json")
-    run = tiny_run(tmp_path)
-    call(["export", str(run), "--checkpoint", "latest", "--out", str(tmp_path / "b")])
-    argv = ["deploy", str(tmp_path / "b"), "--robot", "so101", "--port", "/dev/ttyACM0", "--robot-id", "arm7"]
-    assert call(argv) == 2
-    captured = capsys.readouterr()
-    assert f"mapping: calibrated: per-arm file {tmp_path / 'arms' / 'arm7.json'}" in captured.out
-    assert "pip install 'liftrl[real]'" in captured.err
 
 
 def test_deploy_help_says_max_steps_defaults_to_the_bundles_episode(capsys):

@@ -9,11 +9,12 @@ import torch
 from liftrl.cli import main
 from liftrl.config import ConfigError, load_config
 from liftrl.distill.dagger import beta_schedule, choose_driver, mix, round_of
-from liftrl.distill.loop import Distiller, distill, resolve_config, resume_distill
+from liftrl.distill.loop import build_distiller, distill, resolve_config, resume_distill
 from liftrl.distill.teacher import load_teacher, resolve_snapshot
 from liftrl.run.folder import new_run_dir
 from liftrl.run.snapshot import load_snapshot
 from liftrl.train.loop import train
+from liftrl.train.trainer import Trainer
 from liftrl.train.metrics import TIMING_KEYS, read_metrics
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -79,13 +80,14 @@ def test_who_drives_follows_beta():
     np.testing.assert_array_equal(mix(teacher, student, np.array([True, False, True]))[:, 0], [1, -1, 1])
 
 
-def _distiller(teacher_run: Path, tmp_path: Path, extra: list[str]) -> Distiller:
+def _distiller(teacher_run: Path, tmp_path: Path, extra: list[str]) -> Trainer:
     cfg = load_config(STUDENT, [*TINY, *extra, f"distill.teacher={teacher_run}"])
     teacher = load_teacher(teacher_run, resolve_snapshot(teacher_run, "best").name)
     cfg = resolve_config(cfg, teacher)
-    return Distiller(cfg, new_run_dir(tmp_path, "distill"), teacher)
+    return build_distiller(cfg, new_run_dir(tmp_path, "distill"), teacher)
 
 
+@pytest.mark.slow
 def test_labels_are_the_teachers_deterministic_action_on_the_same_step(teacher_run, tmp_path):
     """Half the steps are driven by the student, yet every stored action is the teacher's action for
     that very observation (state + privileged of the same step), recomputed here from the buffer."""
@@ -95,8 +97,8 @@ def test_labels_are_the_teachers_deterministic_action_on_the_same_step(teacher_r
         for _ in range(15):  # within round 0 (20 vector steps)
             obs = {k: v.copy() for k, v in d.obs.items()}
             d.step()
-            np.testing.assert_array_equal(d._labels, fresh.act(obs))  # from this very step's observation
-        drove = d.round_counts
+            np.testing.assert_array_equal(d.collector.acting.labels, fresh.act(obs))  # from this very step's observation
+        drove = d.collector.acting.round_counts
         assert 0 < drove["teacher_steps"] < drove["steps"], "with beta 0.5 both must drive some steps"
         assert {"pixels", "state", "last_actions", "privileged"} == set(d.replay.specs)  # student + teacher keys
         batch = d.replay.sample(64)
@@ -105,6 +107,7 @@ def test_labels_are_the_teachers_deterministic_action_on_the_same_step(teacher_r
         d.close()
 
 
+@pytest.mark.slow
 def test_aggregation_keeps_every_round_and_each_frame_once(teacher_run, tmp_path):
     d = _distiller(teacher_run, tmp_path, [])
     try:
@@ -136,6 +139,7 @@ def distilled(teacher_run, tmp_path_factory):
     return run
 
 
+@pytest.mark.slow
 def test_distill_cli_writes_a_run_folder_that_report_and_compare_read(distilled, teacher_run, tmp_path):
     run = distilled
     cfg = load_config(str(run / "config.yaml"))
@@ -159,6 +163,7 @@ def test_distill_cli_writes_a_run_folder_that_report_and_compare_read(distilled,
     assert (tmp_path / "report.png").is_file() and (tmp_path / "cmp.png").is_file()
 
 
+@pytest.mark.slow
 def test_report_of_a_distilled_run_plots_distillation_and_no_empty_panel(distilled, tmp_path, capsys):
     from liftrl.report.history import read_history
     from liftrl.report.plots import report_panels
@@ -184,6 +189,7 @@ def test_report_of_a_distilled_run_plots_distillation_and_no_empty_panel(distill
     assert "(labelled frames (env steps))" in out and "teacher @ 0" in out
 
 
+@pytest.mark.slow
 def test_student_bundle_passes_its_golden_check_and_runs_in_the_dry_run(distilled, tmp_path):
     from liftrl.deploy.bundle import load_bundle
 
@@ -197,6 +203,7 @@ def test_student_bundle_passes_its_golden_check_and_runs_in_the_dry_run(distille
                  "--camera-gain", "0.2"]) == 0
 
 
+@pytest.mark.slow
 def test_a_student_initialises_drqv2_for_rl_fine_tuning(distilled, tmp_path):
     """train.init_from=RUN: DrQ-v2 starts with the student's encoder and actor, and a fresh critic."""
     sizes = ["env.image_size=16", "env.num_envs=2", "agent.encoder_channels=4", "agent.feature_dim=8",
@@ -236,6 +243,7 @@ def _agent_tensors(run: Path) -> dict:
     return out
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(teacher_run, tmp_path):
     """2 rounds in one go == 1 round + resume + 1 round: same student weights, same metrics."""
     whole = distill(teacher_run, STUDENT, TINY, run_root=str(tmp_path / "a"))
@@ -255,6 +263,7 @@ def test_resume_continues_exactly(teacher_run, tmp_path):
         resume_distill(half, ["agent.lr=0.1"])
 
 
+@pytest.mark.slow
 def test_a_relative_teacher_path_is_stored_resolved_so_resume_works_from_another_directory(teacher_run, tmp_path,
                                                                                           monkeypatch):
     monkeypatch.chdir(teacher_run.parent)
@@ -265,6 +274,7 @@ def test_a_relative_teacher_path_is_stored_resolved_so_resume_works_from_another
     assert max(r["step"] for r in read_metrics(run / "metrics.jsonl")) > 0
 
 
+@pytest.mark.slow
 def test_distill_stops_cleanly_on_sigint_and_holds_its_run_against_a_second_writer(teacher_run, tmp_path):
     """As `liftrl train`: one writer per run, and Ctrl-C saves a snapshot and names the resume command."""
     import re

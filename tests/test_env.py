@@ -51,6 +51,7 @@ def run_scripted(env, seed):
     return info
 
 
+@pytest.mark.slow
 def test_scripted_policy_solves_stage3_with_randomisation():
     """The task is physically solvable with this IK, gripper and friction at hold 150."""
     env = make(curriculum_stage=3, hold_steps=150, randomize=True)
@@ -243,6 +244,7 @@ def test_bad_curriculum_mix_is_refused(mix):
         make(curriculum_mix=mix)
 
 
+@pytest.mark.slow
 def test_camera_noise_and_gain_per_episode_are_seeded_and_resumable():
     """env.camera_noise / camera_gain: the deploy dry run's camera model, in training (build_env's camera stage)."""
     def env(**kw):

@@ -35,6 +35,7 @@ def test_hooks_see_every_observation_and_step_and_agree_with_the_result():
     assert result.final_hold == int(steps[-1].info["hold_count"])
 
 
+@pytest.mark.slow
 def test_vector_runner_scores_the_same_episodes_as_the_single_env_runner():
     seeds = [11, 12, 13]
     env = make_env(ENV)

@@ -23,6 +23,9 @@ from liftrl.report.rollout import end_of_training_video
 from liftrl.train.loop import train
 from liftrl.train.metrics import read_metrics
 
+# Every test here reads a run trained by a module fixture (tiny SAC and DrQ-v2): the slow tier.
+pytestmark = pytest.mark.slow
+
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 EPISODE_STEPS = 15
 

@@ -22,7 +22,7 @@ STATE = dict(curriculum_stage=3, observations=("state",), render_mode=None)
 def test_task_options_are_what_the_env_reads_and_loop_options_are_not():
     task_fields = {f for f in TaskOptions.__dataclass_fields__}
     loop_fields = set(EnvOptions.__dataclass_fields__) - task_fields
-    assert loop_fields == {"control_hz", "latency_ms", "camera_noise", "camera_gain"}
+    assert loop_fields == {"control_hz", "latency_ms", "camera_noise", "camera_gain", "camera_delay_ms"}
     env = LiftCubeEnv(**STATE)
     assert type(env.options) is TaskOptions
     env.close()

@@ -11,7 +11,7 @@ import torch
 from liftrl.config import load_config, save_config
 from liftrl.run.snapshot import load_snapshot
 from liftrl.train.guard import CriticWatch, GuardConfig, q_limit, restore_reason
-from liftrl.train.loop import Trainer, new_run_dir
+from liftrl.train.loop import Trainer, new_run_dir, online_parts
 from liftrl.train.metrics import read_metrics
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -57,13 +57,14 @@ class FaultyTrainer(Trainer):
         return super().step()
 
 
+@pytest.mark.slow
 def test_guard_restores_best_weights_after_injected_fault(tmp_path):
     torch.set_num_threads(1)
     cfg = load_config(CONFIGS / "tiny_sac.yaml", ["env.reward=v20", "train.video_episodes=0",
                                                   "train.guard_lr_scale=0.5"])
     run = new_run_dir(tmp_path, cfg.agent.name)
     save_config(cfg, run / "config.yaml")
-    trainer = FaultyTrainer(cfg, run)
+    trainer = FaultyTrainer(cfg, online_parts(cfg, run))
     try:
         trainer.run()
     finally:
@@ -82,6 +83,7 @@ def test_guard_restores_best_weights_after_injected_fault(tmp_path):
     assert all(g["lr"] == pytest.approx(cfg.agent.lr * 0.5) for g in latest["agent"]["actor_opt"]["param_groups"])
 
 
+@pytest.mark.slow
 def test_report_marks_guard_restores(tmp_path, capsys):
     import json
 

@@ -75,6 +75,7 @@ def _trace(venv, actions):
     return steps
 
 
+@pytest.mark.slow
 def test_in_process_steps_exactly_like_the_workers():
     """Same seeds, resets, auto-resets, final observations, infos and exact-resume state, bit for bit."""
     rng = np.random.default_rng(3)

@@ -267,6 +267,7 @@ def check_against_reference(buf, envs, draws):
     return seen
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_envs,capacity,n_step", [(3, 3 * 14, 3), (4, 4 * 40, 2), (1, 9, 1), (2, 2 * 6, 3)])
 def test_sampled_batches_equal_what_was_added_across_episodes_and_wraparound(num_envs, capacity, n_step):
     k = 3
@@ -541,6 +542,7 @@ def test_sampling_too_early_or_with_a_bad_batch_size_is_refused():
 # ---------------------------------------------------------------------------------------------- with the real env
 
 
+@pytest.mark.slow
 def test_stacks_and_final_obs_from_the_real_vector_env():
     """Stored the way the train loop stores them, sampled batches equal what the env produced, byte for byte."""
     from liftrl.sim.vector import make_vector_env

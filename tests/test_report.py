@@ -184,6 +184,7 @@ def _png_size(path: Path) -> tuple[int, int]:
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
+@pytest.mark.slow
 def test_compare_writes_tables_and_curves_and_handles_a_run_without_evals(tmp_path, capsys):
     v11 = make_run(tmp_path, "v11", [(100, 0, 5, 16.2), (200, 0, 5, 16.0), (300, 0, 5, 3.0)], [50, 150, 250],
                    reward="v11")
@@ -214,6 +215,7 @@ def test_compare_writes_tables_and_curves_and_handles_a_run_without_evals(tmp_pa
     assert "| 200 " in steps_table and "| 100 " not in steps_table and "| 300 " not in steps_table
 
 
+@pytest.mark.slow
 def test_compare_writes_into_the_first_run_by_default(tmp_path, monkeypatch):
     a = make_run(tmp_path, "a", [(100, 1, 5, 10.0)], [50])
     b = make_run(tmp_path, "b", [(100, 2, 5, 12.0)], [50])
@@ -251,6 +253,7 @@ def test_compare_refuses_bad_input(tmp_path):
         cli("compare", a, b, "--out", tmp_path / "x.png")
 
 
+@pytest.mark.slow
 def test_report_page_shows_diagnostics_beside_the_collapse(tmp_path, capsys):
     run_dir = make_run(tmp_path, "collapse", [(100, 0, 5, 342.0), (500, 3, 5, 655.0), (800, 0, 5, 4.0)],
                        list(range(50, 900, 50)), collapse_at=600)
@@ -272,6 +275,7 @@ def test_report_page_shows_diagnostics_beside_the_collapse(tmp_path, capsys):
     assert "best @ 500" in out and "last @ 800" in out
 
 
+@pytest.mark.slow
 def test_report_of_a_run_with_no_evals_yet(tmp_path, capsys):
     run_dir = make_run(tmp_path, "young", [], [50, 100])
     page = plots.report_panels("young", history.read_history(folder.open_run(run_dir)))

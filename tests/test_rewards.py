@@ -262,6 +262,7 @@ def test_fingerprint_stable_and_distinct():
     assert get_reward("v19").fingerprint == prints["v19"]
 
 
+@pytest.mark.slow
 def test_fingerprint_same_in_a_fresh_process_and_import_is_light():
     code = (
         "import json, sys; from liftrl.rewards import fingerprint, known_versions; "

@@ -27,6 +27,7 @@ def runs(tmp_path_factory):
     return mine, other
 
 
+@pytest.mark.slow
 def test_every_snapshot_records_its_run_and_network(runs):
     mine, _ = runs
     ident = read_run_identity(mine)
@@ -34,6 +35,7 @@ def test_every_snapshot_records_its_run_and_network(runs):
     assert meta["run_id"] == ident["run_id"] and meta["architecture_hash"] == ident["architecture_hash"]
 
 
+@pytest.mark.slow
 def test_foreign_snapshot_is_refused_by_eval_export_and_resume(runs, capsys):
     mine, other = runs
     mine_id, other_id = read_run_identity(mine)["run_id"], read_run_identity(other)["run_id"]
@@ -57,6 +59,7 @@ def test_foreign_snapshot_is_refused_by_eval_export_and_resume(runs, capsys):
         (mine / "snapshots" / "step_000000900.pt").unlink()
 
 
+@pytest.mark.slow
 def test_resume_with_another_network_names_the_keys_instead_of_a_torch_traceback(runs, tmp_path):
     mine, _ = runs
     run = tmp_path / "copy"
@@ -69,6 +72,7 @@ def test_resume_with_another_network_names_the_keys_instead_of_a_torch_traceback
         resume(run, ["train.total_env_steps=200"])
 
 
+@pytest.mark.slow
 def test_snapshots_from_before_ids_load_with_a_warning(runs, tmp_path):
     mine, _ = runs
     state, meta = load_snapshot(mine / "snapshots" / "latest.pt")

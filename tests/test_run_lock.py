@@ -42,6 +42,7 @@ def test_stale_lock_is_taken_over_with_a_warning_but_not_another_hosts(tmp_path)
         RunLock(tmp_path).acquire()
 
 
+@pytest.mark.slow
 def test_resume_of_a_run_being_trained_is_refused(tmp_path):
     proc = start_cli("train", TINY, "train.total_env_steps=1000000", "train.log_every=20",
                      "train.snapshot_every=1000000", "train.eval_every=1000000", "train.video_episodes=0",

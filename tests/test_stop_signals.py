@@ -15,6 +15,9 @@ from liftrl.run.snapshot import read_metadata
 from liftrl.train.loop import resume
 from liftrl.train.metrics import read_metrics
 
+# Signals sent to the real CLI in a subprocess, then resumes: the slow tier.
+pytestmark = pytest.mark.slow
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_saves_at_the_current_step_and_resume_continues(tmp_path, signum):
     # Snapshots and evals far apart: only the signal can have saved the step the run stopped at.

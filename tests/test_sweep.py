@@ -78,6 +78,7 @@ def two_seeds(local_ray, tmp_path_factory) -> Path:
     return root / "sweeps" / "e2e"
 
 
+@pytest.mark.slow
 @needs_ray
 def test_two_trial_sweep_leaves_ordinary_run_folders_and_reports_each_eval_to_tune(two_seeds):
     spec = load_spec(two_seeds)
@@ -137,6 +138,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 @needs_ray
 def test_killed_trial_is_restarted_by_tune_then_resume_finishes_it_exactly(two_seeds, tmp_path):
     from liftrl.sweep.runner import resume_sweep, run_sweep
@@ -168,6 +170,7 @@ def test_killed_trial_is_restarted_by_tune_then_resume_finishes_it_exactly(two_s
 
 
 @needs_ray
+@pytest.mark.slow
 def test_an_address_nobody_listens_on_is_refused_at_once():
     import socket
 
@@ -183,6 +186,7 @@ def test_an_address_nobody_listens_on_is_refused_at_once():
 
 
 @needs_ray
+@pytest.mark.slow
 def test_compare_aggregates_a_real_sweep_over_its_seeds(two_seeds, tmp_path, capsys):
     out = tmp_path / "agg.png"
     assert cli("compare", two_seeds, "--out", out) == 0
@@ -231,6 +235,7 @@ def test_sweep_options_are_checked_before_ray_starts():
     assert trial_name(3, {SEED_KEY: 1, "agent.lr": 0.0003}) == "003_seed=1_lr=0.0003"
 
 
+@pytest.mark.slow
 def test_pbt_exploit_copies_the_strong_snapshot_and_logs_in_both_folders(tmp_path):
     from liftrl.train.loop import train
 
@@ -254,11 +259,11 @@ def test_pbt_exploit_copies_the_strong_snapshot_and_logs_in_both_folders(tmp_pat
     # The weak trial resumes from the copy with the perturbed lr in its restored optimisers.
     from liftrl.config import config_to_dict
     from liftrl.sweep.spec import with_params
-    from liftrl.train.loop import Trainer
+    from liftrl.train.loop import build_trainer
 
     pbt.save_trial_config(weak, with_params(config_to_dict(load_config(str(strong / "config.yaml"))),
                                             {"agent.lr": 0.0012}))
-    trainer = Trainer(load_config(str(weak / "config.yaml")), weak, resume=True)
+    trainer = build_trainer(load_config(str(weak / "config.yaml")), weak, resume=True)
     def lrs():
         return {g["lr"] for opt in vars(trainer.agent).values() if isinstance(opt, torch.optim.Optimizer)
                 for g in opt.param_groups}
@@ -320,6 +325,7 @@ def test_aggregation_groups_seeds_with_t_intervals_steps_to_90_and_ranking(tmp_p
         cli("compare", sweep_dir, trials[0].run.path, "--out", out)
 
 
+@pytest.mark.slow
 def test_help_and_sweep_reading_import_neither_ray_nor_torch():
     import subprocess
     import sys

@@ -65,19 +65,20 @@ def test_old_privileged_layout_is_refused_by_name():
     assert "run R" in message and "cube position only" in message and "retrain" in message
 
 
+@pytest.mark.slow
 def test_resuming_a_run_with_the_old_layout_is_refused(tmp_path):
     import torch
 
     from liftrl.config import load_config, save_config
     from liftrl.run.snapshot import load_snapshot, save_snapshot
-    from liftrl.train.loop import Trainer, new_run_dir, resume
+    from liftrl.train.loop import build_trainer, new_run_dir, resume
 
     torch.set_num_threads(1)
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "tiny_sac.yaml", ["train.total_env_steps=100", "train.eval_every=100",
                                                 "train.video_episodes=0"])
     run = new_run_dir(tmp_path, cfg.agent.name)
     save_config(cfg, run / "config.yaml")
-    trainer = Trainer(cfg, run)
+    trainer = build_trainer(cfg, run)
     try:
         trainer.run()
     finally:

@@ -41,6 +41,7 @@ def _check_run_folder(run: Path):
     assert list((run / "eval_final").glob("*.mp4"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", ["tiny_sac.yaml", "tiny_drqv2.yaml"])
 def test_short_run_writes_complete_run_folder(tmp_path, config):
     run = train(str(CONFIGS / config), ["train.progress=false"], run_root=str(tmp_path), after=end_of_training_video)
@@ -73,6 +74,7 @@ def _comparable(rows):
     return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in rows]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", ["tiny_sac.yaml", "tiny_drqv2.yaml"])
 def test_resume_continues_exactly(tmp_path, config):
     """2N steps in one go == N steps + resume + N steps: same weights, same metrics."""
@@ -102,6 +104,7 @@ def test_resume_continues_exactly(tmp_path, config):
                 assert x[k] == y[k], (x["step"], k)
 
 
+@pytest.mark.slow
 def test_resume_refuses_missing_run_and_config_changes(tmp_path):
     with pytest.raises(FileNotFoundError, match="config.yaml"):
         resume(tmp_path / "nope")
@@ -122,6 +125,7 @@ def test_resume_refuses_missing_run_and_config_changes(tmp_path):
     assert steps == sorted(steps) and len(steps) == len(set(steps)) and steps[-1] == 150
 
 
+@pytest.mark.slow
 def test_replay_saved_with_latest_snapshot_only(tmp_path):
     run = train(str(CONFIGS / "tiny_sac.yaml"),
                 ["train.progress=false", "train.total_env_steps=100", "train.snapshot_every=50",
@@ -160,15 +164,16 @@ def test_privileged_actor_refused_by_name(tmp_path):
         train(str(CONFIGS / "tiny_drqv2.yaml"), ["obs.actor=[pixels,state,privileged]"], run_root=str(tmp_path))
 
 
+@pytest.mark.slow
 def test_training_at_the_real_arms_rate_and_latency(tmp_path):
     """env.control_hz / env.latency_ms reach the trainer's own envs: one agent step spans 3-4 env ticks."""
     from liftrl.config import load_config
-    from liftrl.train.loop import Trainer
+    from liftrl.train.loop import build_trainer
 
     cfg = load_config(str(CONFIGS / "tiny_sac.yaml"), ["train.progress=false", "env.control_hz=15",
                                                        "env.latency_ms=100", "env.num_envs=2"])
     (tmp_path / "snapshots").mkdir()
-    trainer = Trainer(cfg, tmp_path)
+    trainer = build_trainer(cfg, tmp_path)
     try:
         assert trainer.env.call("control_hz") == (15.0, 15.0)
         assert trainer.env.call("latency_ticks") == (5, 5)  # 100 ms at 50 Hz
@@ -181,6 +186,7 @@ def test_training_at_the_real_arms_rate_and_latency(tmp_path):
         trainer.close()
 
 
+@pytest.mark.slow
 def test_in_process_envs_train_exactly_like_worker_envs(tmp_path, capsys):
     """env.num_workers=0 (envs in the training process) learns the same weights and metrics as a worker."""
     common = ["train.progress=false", "train.total_env_steps=200", "train.eval_every=200", "train.video_episodes=0"]
@@ -193,6 +199,7 @@ def test_in_process_envs_train_exactly_like_worker_envs(tmp_path, capsys):
     assert _comparable(read_metrics(runs[0] / "metrics.jsonl")) == _comparable(read_metrics(runs[1] / "metrics.jsonl"))
 
 
+@pytest.mark.slow
 def test_tensorboard_drops_the_steps_a_resume_rewinds(tmp_path):
     """A crash after the snapshot at 150 logged up to 300; after the resume TensorBoard shows each step once."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -212,6 +219,7 @@ def test_tensorboard_drops_the_steps_a_resume_rewinds(tmp_path):
     assert "resumed/text_summary" in acc.Tags()["tensors"]  # the marker TensorBoard shows at step 151
 
 
+@pytest.mark.slow
 def test_console_banner_live_eval_in_the_bar_and_end_summary(tmp_path, capsys):
     from liftrl.cli import main
     from liftrl.train.scoring import EvalSummary

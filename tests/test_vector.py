@@ -16,6 +16,7 @@ def venv():
     env.close()
 
 
+@pytest.mark.slow
 def test_each_env_moves_by_its_own_action(venv):
     """With a different action per env, each tool point moves along its own action.
 
@@ -35,6 +36,7 @@ def test_each_env_moves_by_its_own_action(venv):
         assert np.linalg.norm(moved[i] - 6 * 0.01 * directions[i]) < 0.004, (i, moved[i])
 
 
+@pytest.mark.slow
 def test_vector_env_matches_standalone_envs_exactly(venv):
     """Env i of the vector env, seeded s+i, steps exactly like a lone env seeded s+i."""
     rng = np.random.default_rng(1)
@@ -54,6 +56,7 @@ def test_vector_env_matches_standalone_envs_exactly(venv):
             np.testing.assert_array_equal(o["privileged"], vec_trace[t + 1]["privileged"][i])
 
 
+@pytest.mark.slow
 def test_randomisation_differs_across_envs_and_resets(venv):
     _, info = venv.reset(seed=300)
     first = info["randomization"]
@@ -65,6 +68,7 @@ def test_randomisation_differs_across_envs_and_resets(venv):
     assert set(info["randomization"]["cube_friction"]).isdisjoint(frictions)
 
 
+@pytest.mark.slow
 def test_autoreset_reports_final_observation():
     env = LiftCubeVectorEnv(num_envs=2, num_workers=1, curriculum_stage=3, observations=("state",),
                             max_episode_steps=3)
@@ -79,6 +83,7 @@ def test_autoreset_reports_final_observation():
     env.close()
 
 
+@pytest.mark.slow
 def test_bad_actions_and_worker_errors():
     env = LiftCubeVectorEnv(num_envs=2, num_workers=1, observations=("state",))
     env.reset(seed=0)

@@ -15,6 +15,9 @@ from liftrl.train import episodes
 from liftrl.run.snapshot import read_metadata
 from liftrl.train.metrics import read_metrics
 
+# Worker processes killed and stopped mid-run, real CLI runs: the slow tier.
+pytestmark = pytest.mark.slow
+
 KW = dict(curriculum_stage=3, observations=("state",), max_episode_steps=20)
 ZERO = np.zeros((4, 4), dtype=np.float32)
 

@@ -64,6 +64,8 @@ VECTOR_ENV_KEYS = ("num_envs", "num_workers", "worker_timeout_s", "max_worker_re
 class ObsConfig:
     """Observation roles: what the actor reads and what the critic reads."""
 
+    # Observation keys the actor reads (what the real arm has: pixels, state, last_actions) and the
+    # critic reads (it may also read privileged, the simulation-only cube state).
     actor: tuple[str, ...] = ("pixels", "state")
     critic: tuple[str, ...] = ("pixels", "state", "privileged")
     # The opt-out, by name, for an actor that reads simulation-only keys: such a policy cannot run
@@ -73,8 +75,9 @@ class ObsConfig:
 
 @dataclass(frozen=True)
 class ReplayConfig:
+    # Transitions kept (a ring per env; each camera frame stored once).
     capacity: int = 500_000
-    # Save the whole buffer next to each snapshot (large: ~21 KB per 84x84x3 transition) so a
+    # Save the whole buffer next to each snapshot (large: a camera frame per pixel transition) so a
     # resume continues exactly; without it a resumed run refills the buffer from scratch.
     save_with_snapshot: bool = False
     # Share of every update batch drawn from the scripted demonstrations (train.demos), RLPD-style.
@@ -83,6 +86,8 @@ class ReplayConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
+    # The run's seed (below MAX_TRAIN_SEED); training env i resets from seed * TRAIN_SEED_STRIDE + i
+    # (liftrl.common.seeds); evaluation seeds never depend on it.
     seed: int = 0
     # auto -> cuda when torch sees a GPU, else cpu; or cpu, cuda, cuda:N.
     device: str = "auto"
@@ -93,9 +98,12 @@ class TrainConfig:
     # Torch CPU threads; 0 -> auto: the cores the env worker processes leave free (at least 1),
     # because on a small CPU torch's threads and the simulator processes otherwise fight.
     torch_threads: int = 0
+    # Runs are written to run_dir/<agent>/<YYYYMMDD_HHMMSS>/.
     run_dir: str = "runs"
     # Uniform random actions before learning starts (counted over all envs).
     seed_steps: int = 4000
+    # Counts in env steps over all envs: when to stop, log a metrics row, evaluate (eval_episodes
+    # deterministic episodes on the evaluation seeds) and save a snapshot.
     total_env_steps: int = 1_000_000
     log_every: int = 1000
     eval_every: int = 20_000
@@ -103,6 +111,7 @@ class TrainConfig:
     eval_episodes: int = 20
     # Deterministic evaluation episodes written as MP4 at the end of training (0: none).
     video_episodes: int = 1
+    # A progress bar whose postfix shows the latest evaluation.
     progress: bool = True
     # Wall-clock budget in minutes (0: none). When it runs out the run evaluates, snapshots and
     # stops as if it had reached total_env_steps; `--resume` continues it later.
@@ -138,6 +147,7 @@ class DistillConfig:
     teacher: str = ""
     teacher_checkpoint: str = "best"
     teacher_snapshot: str = ""
+    # DAgger rounds: each collects, labels, aggregates and regresses once.
     rounds: int = 10
     # Env steps collected per round (over all envs): every one is labelled by the teacher.
     steps_per_round: int = 2000
@@ -489,6 +499,15 @@ def env_config_from_dict(raw: Mapping[str, Any]) -> EnvConfig:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"config section 'env' must be a mapping, got {_given_name(raw)}")
     return _build(EnvConfig, raw, "env")
+
+
+def env_with(env: EnvConfig, values: Mapping[str, Any]) -> EnvConfig:
+    """``env`` with some options replaced, each checked as if read from a config (``env.KEY`` named on error)."""
+    raw = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(env).items()}
+    unknown = sorted(set(values) - set(raw))
+    if unknown:
+        raise _unknown(f"env.{unknown[0]}", [f"env.{k}" for k in raw])
+    return env_config_from_dict({**raw, **dict(values)})
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

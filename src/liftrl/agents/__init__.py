@@ -33,8 +33,8 @@ def make_agent(cfg, obs_shapes: Mapping[str, Sequence[int]], action_dim: int, ac
                critic_keys: Sequence[str], device: str | torch.device, seed: int = 0, amp: bool = False) -> Agent:
     """The agent named by ``cfg.name``; ``amp`` applies to the pixel agents (DrQ-v2, the student) only.
 
-    SAC's 256-wide MLPs gain about a tenth under CPU autocast (the casts eat most of the faster
-    products), not worth a change of arithmetic; so ``amp`` there is refused with a warning."""
+    SAC's 256-wide MLPs gain little under CPU autocast (the casts eat most of the faster products;
+    docs/performance.md), not worth a change of arithmetic; so ``amp`` there is refused with a warning."""
     name = getattr(cfg, "name", None)
     if name not in _AGENT_CLASSES:
         raise ValueError(f"unknown agent {name!r}; known agents: {', '.join(sorted(_AGENT_CLASSES))}")

@@ -14,17 +14,22 @@ class DrQV2Config:
     """DrQ-v2 (Yarats et al. 2021) defaults for the 'medium' DMC setting, batch as the user ran it."""
 
     name: str = "drqv2"
+    # Adam learning rate of actor, critic and encoder.
     lr: float = 1e-4
+    # Network sizes: the trunk's feature width, the MLP width, the conv encoder's channels and layers.
     feature_dim: int = 50
     hidden_dim: int = 1024
     encoder_channels: int = 32
     encoder_layers: int = 4
+    # Soft target update rate, discount, and the n of n-step TD targets.
     critic_target_tau: float = 0.01
     gamma: float = 0.99
     n_step: int = 3
     batch_size: int = 256
+    # Exploration noise std as a schedule of the env step, and the clip of the target policy's noise.
     stddev_schedule: str = "linear(1.0,0.1,500000)"
     stddev_clip: float = 0.3
+    # DrQ's random shift: pad by this many pixels, then crop back at a random offset.
     augment_pad: int = 4
     # Updates happen every `update_every_steps` env steps (counted over all envs) and run
     # `updates_per_step` gradient steps each time.
@@ -34,8 +39,9 @@ class DrQV2Config:
     fuse_state: bool = True
     # Rewards are multiplied by this in the TD target (logged returns are not). v19 pays up to
     # 0.5 * 150 per step for holding, so unscaled Q values reach thousands; the critic's
-    # gradients then swamp the encoder and the actor saturates (seen on CPU at stage 1: 100%
-    # saturated actions by 10k steps). DrQ-v2's defaults were tuned for rewards <= 1 per step.
+    # gradients then swamp the encoder and the actor saturates (seen at stage 1 without scaling:
+    # bench/results/learn_pixels_stage1_unscaled.json, docs/results.md). DrQ-v2's defaults were
+    # tuned for rewards <= 1 per step.
     reward_scale: float = 1.0
 
 
@@ -44,16 +50,21 @@ class SACConfig:
     """SAC (Haarnoja et al. 2018) with learned temperature, for low-dimensional observations."""
 
     name: str = "sac"
+    # Adam learning rate of actor, critics and temperature.
     lr: float = 3e-4
+    # MLP width and depth of actor and critics.
     hidden_dim: int = 256
     hidden_layers: int = 2
+    # Soft target update rate, discount, and the n of n-step TD targets.
     critic_target_tau: float = 0.005
     gamma: float = 0.99
     n_step: int = 1
     batch_size: int = 256
+    # Starting entropy temperature alpha (learned from there).
     init_temperature: float = 0.1
     # None -> -action_dim, the usual heuristic.
     target_entropy: float | None = None
+    # As DrQ-v2's; the actor (and temperature) update every actor_update_every critic updates.
     update_every_steps: int = 1
     updates_per_step: int = 1
     actor_update_every: int = 1
@@ -82,12 +93,15 @@ class StudentConfig:
     """
 
     name: str = "student"
+    # Adam learning rate of the regression.
     lr: float = 3e-4
+    # Network sizes, as DrQ-v2's actor (a DrQ-v2 run with the same sizes can start from a student).
     feature_dim: int = 50
     hidden_dim: int = 256
     encoder_channels: int = 32
     encoder_layers: int = 4
     batch_size: int = 128
+    # DrQ's random shift augmentation, as DrQ-v2.
     augment_pad: int = 4
     # As DrQ-v2: concatenate the low-dimensional inputs (state, last actions) after the trunk.
     fuse_state: bool = True

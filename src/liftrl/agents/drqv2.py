@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from liftrl.agents.augment import random_shift
+from liftrl.agents.base import TDLoopFacts
 from liftrl.agents.config import DrQV2Config
 from liftrl.agents.networks import (
     PIXELS,
@@ -67,7 +68,7 @@ def noisy_action(mu: torch.Tensor, std: float, clip: float | None, generator: to
     return x - x.detach() + x.detach().clamp(-1.0, 1.0)
 
 
-class DrQV2Agent:
+class DrQV2Agent(TDLoopFacts):
     def __init__(self, cfg: DrQV2Config, obs_shapes: Mapping[str, Sequence[int]], action_dim: int,
                  actor_keys: Sequence[str], critic_keys: Sequence[str], device: str | torch.device,
                  amp: bool = False, seed: int = 0):
@@ -116,6 +117,9 @@ class DrQV2Agent:
 
     def stddev(self, step: int) -> float:
         return float(self.stddev_schedule(step))
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.encoder_opt, self.actor_opt, self.critic_opt]
 
     # ------------------------------------------------------------------ acting
     @torch.no_grad()

@@ -5,10 +5,10 @@ optimiser state and the losses stay float32 (autocast only runs the convolutions
 products in bfloat16, accumulating in float32).
 
 Why on a CPU too: DrQ-v2's encoder is almost all 3x3 convolutions, and one float32 update of it
-already runs near a core's float32 peak (about 80 GFLOP/s on this machine's cores). A CPU with
-native bfloat16 dot products (AVX512-BF16, or AMX tiles) does twice the work per instruction, and
-oneDNN uses them for convolutions and matrix products: a DrQ-v2 update at 84x84, batch 256, went
-from 3.1 s to 1.4 s on one core (``bench/learner.py --amp``). A CPU without them would emulate
+already runs near a core's float32 peak. A CPU with native bfloat16 dot products (AVX512-BF16,
+or AMX tiles) does twice the work per instruction, and oneDNN uses them for convolutions and
+matrix products (the measured speed-ups: ``bench/learner.py --amp`` and ``bench/student_update.py``,
+in docs/performance.md). A CPU without them would emulate
 bfloat16 by conversions, slower than float32, so ``amp`` is ignored there with a warning, as on
 any device that is neither.
 """

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from liftrl.agents.base import TDLoopFacts
 from liftrl.agents.config import SACConfig
 from liftrl.agents.networks import (PIXELS, GaussianActor, TwinQ, adam, as_tensors, concat_low_dim, grad_norm,
                                     soft_update)
@@ -42,7 +43,7 @@ _STATE_KEYS = ("actor", "critic", "critic_target", "log_alpha", "actor_opt", "cr
                "generator", "updates")
 
 
-class SACAgent:
+class SACAgent(TDLoopFacts):
     def __init__(self, cfg: SACConfig, obs_shapes: Mapping[str, Sequence[int]], action_dim: int,
                  actor_keys: Sequence[str], critic_keys: Sequence[str], device: str | torch.device,
                  seed: int = 0):
@@ -92,6 +93,9 @@ class SACAgent:
         self.generator.manual_seed(seed)
         self.updates = 0
         self._actor_diag: dict[str, torch.Tensor] = {}
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.actor_opt, self.critic_opt, self.alpha_opt]
 
     # ------------------------------------------------------------------ acting
     def _flat(self, obs: Mapping[str, Any], keys: Sequence[str]) -> torch.Tensor:

@@ -18,7 +18,7 @@ All randomness (augmentation) comes from the agent's own ``torch.Generator``, wh
 
 ``amp=True`` runs the forward passes under bfloat16 autocast where that pays
 (``liftrl.agents.precision``: CUDA, CPUs with native bfloat16) in ``update`` only; the loss, the
-weights and the optimiser stay float32. ``act`` stays float32 (about 15% dearer at 4 envs), so
+weights and the optimiser stay float32. ``act`` stays float32 (a little dearer), so
 DAgger's rollouts and the evaluations that pick the best student run the network as the arm does.
 """
 
@@ -83,9 +83,28 @@ class StudentAgent:
         self.updates = 0
 
     @property
-    def needs(self) -> tuple[str, ...]:
+    def replay_keys(self) -> tuple[str, ...]:
         """Observation keys a training batch must hold: the actor's, plus the aux target when on."""
         return tuple(sorted(set(self.actor_keys) | ({AUX_TARGET} if self.aux is not None else set())))
+
+    # What the loop needs to know: a regression has no TD target (returns of one step, undiscounted)
+    # and no critic to bound; ``liftrl distill`` sets the update cadence (``distill.updates_per_round``).
+    n_step = 1
+    discount = 1.0
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.cfg.batch_size)
+
+    @property
+    def lr(self) -> float:
+        return float(self.cfg.lr)
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.opt]
+
+    def value_bound(self, step_bound: float | None, ticks_per_step: int) -> float | None:
+        return None
 
     # ------------------------------------------------------------------ acting
     @torch.no_grad()
@@ -98,7 +117,7 @@ class StudentAgent:
     # ------------------------------------------------------------------ learning
     def update(self, batch: Mapping[str, Any], step: int) -> dict[str, float]:
         """One regression step on labelled observations (``batch["action"]`` are the teacher's labels)."""
-        obs = as_tensors(batch["obs"], self.needs, self.device)
+        obs = as_tensors(batch["obs"], self.replay_keys, self.device)
         label = torch.as_tensor(batch["action"], device=self.device, dtype=torch.float32)
         pixels = random_shift(obs[PIXELS].float(), self.cfg.augment_pad, self.generator)
         with autocast(self.device, self.amp):

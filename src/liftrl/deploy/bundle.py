@@ -37,9 +37,10 @@ from liftrl.deploy.spec import (
 )
 from liftrl.obs.keys import REAL_ARM_KEYS, SIM_ONLY_KEYS
 from liftrl.obs.pipeline import CameraSpec
+from liftrl.run.migrate import BUNDLE_VERSION, migrate_bundle
 
 FORMAT = "liftrl.policy-bundle"
-VERSION = 1
+VERSION = BUNDLE_VERSION  # older bundles are read through liftrl.run.migrate
 SPEC_FILE = "bundle.json"
 WEIGHTS_FILE = "actor.pt"
 GOLDEN_FILE = "golden.npz"
@@ -177,7 +178,8 @@ def _bundle_spec(actor: _ExportedActor, meta: Mapping[str, Any], source: Mapping
         "action": action.to_json(),
         "control": _control_json(env.control_hz, env.latency_ms),
         "task": {"curriculum_stage": env.curriculum_stage, "hold_steps": env.hold_steps,
-                 "lift_height": float(env.lift_height), "max_episode_steps": env.max_episode_steps},
+                 "lift_height": float(env.lift_height), "max_episode_steps": env.max_episode_steps,
+                 "grasp_rule": env.grasp_rule},
         "reward": reward.get("name") if isinstance(reward, dict) else env.reward,
         "actor": actor.arch,
         "source": {"env_steps": meta.get("env_steps"), "saved_at": meta.get("saved_at"), **dict(source or {})},
@@ -320,14 +322,16 @@ def load_bundle(path: str | os.PathLike, real_arm: bool = False, atol: float = G
         raise BundleError(f"{spec_file}: not valid JSON ({exc})") from None
     if spec.get("format") != FORMAT:
         raise BundleError(f"{spec_file}: format {spec.get('format')!r} is not {FORMAT!r}")
-    if spec.get("version") != VERSION:
-        raise BundleError(f"{spec_file}: bundle version {spec.get('version')!r}; this liftrl reads version {VERSION}")
     try:
-        observation = ObservationSpec.from_json(spec["observation"])
-        action = ActionSpec.from_json(spec["action"])
-        control = ControlSpec.from_json(spec["control"])
-        task_spec = TaskSpec.from_json(spec["task"])
-        arch = spec["actor"]
+        current = migrate_bundle(spec, str(spec_file))  # the golden check below reads the file as written
+    except ValueError as exc:
+        raise BundleError(str(exc)) from None
+    try:
+        observation = ObservationSpec.from_json(current["observation"])
+        action = ActionSpec.from_json(current["action"])
+        control = ControlSpec.from_json(current["control"])
+        task_spec = TaskSpec.from_json(current["task"])
+        arch = current["actor"]
     except KeyError as exc:
         raise BundleError(f"{spec_file}: missing section {exc}") from None
     except SpecError as exc:

@@ -34,13 +34,15 @@ from liftrl.deploy.lerobot_units import (COUNTS_PER_TURN, MAX_COUNT, Calibration
 from liftrl.deploy.mapping import BODY, MOTORS, JointMapping
 
 ARM_FILE_FORMAT = "liftrl-arm/1"
-LEROBOT_ROBOT_NAMES = ("so101_follower", "so_follower")  # the calibration folder before / from LeRobot 0.4.4
+LEROBOT_ROBOT_NAMES = ("so101_follower", "so_follower")  # the calibration folder up to / from LeRobot 0.4.3
 CUBE_SIZE_M = 0.03
 LEROBOT_DEG_SCALE = MAX_COUNT / COUNTS_PER_TURN  # real degrees per LeRobot degree
 
 
-class CalibrationMissing(RuntimeError):
-    """The arm cannot be mapped: the message names the file or the measured point that is missing."""
+class CalibrationMissing(ValueError):
+    """The arm cannot be mapped: the message names the file or the measured point that is missing.
+
+    A ValueError, so the CLI prints the message and exits with code 2 (bad input, nothing sent to the arm)."""
 
 
 # ---------------------------------------------------------------------------------------------- the per-arm file
@@ -98,33 +100,71 @@ def load_arm_file(path: str | Path) -> ArmFile:
 
 # ---------------------------------------------------------------------------------------------- where files live
 def lerobot_calibration_root() -> Path:
-    """LeRobot's calibration root, found the way LeRobot finds it (its environment variables, then the default)."""
+    """LeRobot's calibration root as LeRobot computes it, for when LeRobot itself is not installed.
+
+    ``HF_LEROBOT_CALIBRATION``, else ``$HF_LEROBOT_HOME/calibration``, else
+    ``$HF_HOME/lerobot/calibration`` with ``HF_HOME`` defaulting to ``$XDG_CACHE_HOME/huggingface``
+    (``~/.cache/huggingface``): ``lerobot.utils.constants`` over ``huggingface_hub.constants``.
+    """
     if os.environ.get("HF_LEROBOT_CALIBRATION"):
         return Path(os.environ["HF_LEROBOT_CALIBRATION"]).expanduser()
-    home = os.environ.get("HF_LEROBOT_HOME")
-    if home:
-        return Path(home).expanduser() / "calibration"
-    hf_home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")).expanduser()
-    return hf_home / "lerobot" / "calibration"
+    if os.environ.get("HF_LEROBOT_HOME"):
+        return Path(os.environ["HF_LEROBOT_HOME"]).expanduser() / "calibration"
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    hf_home = os.environ.get("HF_HOME") or os.path.join(cache, "huggingface")
+    return Path(os.path.expandvars(hf_home)).expanduser() / "lerobot" / "calibration"
+
+
+def lerobot_calibration_dir() -> Path:
+    """The folder the installed LeRobot reads SO-101 calibrations from (asked of LeRobot when installed).
+
+    LeRobot 0.4.3+ files them under ``robots/so_follower``, 0.4.2 and older under
+    ``robots/so101_follower``; the follower class's ``name`` says which. Without LeRobot (a dry run)
+    the current layout is assumed.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("lerobot") is None:
+        return lerobot_calibration_root() / "robots" / LEROBOT_ROBOT_NAMES[-1]
+    from lerobot.utils.constants import HF_LEROBOT_CALIBRATION, ROBOTS
+
+    from liftrl.deploy.so101 import import_so101_follower  # deploy.so101 imports LeRobot only inside functions
+
+    follower_cls, _ = import_so101_follower()
+    return Path(HF_LEROBOT_CALIBRATION) / ROBOTS / follower_cls.name
+
+
+def calibrate_command(robot_id: str, port: str | None = None, calibration_dir: Path | None = None) -> str:
+    """The LeRobot command that writes the calibration liftrl looks for."""
+    cmd = f"lerobot-calibrate --robot.type=so101_follower --robot.port={port or 'PORT'} --robot.id={robot_id}"
+    return cmd + (f" --robot.calibration_dir={calibration_dir}" if calibration_dir else "")
 
 
 def find_lerobot_calibration(robot_id: str, calibration: str | None = None,
-                             calibration_dir: str | None = None) -> Path:
-    """The LeRobot calibration file of ``robot_id``: ``calibration`` if given, else where LeRobot writes it."""
+                             calibration_dir: str | None = None, port: str | None = None) -> Path:
+    """The LeRobot calibration file of ``robot_id``: ``calibration`` if given, else in the folder LeRobot reads.
+
+    A file found only in the other LeRobot version's folder is refused by name: the installed
+    LeRobot would not read it, so liftrl and LeRobot would convert units with different numbers.
+    """
     if calibration:
-        candidates = [Path(calibration).expanduser()]
-    elif calibration_dir:
-        candidates = [Path(calibration_dir).expanduser() / f"{robot_id}.json"]
+        path = Path(calibration).expanduser()
+        folder = path.parent
     else:
-        root = lerobot_calibration_root()
-        candidates = [root / "robots" / name / f"{robot_id}.json" for name in LEROBOT_ROBOT_NAMES]
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise CalibrationMissing(
-        f"no LeRobot calibration for robot id {robot_id!r} (looked for {[str(p) for p in candidates]}): calibrate "
-        f"the arm with LeRobot (lerobot-calibrate --robot.type=so101_follower --robot.id={robot_id}) or pass "
-        f"--calibration FILE")
+        folder = Path(calibration_dir).expanduser() if calibration_dir else lerobot_calibration_dir()
+        path = folder / f"{robot_id}.json"
+    if path.is_file():
+        return path
+    hint = f"calibrate the arm with LeRobot ({calibrate_command(robot_id, port, folder if calibration_dir else None)})"
+    if not calibration and not calibration_dir:
+        others = [folder.parent / name / path.name for name in LEROBOT_ROBOT_NAMES if name != folder.name]
+        found = [p for p in others if p.is_file()]
+        if found:
+            hint = (f"{found[0]} was written by another LeRobot version, which files SO-101 calibrations under "
+                    f"{found[0].parent.name}/; the installed LeRobot reads {folder}/: copy the file there or pass "
+                    f"--calibration-dir {found[0].parent}")
+    raise CalibrationMissing(f"no LeRobot calibration for robot id {robot_id!r} (looked for {path}): {hint}, "
+                             f"or pass --calibration FILE")
 
 
 def default_arm_file(robot_id: str) -> Path:
@@ -193,9 +233,9 @@ def arm_mapping(jnt_range: np.ndarray, cal: Calibration, arm: ArmFile, q_cube: f
     return JointMapping(mid=mid, gripper_range=grip, deg_scale=LEROBOT_DEG_SCALE)
 
 
-def load_lerobot_calibration(robot_id: str, calibration: str | None = None,
-                             calibration_dir: str | None = None) -> tuple[Calibration, Path]:
-    path = find_lerobot_calibration(robot_id, calibration, calibration_dir)
+def load_lerobot_calibration(robot_id: str, calibration: str | None = None, calibration_dir: str | None = None,
+                             port: str | None = None) -> tuple[Calibration, Path]:
+    path = find_lerobot_calibration(robot_id, calibration, calibration_dir, port)
     return load_calibration(path), path
 
 

@@ -5,6 +5,12 @@ Both robots take the same calibration arguments (``--robot-id``, ``--calibration
 the options the real arm will be run with. For ``sim-lerobot`` the LeRobot calibration is the
 simulated arm's own: read from ``--calibration`` if that file exists, else made from the
 ``--sim-*`` errors (and written to ``--calibration`` if a path was given, so it can be edited).
+
+On the real arm (``so101``) the LeRobot calibration file is found where the installed LeRobot reads
+it and the follower is built on that same folder; ``so101_session`` connects without calibrating and
+turns every failure into a message and exit code 2 with the arm holding; a run that ends normally
+moves slowly to its rest pose, and the torque is released only if the user types ``release``
+(``--unattended``: never asked, kept on). docs/real-arm.md lists each failure and the arm's state.
 """
 
 from __future__ import annotations
@@ -32,6 +38,25 @@ def add_arm_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sim-gripper-error", type=float, default=0.0,
                    help="sim-lerobot: the gripper's recorded closed stop off by this many 0-100 units")
     p.add_argument("--sim-error-seed", type=int, default=0, help="sim-lerobot: seed of the error signs")
+    p.add_argument("--unattended", action="store_true",
+                   help="so101: never wait at the terminal: episodes start one after another and at the end the "
+                        "arm keeps its torque on (without it, torque is released only if you type 'release')")
+
+
+def add_camera_arguments(p: argparse.ArgumentParser) -> None:
+    """The wrist camera's mode for ``deploy --robot so101`` (LeRobot refuses a mode the camera lacks)."""
+    p.add_argument("--camera-width", type=int, default=640, help="so101: capture width (px)")
+    p.add_argument("--camera-height", type=int, default=480, help="so101: capture height (px)")
+    p.add_argument("--camera-fps", type=int, default=30, help="so101: capture frame rate")
+    p.add_argument("--camera-fourcc", default=None, help="so101: pixel format, e.g. MJPG or YUYV (default: the "
+                                                         "camera's own)")
+
+
+def camera_options(args: argparse.Namespace):
+    from liftrl.deploy.so101 import CameraOptions
+
+    device = int(args.camera) if str(args.camera).isdigit() else args.camera
+    return CameraOptions(device, args.camera_width, args.camera_height, args.camera_fps, args.camera_fourcc)
 
 
 def robot_id(args: argparse.Namespace) -> str:
@@ -79,14 +104,14 @@ def sim_calibration(args: argparse.Namespace, jnt_range):
 
 def mapping(args: argparse.Namespace, arm):
     """(LeRobot calibration or None, the joint mapping, where it came from) for the robot in ``args``."""
-    from liftrl.deploy.calibration import load_lerobot_calibration, mapping_for_arm
+    from liftrl.deploy.calibration import mapping_for_arm
 
     if args.robot == "sim-lerobot":
         cal = sim_calibration(args, arm.joint_range)
     elif args.uncalibrated:
         cal = None
     else:
-        cal, _ = load_lerobot_calibration(robot_id(args), args.calibration, args.calibration_dir)
+        cal, _ = so101_calibration(args)
     joint_mapping, source = mapping_for_arm(arm.joint_range, cal, robot_id(args), arm_file(args), args.uncalibrated)
     return cal, joint_mapping, source
 
@@ -121,62 +146,55 @@ def deploy_sim_lerobot(args: argparse.Namespace, rate: float, latency: float) ->
     return 0
 
 
-def _start_pose(robot, start, limits, rate: float, speed: float) -> bool:
-    """The slow move to the start pose; on a safety stop or Ctrl-C the arm holds and the episodes end."""
+def _slow_move(robot, pose, limits, rate: float, speed: float, what: str) -> str | None:
+    """The slow joint-space move (start or rest pose); on a safety stop or Ctrl-C the arm holds. None = arrived."""
     from liftrl.deploy.robot import WallClock
     from liftrl.deploy.safety import SafetyStop
     from liftrl.deploy.start_pose import move_to_pose
 
     try:
-        move_to_pose(robot, WallClock(), start, limits, rate_hz=rate, speed=speed)
-        return True
-    except (SafetyStop, KeyboardInterrupt) as exc:
-        robot.stop()
-        print(f"  start pose not reached, arm holding: {exc or 'Ctrl-C'}")
-        return False
+        move_to_pose(robot, WallClock(), pose, limits, rate_hz=rate, speed=speed)
+        return None
+    except (SafetyStop, KeyboardInterrupt, OSError, RuntimeError) as exc:
+        try:
+            robot.stop()
+        except Exception:
+            pass
+        return f"{what} not reached, the arm holds where it is: {exc or 'Ctrl-C'}"
 
 
-def deploy_so101(args: argparse.Namespace, rate: float) -> int:
-    from liftrl.deploy.bundle import load_bundle
-    from liftrl.deploy.episode_log import EpisodeLog
-    from liftrl.deploy.pipeline import ArmModel, CommandMapper, ObservationBuilder
-    from liftrl.deploy.robot import WallClock
+def so101_calibration(args: argparse.Namespace):
+    """(LeRobot calibration, its file): the file the follower is then built on, so both read the same numbers."""
+    from liftrl.deploy.calibration import load_lerobot_calibration
+
+    lerobot_dir(args)  # refuses a --calibration file LeRobot would not read for this --robot-id
+    return load_lerobot_calibration(robot_id(args), args.calibration, args.calibration_dir, args.port)
+
+
+def _episodes(args, robot, bundle, arm, limits, rate: float, source: str) -> list[str]:
+    """Run the episodes, then the slow move to the rest pose (the start pose); returns the failures, in words.
+
+    Any failure leaves the arm holding where it stopped (no further motion); only a run that ended
+    normally moves on to the rest pose."""
     from liftrl.common.units import CONTROL_PERIOD_S
+    from liftrl.deploy.episode_log import EpisodeLog
+    from liftrl.deploy.pipeline import CommandMapper, ObservationBuilder
+    from liftrl.deploy.robot import WallClock
     from liftrl.deploy.runner import LoopConfig, run_arm_episode
     from liftrl.deploy.safety import Watchdog
-    from liftrl.deploy.so101 import So101Robot, make_lerobot_follower
     from liftrl.deploy.start_pose import home_pose
 
-    if args.latency_ms is not None or args.camera_noise or args.camera_gain:
-        raise ValueError("--latency-ms and --camera-noise emulate the real arm in simulation; with --robot so101 "
-                         "latency and noise are real")
-    if not args.port:
-        raise ValueError("--robot so101 needs --port (the arm's serial port, e.g. /dev/ttyACM0)")
-    bundle = load_bundle(args.bundle, real_arm=True)
-    arm = ArmModel.build()
-    _, joint_mapping, source = mapping(args, arm)
-    print(f"mapping: {source}")
-    limits = limits_from_args(args, arm, bundle)
-    camera_key = args.camera_key if "pixels" in bundle.observation.keys else None
-    try:
-        follower = make_lerobot_follower(args.port, robot_id(args), camera_key=camera_key,
-                                         camera=int(args.camera) if str(args.camera).isdigit() else args.camera,
-                                         calibration_dir=lerobot_dir(args),
-                                         max_relative_target=joint_mapping.lerobot_caps(limits.max_lead))
-    except ImportError as exc:
-        print(f"liftrl deploy: error: {exc}", file=sys.stderr)
-        return 2
-    robot = So101Robot(follower, joint_mapping, camera_key=camera_key)
-    mapper = CommandMapper(bundle.action, bundle.task, arm)
-    start = home_pose(arm, mapper.cfg)
+    start = home_pose(arm, CommandMapper(bundle.action, bundle.task, arm).cfg)
     max_steps = args.max_steps or int(math.ceil(bundle.task.max_episode_steps * CONTROL_PERIOD_S * rate))
     out = Path(args.log_dir or "runs/deploy")
     try:
-        robot.connect()  # inside the try: a half-connected arm is still disconnected
         for episode in range(args.episodes):
-            input(f"episode {episode + 1}/{args.episodes}: place the cube, then press Enter (Ctrl-C stops the arm) ")
-            if not _start_pose(robot, start, limits, rate, args.start_speed):
-                break
+            if not args.unattended:
+                input(f"episode {episode + 1}/{args.episodes}: place the cube, then press Enter (Ctrl-C stops the "
+                      f"arm) ")
+            failed = _slow_move(robot, start, limits, rate, args.start_speed, "start pose")
+            if failed:
+                return [failed]
             episode_log = EpisodeLog(log_frames=not args.no_log_frames)
             result = run_arm_episode(robot, WallClock(), bundle.policy,
                                      ObservationBuilder(bundle.observation, arm.kinematics),
@@ -186,10 +204,63 @@ def deploy_so101(args: argparse.Namespace, rate: float) -> int:
                                      "mapping": source})
             path = episode_log.save(out / f"so101_episode{episode:03d}.npz")
             print(f"  {result.steps} steps, stop: {result.stop_reason} ({result.message}); log {path}")
-            if result.stop_reason == "interrupted" or result.safety_stop:
-                break
-    finally:
-        robot.disconnect()
+            if result.stop_reason == "interrupted":
+                return [f"interrupted (Ctrl-C) in episode {episode + 1} after {result.steps} steps"]
+            if result.safety_stop:
+                return [f"episode {episode + 1} stopped after {result.steps} steps: {result.message}"]
+    except (KeyboardInterrupt, EOFError) as exc:
+        robot.stop()
+        return [f"interrupted ({'Ctrl-C' if isinstance(exc, KeyboardInterrupt) else 'end of input'}) between "
+                f"episodes"]
+    failed = _slow_move(robot, start, limits, rate, args.start_speed, "rest pose")
+    return [failed] if failed else []
+
+
+def deploy_so101(args: argparse.Namespace, rate: float) -> int:
+    """The real arm: refuse what is missing, connect without calibrating, run, rest, keep torque unless told."""
+    from liftrl.deploy.bundle import load_bundle
+    from liftrl.deploy.calibration import mapping_for_arm
+    from liftrl.deploy.pipeline import ArmModel
+    from liftrl.deploy.so101 import So101Robot, import_so101_follower, make_lerobot_follower
+    from liftrl.deploy.so101_session import ArmFault, ask_release, connect_follower, finish, silent_motors
+
+    if args.latency_ms is not None or args.camera_noise or args.camera_gain:
+        raise ValueError("--latency-ms and --camera-noise emulate the real arm in simulation; with --robot so101 "
+                         "latency and noise are real")
+    if not args.port:
+        raise ValueError("--robot so101 needs --port (the arm's serial port, e.g. /dev/ttyACM0)")
+    bundle = load_bundle(args.bundle, real_arm=True)
+    try:
+        import_so101_follower()
+    except ImportError as exc:
+        print(f"liftrl deploy: error: {exc}", file=sys.stderr)
+        return 2
+    arm = ArmModel.build()
+    cal, cal_path = so101_calibration(args)
+    joint_mapping, source = mapping_for_arm(arm.joint_range, None if args.uncalibrated else cal, robot_id(args),
+                                            arm_file(args), args.uncalibrated)
+    print(f"LeRobot calibration: {cal_path}\nmapping: {source}")
+    limits = limits_from_args(args, arm, bundle)
+    camera_key = args.camera_key if "pixels" in bundle.observation.keys else None
+    camera = camera_options(args)
+    follower = make_lerobot_follower(args.port, robot_id(args), cal_path.parent, camera_key=camera_key,
+                                     camera=camera, max_relative_target=joint_mapping.lerobot_caps(limits.max_lead))
+    try:
+        connect_follower(follower, robot_id(args), args.port, camera.describe())
+    except ArmFault as exc:
+        print(f"liftrl deploy: error: {exc}", file=sys.stderr)
+        return 2
+    failures = _episodes(args, So101Robot(follower, joint_mapping, camera_key=camera_key), bundle, arm, limits,
+                            rate, source)
+    silent = silent_motors(follower)
+    if silent:
+        failures.append(f"servo(s) {silent} stopped answering (check their 3-pin cables and the 12 V supply); "
+                        f"every servo keeps its last goal with torque on while powered")
+    state = finish(follower, release=not silent and ask_release(input, args.unattended))
+    if failures:
+        print(f"liftrl deploy: error: {'; '.join(failures)}; {state}", file=sys.stderr)
+        return 2
+    print(f"done: {args.episodes} episodes; {state}")
     return 0
 
 
@@ -208,16 +279,54 @@ def _sim_follower(args: argparse.Namespace, arm):
 
 
 def _real_follower(args: argparse.Namespace):
-    from liftrl.deploy.calibration import load_lerobot_calibration
     from liftrl.deploy.robot import WallClock
-    from liftrl.deploy.so101 import make_lerobot_follower
+    from liftrl.deploy.so101 import import_so101_follower, make_lerobot_follower
 
     if not args.port:
         raise ValueError("bringup --robot so101 needs --port (the arm's serial port, e.g. /dev/ttyACM0)")
-    cal, path = load_lerobot_calibration(robot_id(args), args.calibration, args.calibration_dir)
+    import_so101_follower()
+    cal, path = so101_calibration(args)
     print(f"LeRobot calibration: {path}")
-    follower = make_lerobot_follower(args.port, robot_id(args), camera_key=None, calibration_dir=lerobot_dir(args))
-    return follower, WallClock(), cal, None
+    follower = make_lerobot_follower(args.port, robot_id(args), path.parent, camera_key=None)
+    return follower, WallClock(), cal
+
+
+def _bringup_so101(args: argparse.Namespace, arm, cfg) -> int:
+    """Bring-up of the real arm: connect without calibrating, run, rest at LeRobot's zero, keep torque unless told."""
+    from liftrl.deploy.bringup import Bringup, BringupAborted
+    from liftrl.deploy.calibration import save_arm_file
+    from liftrl.deploy.mapping import BODY
+    from liftrl.deploy.so101_session import ArmFault, ask_release, connect_follower, finish, silent_motors
+
+    try:
+        follower, clock, cal = _real_follower(args)
+        connect_follower(follower, robot_id(args), args.port)
+    except (ImportError, ArmFault) as exc:
+        print(f"liftrl bringup: error: {exc}", file=sys.stderr)
+        return 2
+    bringup = Bringup(follower, clock, cal, arm, robot_id(args), cfg=cfg)
+    failure = None
+    try:
+        print(f"per-arm file: {save_arm_file(bringup.run(), arm_file(args))}")
+    except BringupAborted as exc:
+        failure = f"bring-up aborted ({exc}); no per-arm file was written"
+    except Exception as exc:  # the bus: LeRobot raises ConnectionError/RuntimeError naming the motor ids
+        failure = f"bring-up stopped: {type(exc).__name__}: {str(exc).strip()}; no per-arm file was written"
+    silent = silent_motors(follower)
+    if silent:
+        failure = (f"{failure}; " if failure else "") + (f"servo(s) {silent} stopped answering (check their 3-pin "
+                                                         f"cables and the 12 V supply)")
+    elif failure is None:
+        try:  # the rest pose: LeRobot's zero, where the bring-up measured the arm
+            bringup.move({j: 0.0 for j in BODY})
+        except (BringupAborted, KeyboardInterrupt) as exc:
+            failure = f"rest pose not reached ({exc or 'Ctrl-C'}); the arm holds where it is"
+    state = finish(follower, release=not silent and ask_release(input, args.unattended))
+    if failure:
+        print(f"liftrl bringup: error: {failure}; {state}", file=sys.stderr)
+        return 2
+    print(f"bring-up done; {state}")
+    return 0
 
 
 def _bringup(args: argparse.Namespace) -> int:
@@ -226,13 +335,10 @@ def _bringup(args: argparse.Namespace) -> int:
     from liftrl.deploy.pipeline import ArmModel
 
     arm = ArmModel.build()
-    try:
-        follower, clock, cal, place_cube = (_sim_follower(args, arm) if args.robot == "sim-lerobot"
-                                            else _real_follower(args))
-    except ImportError as exc:
-        print(f"liftrl bringup: error: {exc}", file=sys.stderr)
-        return 2
     cfg = BringupConfig(speed_deg_s=args.speed, rate_hz=args.rate)
+    if args.robot == "so101":
+        return _bringup_so101(args, arm, cfg)
+    follower, clock, cal, place_cube = _sim_follower(args, arm)
     follower.connect()
     try:
         result = Bringup(follower, clock, cal, arm, robot_id(args), cfg=cfg, place_cube=place_cube).run()
@@ -240,8 +346,6 @@ def _bringup(args: argparse.Namespace) -> int:
         print(f"bring-up aborted ({exc}); the arm holds its pose, nothing was written")
         return 1
     finally:
-        if args.robot == "so101":  # LeRobot's disconnect turns the torque off: the arm would fall
-            input("Support the arm, then press Enter to release its torque ")
         follower.disconnect()
     print(f"per-arm file: {save_arm_file(result, arm_file(args))}")
     return 0

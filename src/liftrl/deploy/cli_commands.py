@@ -52,7 +52,9 @@ def _deploy_sim(args: argparse.Namespace) -> int:
     rate = REAL_RATE_HZ if args.rate is None else args.rate
     latency = REAL_LATENCY_MS if args.latency_ms is None else args.latency_ms
     noise = CameraNoise(std=args.camera_noise, gain=args.camera_gain)
-    rows = dry_run_rows(bundle, rate, latency, noise, log_dir=args.log_dir)
+    # a bad scene option fails here, naming its key, before any episode
+    rows = dry_run_rows(bundle, rate, latency, noise, log_dir=args.log_dir, scene=parse_env_options(args.env),
+                        camera_delay_ms=args.camera_delay_ms)
     seeds = dry_run_seeds(args.episodes, DRY_RUN_SEED_BASE if args.seed is None else args.seed)
     workers = args.workers or default_workers(len(rows) * len(seeds))
     print(f"dry run of {bundle.path}: {args.episodes} episodes per row, stage {bundle.task.curriculum_stage}, "
@@ -71,6 +73,22 @@ def _deploy_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_env_options(items: list[str] | None) -> dict:
+    """``--env KEY=VALUE`` pairs (VALUE as YAML: ``[busy, flat]``, ``0.5``, ``true``) as a dict of scene options."""
+    import yaml
+
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--env {item!r} is not KEY=VALUE (e.g. --env table_texture=[busy])")
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"--env {item!r}: the value is not valid YAML ({exc.problem})") from None
+    return out
+
+
 def _deploy(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
@@ -80,6 +98,10 @@ def _deploy(args: argparse.Namespace) -> int:
         raise ValueError(f"--rate must be a positive number of Hz, got {args.rate}")
     if args.latency_ms is not None and args.latency_ms < 0:
         raise ValueError(f"--latency-ms must be >= 0, got {args.latency_ms}")
+    if args.robot != "sim" and (args.env or args.camera_delay_ms):
+        raise ValueError("--env and --camera-delay-ms are for the dry run (--robot sim)")
+    if args.camera_delay_ms < 0:
+        raise ValueError(f"--camera-delay-ms must be >= 0, got {args.camera_delay_ms}")
     if args.max_joint_speed <= 0 or args.max_lead <= 0:
         raise ValueError(f"--max-joint-speed and --max-lead must be > 0, got {args.max_joint_speed}, {args.max_lead}")
     from liftrl.deploy import cli_arm
@@ -106,6 +128,10 @@ def add_deploy_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=20)
     p.add_argument("--camera-noise", type=float, default=0.0, help="sim only: per-pixel noise std (0-255 units)")
     p.add_argument("--camera-gain", type=float, default=0.0, help="sim only: per-episode brightness jitter, +-fraction")
+    p.add_argument("--camera-delay-ms", type=float, default=0.0, help="sim only: how old each camera frame is (ms)")
+    p.add_argument("--env", action="append", default=None, metavar="KEY=VALUE",
+                   help="sim only: a scene option over the default scene (docs/stress.md), e.g. "
+                        "--env table_texture=[busy] --env light_rgb=[0.8,0.9,1.15]; repeatable")
     p.add_argument("--seed", type=int, default=None,
                    help="sim only: first episode seed (default: dry-run seeds, apart from training and evaluation)")
     p.add_argument("--workers", type=int, default=None,
@@ -129,8 +155,66 @@ def add_deploy_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--start-speed", type=float, default=0.4,
                    help="so101: speed of the slow move to the start pose before each episode (rad/s)")
     p.add_argument("--no-log-frames", action="store_true", help="so101: leave raw camera frames out of the logs")
-    from liftrl.deploy.cli_arm import add_arm_arguments
+    from liftrl.deploy.cli_arm import add_arm_arguments, add_camera_arguments
 
     add_arm_arguments(p)
+    add_camera_arguments(p)
     p.set_defaults(func=_deploy)
+    return p
+
+
+def _stress(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from liftrl.common.seeds import DRY_RUN_SEED_BASE
+    from liftrl.deploy.bundle import load_bundle
+    from liftrl.deploy import stress, stress_report, stress_suite
+
+    if args.episodes < 1:
+        raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.workers is not None and args.workers < 0:
+        raise ValueError(f"--workers must be >= 0, got {args.workers}")
+    bundle = load_bundle(args.bundle)
+    base = stress.Baseline(rate_hz=REAL_RATE_HZ if args.rate is None else args.rate,
+                           latency_ms=REAL_LATENCY_MS if args.latency_ms is None else args.latency_ms,
+                           camera_noise=args.camera_noise, camera_gain=args.camera_gain)
+    suite = stress_suite.load_suite(args.suite) if args.suite else stress_suite.DEFAULT_SUITE
+    only = [g.strip() for g in args.only.split(",") if g.strip()] if args.only else None
+    suite = stress_suite.select(suite, only)
+    stress_suite.check_suite(suite, stress.baseline_env(bundle, base))  # every condition, before any episode
+    seed = DRY_RUN_SEED_BASE if args.seed is None else args.seed
+    jobs = stress.make_jobs(str(Path(args.bundle).resolve()), bundle, suite, base, args.episodes, seed)
+    workers = stress.default_workers() if args.workers is None else args.workers
+    print(f"stress of {bundle.path}: {len(suite)} conditions x {args.episodes} episodes on {workers} worker(s), "
+          f"{base.rate_hz:g} Hz, {base.latency_ms:g} ms")
+    results = stress.collect(suite, stress.run_jobs(jobs, workers, progress=not args.no_progress))
+    out = Path(args.out) if args.out else Path(args.bundle) / "stress"
+    name = Path(args.bundle).resolve().name
+    paths = stress_report.write_report(out, name, base, args.episodes, seed, results)
+    print("weakest conditions:")
+    for r in stress_report.weakest(results):
+        lo, hi = r.interval
+        print(f"  {r.label}: {r.successes}/{r.episodes} ({100 * r.rate:.0f}%, 95% {100 * lo:.0f}-{100 * hi:.0f}%)")
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def add_stress_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("stress", help="a bundle's success under shifted scenes (lights, table, cube, camera, "
+                                      "rendering, latency, physics): stress.md, stress.json, stress.png")
+    p.add_argument("bundle", help="bundle folder written by `liftrl export`")
+    p.add_argument("--episodes", type=int, default=50, help="episodes per condition (the same seeds in each)")
+    p.add_argument("--only", default=None, help="comma-separated groups to run (the baseline always runs): "
+                                                "image,start,lighting,table,cube,camera,rendering,latency,cube_size,physics")
+    p.add_argument("--suite", default=None, help="a YAML list of conditions instead of the default suite")
+    p.add_argument("--out", default=None, help="report folder (default BUNDLE/stress)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: one per core; 0 or 1: in this one)")
+    p.add_argument("--rate", type=float, default=None, help=f"baseline control rate in Hz (default {REAL_RATE_HZ:g})")
+    p.add_argument("--latency-ms", type=float, default=None,
+                   help=f"baseline command latency (default {REAL_LATENCY_MS:g})")
+    p.add_argument("--camera-noise", type=float, default=0.0, help="baseline per-pixel noise std (0-255 units)")
+    p.add_argument("--camera-gain", type=float, default=0.0, help="baseline per-episode brightness jitter")
+    p.add_argument("--seed", type=int, default=None, help="first episode seed (default: the dry run's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_stress)
     return p

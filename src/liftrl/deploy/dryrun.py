@@ -16,15 +16,16 @@ episode by episode.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from functools import partial
-from typing import Callable, Sequence
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
 from liftrl.common.seeds import DRY_RUN_SEED_BASE, dry_run_seeds
 from liftrl.common.units import CONTROL_PERIOD_S, PHYSICS_STEPS_PER_CONTROL
-from liftrl.config import EnvConfig
+from liftrl.config import ConfigError, EnvConfig, env_with
 from liftrl.deploy.bundle import Bundle, load_bundle
 from liftrl.deploy.episode_log import EpisodeLog
 from liftrl.deploy.pipeline import ArmModel, CommandMapper, ObservationBuilder
@@ -34,14 +35,18 @@ from liftrl.deploy.safety import SafetyLimits, Watchdog
 from liftrl.deploy.sim_robot import CameraNoise, SimRobot
 from liftrl.rewards import known_versions
 from liftrl.run.envs import make_env, make_task_env
+from liftrl.sim.options import EnvOptions, TaskOptions
 from liftrl.sim.parallel import run_episodes_parallel
 from liftrl.train.episodes import run_episode
+
+LOOP_KEYS = frozenset(f.name for f in dataclasses.fields(EnvOptions)) - {f.name for f in dataclasses.fields(TaskOptions)}
 
 
 @dataclass(frozen=True)
 class RowSpec:
     """How one row runs the policy: ``loop`` "env" (the training env at ``rate_hz``/``latency_ms``) or
-    "deploy" (the deploy loop on SimRobot at that rate and latency, with ``camera_noise``)."""
+    "deploy" (the deploy loop on SimRobot at that rate and latency, with ``camera_noise`` and frames
+    ``camera_delay_ms`` old), in the scene ``env`` describes (default: the bundle's ``env_config``)."""
 
     label: str
     loop: str
@@ -49,6 +54,8 @@ class RowSpec:
     latency_ms: float
     camera_noise: CameraNoise = CameraNoise()
     log_dir: str | None = None
+    env: EnvConfig | None = None
+    camera_delay_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -100,15 +107,25 @@ class DryRunRow:
                    sum(o.success for o in outcomes), sum(o.safety_stop for o in outcomes), tuple(outcomes))
 
 
-def env_config(bundle: Bundle) -> EnvConfig:
-    """The env a bundle was trained in, at its trained control rate and latency."""
+def env_config(bundle: Bundle, scene: Mapping[str, Any] | None = None) -> EnvConfig:
+    """The env a bundle was trained in, at its trained control rate and latency, with ``scene`` options
+    (``liftrl.sim.scene_options``, e.g. ``{"table_texture": ["busy"]}``) over the default scene.
+
+    A bad scene option raises ``ConfigError`` naming ``env.KEY``; the loop's options (rate, latency,
+    camera) are not scene options and are refused here (the dry run sets them itself)."""
+    if scene:
+        loop = sorted(set(scene) & LOOP_KEYS)
+        if loop:
+            raise ConfigError(f"env options {loop} belong to the loop: use --rate, --latency-ms, --camera-noise, "
+                              f"--camera-gain instead")
+        return env_with(env_config(bundle), scene)
     task = bundle.task
     reward = bundle.reward if bundle.reward in known_versions() else "sparse"  # reward does not affect success
     return EnvConfig(curriculum_stage=task.curriculum_stage, hold_steps=task.hold_steps, lift_height=task.lift_height,
                      max_episode_steps=task.max_episode_steps, observations=tuple(sorted(set(bundle.observation.keys))),
                      image_size=bundle.observation.camera.size, frame_stack=bundle.observation.frame_stack,
                      randomize=True, reward=reward, control_hz=bundle.control.hz,
-                     latency_ms=bundle.control.latency_ms)
+                     latency_ms=bundle.control.latency_ms, grasp_rule=task.grasp_rule)
 
 
 # ---------------------------------------------------------------------------------- one row's episodes
@@ -122,7 +139,7 @@ class _EnvRow:
 
     def __init__(self, bundle: Bundle, spec: RowSpec):
         self.bundle = bundle
-        self.env = make_env(env_config(bundle))
+        self.env = make_env(spec.env or env_config(bundle))
 
     def __call__(self, seed: int) -> EpisodeOutcome:
         last: dict = {}
@@ -142,9 +159,9 @@ class _DeployRow:
     def __init__(self, bundle: Bundle, spec: RowSpec, arm: ArmModel, limits: SafetyLimits | None,
                  adapter: Callable[[SimRobot], Robot] | None):
         # The env alone: SimRobot applies the rate, latency and camera itself, at physics resolution.
-        self.env = make_task_env(env_config(bundle))
+        self.env = make_task_env(spec.env or env_config(bundle))
         self.sim = SimRobot(self.env, latency_s=spec.latency_ms / 1000.0, camera_noise=spec.camera_noise,
-                            render="pixels" in bundle.observation.keys)
+                            render="pixels" in bundle.observation.keys, camera_delay_s=spec.camera_delay_ms / 1000.0)
         self.robot = self.sim if adapter is None else adapter(self.sim)
         self.bundle, self.spec, self.arm, self.adapter = bundle, spec, arm, adapter
         self.limits = limits or SafetyLimits.for_arm(arm.joint_range, bundle.action.gripper_ctrl,
@@ -156,6 +173,8 @@ class _DeployRow:
     def __call__(self, seed: int) -> EpisodeOutcome:
         bundle, sim, spec = self.bundle, self.sim, self.spec
         sim.reset(seed)
+        if hasattr(self.robot, "reset_episode"):  # an adapter with its own episode state (liftrl stress)
+            self.robot.reset_episode(seed)
         episode_log = EpisodeLog(log_frames=spec.log_dir is not None)
         result = run_arm_episode(self.robot, sim, bundle.policy, ObservationBuilder(bundle.observation, self.arm.kinematics),
                                  CommandMapper(bundle.action, bundle.task, self.arm), self.limits, Watchdog(), self.loop,
@@ -224,19 +243,25 @@ def run_rows(bundle: Bundle, rows: Sequence[RowSpec], episode_seeds: Sequence[in
     return [DryRunRow.of(spec, outcomes[r * n:(r + 1) * n]) for r, spec in enumerate(rows)]
 
 
-def run_env(bundle: Bundle, episode_seeds: list[int]) -> DryRunRow:
+def run_env(bundle: Bundle, episode_seeds: list[int], env_options: EnvConfig | None = None) -> DryRunRow:
     """The policy in the env at the rate and latency it was trained at (wrapped if not 50 Hz / 0 ms)."""
-    spec = RowSpec("env (training loop)", "env", bundle.control.hz, bundle.control.latency_ms)
+    spec = RowSpec("env (training loop)", "env", bundle.control.hz, bundle.control.latency_ms, env=env_options)
     return run_rows(bundle, [spec], episode_seeds)[0]
 
 
 def run_deploy(bundle: Bundle, episode_seeds: list[int], rate_hz: float, latency_ms: float,
                camera_noise: CameraNoise = CameraNoise(), log_dir: str | Path | None = None,
                arm: ArmModel | None = None, adapter: Callable[[SimRobot], Robot] | None = None,
-               label: str = "deploy loop on SimRobot", limits: SafetyLimits | None = None) -> DryRunRow:
+               label: str = "deploy loop on SimRobot", limits: SafetyLimits | None = None,
+               env_options: EnvConfig | None = None, camera_delay_ms: float = 0.0) -> DryRunRow:
     """The deploy loop on the simulated robot, at ``rate_hz`` with ``latency_ms`` command latency, in this
-    process (``adapter``, e.g. ``sim_lerobot``'s, need not pickle)."""
-    spec = RowSpec(label, "deploy", rate_hz, latency_ms, camera_noise, None if log_dir is None else str(log_dir))
+    process (``adapter``, e.g. ``sim_lerobot``'s or ``liftrl stress``'s, need not pickle).
+
+    ``env_options`` (default: the bundle's ``env_config``) describe the scene, e.g. a condition of
+    ``liftrl stress``; ``camera_delay_ms`` makes every frame that much older than the joints.
+    """
+    spec = RowSpec(label, "deploy", rate_hz, latency_ms, camera_noise, None if log_dir is None else str(log_dir),
+                   env_options, camera_delay_ms)
     job = DryRunJob(bundle, (spec,), arm=arm, limits=limits, adapter=adapter)
     try:
         return DryRunRow.of(spec, [job(DryRunEpisode(0, int(s))) for s in episode_seeds])
@@ -245,21 +270,26 @@ def run_deploy(bundle: Bundle, episode_seeds: list[int], rate_hz: float, latency
 
 
 def dry_run_rows(bundle: Bundle, rate_hz: float, latency_ms: float, camera_noise: CameraNoise = CameraNoise(),
-                 log_dir: str | Path | None = None) -> list[RowSpec]:
-    """The env row, the deploy loop at the trained rate, and (if anything differs) at the real rate."""
-    rows = [RowSpec("env (training loop)", "env", bundle.control.hz, bundle.control.latency_ms),
-            RowSpec("deploy loop on SimRobot", "deploy", bundle.control.hz, bundle.control.latency_ms)]
-    if (rate_hz, latency_ms, camera_noise) != (bundle.control.hz, bundle.control.latency_ms, CameraNoise()):
+                 log_dir: str | Path | None = None, scene: Mapping[str, Any] | None = None,
+                 camera_delay_ms: float = 0.0) -> list[RowSpec]:
+    """The env row, the deploy loop at the trained rate, and (if anything differs) at the real rate, all in
+    the scene ``scene`` describes (default: the default scene); ``camera_delay_ms`` applies to the last row."""
+    env = env_config(bundle, scene)
+    hz, ms = bundle.control.hz, bundle.control.latency_ms
+    rows = [RowSpec("env (training loop)", "env", hz, ms, env=env),
+            RowSpec("deploy loop on SimRobot", "deploy", hz, ms, env=env)]
+    if (rate_hz, latency_ms, camera_noise, camera_delay_ms) != (hz, ms, CameraNoise(), 0.0):
         rows.append(RowSpec("deploy loop on SimRobot", "deploy", rate_hz, latency_ms, camera_noise,
-                            None if log_dir is None else str(log_dir)))
+                            None if log_dir is None else str(log_dir), env, camera_delay_ms))
     return rows
 
 
 def dry_run(bundle: Bundle, rate_hz: float, latency_ms: float, episodes: int, camera_noise: CameraNoise = CameraNoise(),
-            log_dir: str | Path | None = None, seed: int = DRY_RUN_SEED_BASE, workers: int = 1,
+            log_dir: str | Path | None = None, seed: int = DRY_RUN_SEED_BASE,
+            scene: Mapping[str, Any] | None = None, camera_delay_ms: float = 0.0, workers: int = 1,
             progress: RowProgress | None = None) -> list[DryRunRow]:
     """The dry run's rows (``dry_run_rows``) over ``episodes`` dry-run seeds, in ``workers`` processes."""
-    return run_rows(bundle, dry_run_rows(bundle, rate_hz, latency_ms, camera_noise, log_dir),
+    return run_rows(bundle, dry_run_rows(bundle, rate_hz, latency_ms, camera_noise, log_dir, scene, camera_delay_ms),
                     dry_run_seeds(episodes, seed), workers, progress)
 
 

@@ -66,9 +66,8 @@ class BundlePolicy:
                 self.encoder.eval()
             else:
                 self.encoder = None
-                # layer_norm: absent in bundles made before the option existed, which had none
                 self.actor = GaussianActor(int(arch["obs_dim"]), self.action_dim, int(arch["hidden_dim"]),
-                                           int(arch["hidden_layers"]), bool(arch.get("layer_norm", False)))
+                                           int(arch["hidden_layers"]), bool(arch["layer_norm"]))
         _load(self.actor, weights, "actor.")
         self.actor.eval()
 

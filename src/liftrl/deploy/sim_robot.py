@@ -26,12 +26,14 @@ from liftrl.sim.env import LiftCubeEnv
 
 class SimRobot:
     def __init__(self, env: LiftCubeEnv, latency_s: float = 0.0, camera_noise: CameraNoise = CameraNoise(),
-                 measure_velocity: bool = False, render: bool = True):
+                 measure_velocity: bool = False, render: bool = True, camera_delay_s: float = 0.0):
         """``measure_velocity`` hands the simulator's joint velocities to the loop; the real arm cannot, so
         dry runs leave it off and the loop differentiates positions exactly as on the arm. ``render=False``
-        (for policies that read no pixels) returns a 1x1 black frame instead of rendering the wrist camera."""
-        if latency_s < 0:
-            raise ValueError(f"latency must be >= 0 s, got {latency_s}")
+        (for policies that read no pixels) returns a 1x1 black frame instead of rendering the wrist camera.
+        ``camera_delay_s``: a read returns the newest frame at least that old (frames are rendered every
+        20 ms tick while a delay is set), as a USB camera's buffered frame lags the joints."""
+        if latency_s < 0 or camera_delay_s < 0:
+            raise ValueError(f"latency and camera delay must be >= 0 s, got {latency_s}, {camera_delay_s}")
         self.env = env
         self.latency_s = float(latency_s)
         self.camera_noise = camera_noise
@@ -45,6 +47,8 @@ class SimRobot:
         self.success = False
         self._rng = np.random.default_rng(0)
         self._gain = 1.0
+        self.camera_delay_s = float(camera_delay_s)
+        self._frames: deque[tuple[float, np.ndarray]] = deque()  # (time, raw frame) while delayed
 
     # ------------------------------------------------------------------ episodes and scoring
     def reset(self, seed: int) -> dict:
@@ -55,12 +59,32 @@ class SimRobot:
         self.success = False
         self._rng = np.random.default_rng(seed)
         self._gain = self.camera_noise.draw_gain(self._rng)
+        self._frames.clear()
+        self._record_frame()
         return info
+
+    def _record_frame(self) -> None:
+        """Keep this tick's frame while a camera delay is set; older ones than the delay needs are dropped."""
+        if not (self.render and self.camera_delay_s > 0):
+            return
+        now = self.now()
+        self._frames.append((now, self.env.render_wrist().copy()))
+        while len(self._frames) > 1 and self._frames[1][0] <= now - self.camera_delay_s + 1e-9:
+            self._frames.popleft()
+
+    def _delayed_frame(self) -> tuple[np.ndarray, float]:
+        """The newest recorded frame at least ``camera_delay_s`` old (the oldest one early in an episode)."""
+        target = self.now() - self.camera_delay_s + 1e-9
+        best = self._frames[0]
+        for t, frame in self._frames:
+            if t <= target:
+                best = (t, frame)
+        return best[1], best[0]
 
     def _score(self) -> None:
         env, d, ids, cfg = self.env, self.env.data, self.env.ids, self.env.cfg
         touch = env.touches()  # the env's own contact test (pads vs cube)
-        grasping = task.is_grasping(float(d.qpos[ids.arm_qpos[5]]), *touch, cfg.grasp_max_gripper)
+        grasping = task.is_grasping(float(d.qpos[ids.arm_qpos[5]]), *touch, env.grasp_max)
         lifted = task.is_lifted(grasping, float(d.xpos[ids.cube_body][2]), cfg.lift_height)
         self._hold = task.next_hold_count(lifted, self._hold)
         self._ticks += 1
@@ -91,6 +115,7 @@ class SimRobot:
         self._substeps += 1
         if self._substeps % PHYSICS_STEPS_PER_CONTROL == 0:
             self._score()
+            self._record_frame()
 
     # ------------------------------------------------------------------ Robot
     def joints(self) -> np.ndarray:
@@ -99,13 +124,16 @@ class SimRobot:
 
     def read(self) -> RobotReading:
         d, ids = self.env.data, self.env.ids
-        if self.render:
+        t = frame_t = self.now()
+        if self.render and self.camera_delay_s > 0:
+            frame, frame_t = self._delayed_frame()
+            frame = self.camera_noise.apply(frame, self._gain, self._rng)
+        elif self.render:
             frame = self.camera_noise.apply(self.env.render_wrist(), self._gain, self._rng)
         else:
             frame = np.zeros((1, 1, 3), np.uint8)
-        t = self.now()
         return RobotReading(
-            joints=self.joints(), frame=frame, timestamp=t, frame_timestamp=t,
+            joints=self.joints(), frame=frame, timestamp=t, frame_timestamp=frame_t,
             velocities=d.qvel[ids.arm_dof].copy() if self.measure_velocity else None,
             privileged=self.env.privileged(),
         )

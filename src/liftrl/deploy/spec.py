@@ -131,10 +131,16 @@ class TaskSpec:
     hold_steps: int
     lift_height: float
     max_episode_steps: int
+    # How "grasped" was judged in training (liftrl.sim.task.GRASP_RULES); bundles from before the
+    # option existed were all trained under the original rule.
+    grasp_rule: str = "jaw_0.45"
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> "TaskSpec":
         w = "task"
+        rule = str(raw.get("grasp_rule", "jaw_0.45")) if isinstance(raw, Mapping) else "jaw_0.45"
+        if rule not in task.GRASP_RULES:
+            raise SpecError(f"bundle.json task.grasp_rule {rule!r} is not one of {tuple(task.GRASP_RULES)}")
         return cls(curriculum_stage=int(_need(raw, "curriculum_stage", w)), hold_steps=int(_need(raw, "hold_steps", w)),
                    lift_height=float(_need(raw, "lift_height", w)),
-                   max_episode_steps=int(_need(raw, "max_episode_steps", w)))
+                   max_episode_steps=int(_need(raw, "max_episode_steps", w)), grasp_rule=rule)

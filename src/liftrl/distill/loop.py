@@ -1,6 +1,7 @@
-"""DAgger rounds over the train loop's pieces: ``liftrl distill TEACHER_RUN [CONFIG] [key=value ...]``.
+"""DAgger rounds over the train loop's parts: ``liftrl distill TEACHER_RUN [CONFIG] [key=value ...]``.
 
-A distillation run is a train-loop run whose agent is the pixel student, with three changes:
+A distillation run is the train loop's ``Trainer`` over DAgger's own collector acting and learner
+(``dagger_parts``), with the shared core, evaluator and checkpointer; the agent is the pixel student:
 - acting: each env at each step is driven by the teacher with probability beta (a schedule of the
   round) and by the student otherwise, while the teacher labels the step with its deterministic
   action computed from the same step's observation (``privileged`` / ``state``);
@@ -23,17 +24,18 @@ from pathlib import Path
 
 import numpy as np
 
-from liftrl.common.seeds import eval_seeds
 from liftrl.config import Config, load_config, save_config
 from liftrl.distill.dagger import beta_schedule, choose_driver, mix, round_of
 from liftrl.distill.teacher import Teacher, load_teacher, resolve_snapshot
 from liftrl.obs.keys import OBSERVATION_KEYS
 from liftrl.replay.buffer import ReplayBuffer
-from liftrl.run.folder import CONFIG_FILE, LATEST, SNAPSHOT_DIR, new_run_dir
-from liftrl.train.episodes import run_episodes
-from liftrl.train.loop import AfterTraining, Trainer, _crossed, run_new, run_session, session_banner, writer_session
-from liftrl.train.scoring import EvalSummary, summarize
+from liftrl.run.folder import CONFIG_FILE, new_run_dir
+from liftrl.train.evaluator import Baseline
+from liftrl.train.guard import CriticWatch
+from liftrl.train.loop import build_core
+from liftrl.train.session import AfterTraining, ResumeRules, resume_run, run_new
 from liftrl.train.signals import StopRequest
+from liftrl.train.trainer import Parts, Trainer, crossed
 
 RUN_KIND = "distill"
 
@@ -56,100 +58,121 @@ def resolve_config(cfg: Config, teacher: Teacher) -> Config:
                                distill=dataclasses.replace(rounds_cfg, teacher_snapshot=teacher.snapshot))
 
 
-class Distiller(Trainer):
-    """The train loop with DAgger's acting, storing and learning (see the module docstring)."""
+class DaggerActing:
+    """DAgger's acting: the teacher labels every step; each env is driven by the teacher with
+    probability beta (the round's), by the student otherwise; the replay keeps the labels."""
 
-    COMMAND = "distill"
-
-    def __init__(self, cfg: Config, run_dir: Path, teacher: Teacher, resume: bool = False,
-                 stop: StopRequest | None = None):
+    def __init__(self, agent, teacher: Teacher, cfg: Config):
+        self.agent = agent
         self.teacher = teacher
+        self.actor_keys = tuple(cfg.obs.actor)
         self.beta = beta_schedule(cfg.distill.beta_schedule)
-        self.teacher_eval: dict | None = None
+        self.steps_per_round = cfg.distill.steps_per_round
         self.round_counts = {"teacher_steps": 0, "steps": 0}
-        self._labels: np.ndarray | None = None
-        super().__init__(cfg, run_dir, resume=resume, stop=stop)
-        self._check_teacher_inputs()
+        self.labels: np.ndarray | None = None  # the teacher's actions for the latest step's observations
 
-    def _check_teacher_inputs(self) -> None:
-        space = self.env.single_observation_space
-        for key, shape in self.teacher.shapes.items():
-            if key not in space.spaces or tuple(space[key].shape) != tuple(shape):
-                got = tuple(space[key].shape) if key in space.spaces else "absent"
-                raise ValueError(f"the teacher reads {key!r} of shape {shape}, this env gives {got}")
-
-    # ------------------------------------------------------------------ the train loop's hooks
-    def _make_replay(self) -> ReplayBuffer:
-        """The DAgger dataset: the student's inputs (and aux target), labels as actions; n-step unused."""
-        self.obs_keys = self.agent.needs
-        space, cfg = self.env.single_observation_space, self.cfg
-        return ReplayBuffer(
-            capacity=cfg.replay.capacity, num_envs=self.num_envs,
-            obs_shapes={k: (space[k].shape, space[k].dtype) for k in self.obs_keys},
-            action_dim=self.action_dim, n_step=1, gamma=1.0, frame_stack=cfg.env.frame_stack, seed=cfg.train.seed)
-
-    def current_beta(self) -> float:
-        return self.beta(round_of(self.env_steps, self.cfg.distill.steps_per_round))
-
-    def _act(self) -> np.ndarray:
-        self._labels = self.teacher.act(self.obs)
-        beta = self.current_beta()
-        drives = choose_driver(beta, self.num_envs, self.rng)
+    def act(self, obs, env_steps: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        self.labels = self.teacher.act(obs)
+        drives = choose_driver(self.beta(round_of(env_steps, self.steps_per_round)), len(self.labels), rng)
         self.round_counts["teacher_steps"] += int(drives.sum())
-        self.round_counts["steps"] += self.num_envs
+        self.round_counts["steps"] += len(self.labels)
         if drives.all():
-            return self._labels.copy()
-        student = np.asarray(self.agent.act({k: self.obs[k] for k in self.cfg.obs.actor}, self.env_steps,
-                                            eval_mode=False), dtype=np.float32)
-        return mix(self._labels, student, drives)
+            return self.labels.copy(), self.labels
+        student = np.asarray(self.agent.act({k: obs[k] for k in self.actor_keys}, env_steps, eval_mode=False),
+                             dtype=np.float32)
+        return mix(self.labels, student, drives), self.labels
 
-    def _replay_actions(self, actions: np.ndarray) -> np.ndarray:
-        return self._labels
+    def state(self) -> dict:
+        return {"distill": {"round_counts": dict(self.round_counts)}}
 
-    def _update(self) -> int:
-        rounds_cfg = self.cfg.distill
-        if not _crossed(self.env_steps - self.num_envs, self.env_steps, rounds_cfg.steps_per_round):
-            return 0
-        finished = round_of(self.env_steps - self.num_envs, rounds_cfg.steps_per_round)
-        extra = {"round": finished, "beta": self.beta(finished), "labelled_frames": self.env_steps,
-                 "teacher_drove_frac": self.round_counts["teacher_steps"] / max(self.round_counts["steps"], 1)}
-        self.round_counts = {"teacher_steps": 0, "steps": 0}
-        for _ in range(rounds_cfg.updates_per_round):
-            row = self.agent.update(self.replay.sample(self.cfg.agent.batch_size), self.env_steps)
-            self._pending_updates.append({**row, **extra})
-            self.updates += 1
-        return rounds_cfg.updates_per_round
-
-    # ------------------------------------------------------------------ snapshots
-    def _state(self) -> dict:
-        return {**super()._state(), "distill": {"teacher_eval": self.teacher_eval, "round_counts": self.round_counts}}
-
-    def _metadata(self, kind: str) -> dict:
-        return {**super()._metadata(kind), "teacher": self.teacher.describe()}
-
-    def _restore(self) -> dict:
-        state = super()._restore()
-        self.teacher_eval = state["distill"]["teacher_eval"]
+    def load(self, state) -> None:
         self.round_counts = dict(state["distill"]["round_counts"])
-        return state
 
-    # ------------------------------------------------------------------ evaluation
-    def evaluate_teacher(self) -> EvalSummary:
-        """The teacher on the student's evaluation seeds and env: the line the student should reach."""
-        if self.eval_env is None:
-            self.eval_env = self._make_eval_env()
-        rows = run_episodes(self.eval_env, self.teacher.act, eval_seeds(self.cfg.train.eval_episodes))
-        summary = summarize(rows)
-        self.teacher_eval = summary.as_dict()
-        self.logger.log(self.env_steps, "teacher", {f"teacher/{k}": v for k, v in summary.as_dict().items()})
-        return summary
 
-    def run(self) -> Path:
-        if self.teacher_eval is None:
-            summary = self.evaluate_teacher()
-            print(f"liftrl distill: teacher {self.teacher.run} ({self.teacher.snapshot}) succeeds "
-                  f"{summary.successes}/{summary.episodes} on the evaluation seeds", flush=True)
-        return super().run()
+class DaggerLearner:
+    """DAgger's learning: after each round's ``steps_per_round`` env steps, ``updates_per_round``
+    regression steps on the aggregated dataset, each row marked with the round it followed."""
+
+    def __init__(self, agent, replay: ReplayBuffer, acting: DaggerActing, steps_per_round: int,
+                 updates_per_round: int):
+        self.agent = agent
+        self.replay = replay
+        self.acting = acting
+        self.steps_per_round = steps_per_round
+        self.updates_per_round = updates_per_round
+        self.updates = 0
+        self.pending: list[dict] = []
+        self.watch = CriticWatch()  # a student has no critic: the guard checks its evaluations only
+
+    def after_step(self, env_steps: int, num_envs: int) -> int:
+        if not crossed(env_steps - num_envs, env_steps, self.steps_per_round):
+            return 0
+        finished = round_of(env_steps - num_envs, self.steps_per_round)
+        counts = self.acting.round_counts
+        extra = {"round": finished, "beta": self.acting.beta(finished), "labelled_frames": env_steps,
+                 "teacher_drove_frac": counts["teacher_steps"] / max(counts["steps"], 1)}
+        self.acting.round_counts = {"teacher_steps": 0, "steps": 0}
+        for _ in range(self.updates_per_round):
+            row = self.agent.update(self.replay.sample(self.agent.batch_size), env_steps)
+            self.pending.append({**row, **extra})
+            self.updates += 1
+        return self.updates_per_round
+
+    def state(self) -> dict:
+        return {"agent": self.agent.state_dict(), "counters": {"updates": self.updates},
+                "rng": {"replay": self.replay.rng_state()}, "pending": {"updates": list(self.pending)}}
+
+    def load(self, state) -> None:
+        self.agent.load_state_dict(state["agent"])
+        self.updates = int(state["counters"]["updates"])
+        self.replay.set_rng_state(state["rng"]["replay"])
+        self.pending = list(state["pending"]["updates"])
+
+
+def _check_teacher_inputs(space, teacher: Teacher) -> None:
+    for key, shape in teacher.shapes.items():
+        if key not in space.spaces or tuple(space[key].shape) != tuple(shape):
+            got = tuple(space[key].shape) if key in space.spaces else "absent"
+            raise ValueError(f"the teacher reads {key!r} of shape {shape}, this env gives {got}")
+
+
+def dagger_parts(cfg: Config, run_dir: Path, teacher: Teacher, resume: bool = False) -> Parts:
+    """DAgger's parts: the shared core, DAgger's acting and learner, the teacher as the evaluator's baseline."""
+    if cfg.train.demos:
+        raise ValueError(f"train.demos={cfg.train.demos}: scripted demonstrations are for online RL; "
+                         f"liftrl distill learns from the teacher's labels (set train.demos=0)")
+    core = build_core(cfg, run_dir, resume, {"teacher": teacher.describe()})
+    try:
+        _check_teacher_inputs(core.env.single_observation_space, teacher)
+        acting = DaggerActing(core.agent, teacher, cfg)
+        learner = DaggerLearner(core.agent, core.replay, acting, cfg.distill.steps_per_round,
+                                cfg.distill.updates_per_round)
+        baseline = Baseline("teacher", teacher.act, "distill", lambda summary: (
+            f"liftrl distill: teacher {teacher.run} ({teacher.snapshot}) succeeds "
+            f"{summary.successes}/{summary.episodes} on the evaluation seeds"))
+        return core.assemble(acting, learner, "distill", baseline)
+    except BaseException:
+        core.close()
+        raise
+
+
+def build_distiller(cfg: Config, run_dir: Path, teacher: Teacher | None = None, resume: bool = False,
+                    stop: StopRequest | None = None) -> Trainer:
+    """The distillation trainer of ``run_dir`` (``cfg`` resolved); the teacher is read from ``cfg`` if not given."""
+    teacher = teacher or load_teacher(cfg.distill.teacher, cfg.distill.teacher_snapshot)
+    return Trainer(cfg, dagger_parts(cfg, Path(run_dir), teacher, resume), resume=resume, stop=stop)
+
+
+def _prepare_resume(cfg: Config, config_file: Path) -> Config:
+    """A saved distillation config completed again from its teacher (which must still be there)."""
+    if cfg.distill is None or not cfg.distill.teacher_snapshot:
+        raise ValueError(f"{config_file} is not a resolved distillation config (no distill.teacher_snapshot)")
+    return resolve_config(cfg, load_teacher(cfg.distill.teacher, cfg.distill.teacher_snapshot))
+
+
+DAGGER = ResumeRules(("distill.rounds", "train.max_minutes"),
+                     lambda cfg, run_dir, resume, stop: build_distiller(cfg, run_dir, resume=resume, stop=stop),
+                     _prepare_resume)
 
 
 # ---------------------------------------------------------------------------------------------- entry points
@@ -168,37 +191,15 @@ def distill(teacher_run: str | os.PathLike, config_path: str | None, overrides: 
     run_dir = new_run_dir(run_root or cfg.train.run_dir, RUN_KIND)
     save_config(cfg, run_dir / CONFIG_FILE)
     # As `liftrl train`: one writer, a clean stop on SIGINT/SIGTERM, no half-made folder left behind.
-    run_new(run_dir, lambda stop: Distiller(cfg, run_dir, teacher, stop=stop), config_path or "built-in defaults",
-            [*overrides, f"distill.teacher={cfg.distill.teacher}"], after)
+    run_new(run_dir, lambda stop: build_distiller(cfg, run_dir, teacher, stop=stop),
+            config_path or "built-in defaults", [*overrides, f"distill.teacher={cfg.distill.teacher}"], after)
     return run_dir
 
 
 def resume_distill(run_dir: str | os.PathLike, overrides: list[str] | None = None,
                    after: AfterTraining | None = None) -> Path:
     """Continue a distillation run exactly; only ``distill.rounds`` and ``train.max_minutes`` may change."""
-    run_dir = Path(run_dir)
-    config_file = run_dir / CONFIG_FILE
-    if not config_file.is_file():
-        raise FileNotFoundError(f"{run_dir} has no {CONFIG_FILE}: not a liftrl run folder")
-    overrides = list(overrides or [])
-    bad = [o for o in overrides if not o.startswith(("distill.rounds=", "train.max_minutes="))]
-    if bad:
-        raise ValueError(f"on resume only distill.rounds and train.max_minutes may be overridden, got {bad}")
-    with writer_session(run_dir) as stop:  # one writer: a second resume is refused before it reads or writes
-        if not (run_dir / SNAPSHOT_DIR / LATEST).is_file():
-            raise FileNotFoundError(f"{run_dir} is not a distillation run with a snapshot to resume from")
-        cfg = load_config(str(config_file), overrides)
-        if cfg.distill is None or not cfg.distill.teacher_snapshot:
-            raise ValueError(f"{config_file} is not a resolved distillation config (no distill.teacher_snapshot)")
-        teacher = load_teacher(cfg.distill.teacher, cfg.distill.teacher_snapshot)
-        cfg = resolve_config(cfg, teacher)
-        if overrides:
-            save_config(cfg, config_file)
-        distiller = Distiller(cfg, run_dir, teacher, resume=True, stop=stop)
-        run_session(distiller, session_banner(distiller, str(config_file), overrides,
-                                              resumed_from=f"{run_dir / SNAPSHOT_DIR / LATEST} "
-                                                           f"(step {distiller.env_steps})"), after)
-    return run_dir
+    return resume_run(run_dir, overrides, DAGGER, after)
 
 
 def _latency_text(latency) -> str:

@@ -136,3 +136,41 @@ class FrameStack:
         if frames.ndim != 4 or frames.shape[0] != self.k:
             raise ValueError(f"frame stack state must be ({self.k}, C, H, W), got {frames.shape}")
         self._frames = [f.copy() for f in frames]
+
+
+class FrameDelay:
+    """The frame a camera delivers ``ticks`` control ticks late: a ring of the last ``ticks + 1`` raw frames.
+
+    A real USB camera's newest frame is 30-150 ms old when the loop reads it (exposure, transfer,
+    driver buffers). The env pushes a render every tick while a delay is set and the policy sees the
+    oldest; at reset the ring is filled with the first frame (nothing older exists).
+    """
+
+    def __init__(self, ticks: int):
+        if ticks < 0:
+            raise ValueError(f"a frame delay is >= 0 ticks, got {ticks}")
+        self.ticks = int(ticks)
+        self._frames: list[np.ndarray] = []
+
+    @property
+    def active(self) -> bool:
+        return self.ticks > 0
+
+    def reset(self, frame: np.ndarray) -> None:
+        self._frames = [frame] * (self.ticks + 1)
+
+    def push(self, frame: np.ndarray) -> None:
+        self._frames = self._frames[1:] + [frame]
+
+    def frame(self) -> np.ndarray:
+        """The frame ``ticks`` pushes old."""
+        return self._frames[0]
+
+    def state(self) -> np.ndarray:
+        return np.stack(self._frames)
+
+    def set_state(self, frames: np.ndarray) -> None:
+        frames = np.asarray(frames, dtype=np.uint8)
+        if frames.shape[0] != self.ticks + 1:
+            raise ValueError(f"a frame delay of {self.ticks} ticks holds {self.ticks + 1} frames, got {frames.shape[0]}")
+        self._frames = [f.copy() for f in frames]

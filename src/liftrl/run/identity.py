@@ -141,11 +141,14 @@ def check_snapshot(run_dir: str | os.PathLike, path: str | os.PathLike, meta: Ma
 
 def load_checked_snapshot(run_dir: str | os.PathLike, path: str | os.PathLike,
                           map_location=None) -> tuple[dict, dict]:
-    """``(state, metadata)`` of one of ``run_dir``'s snapshots, once ``check_snapshot`` accepted it."""
+    """``(state, metadata)`` of one of ``run_dir``'s snapshots in today's format (``liftrl.run.migrate``),
+    once ``check_snapshot`` accepted it."""
+    from liftrl.run.migrate import migrate_snapshot
     from liftrl.run.snapshot import is_run_snapshot, load_snapshot
 
     state, meta = load_snapshot(path, map_location=map_location)
     if not is_run_snapshot(meta):
         raise RunError(f"{path} is a snapshot but not of a training run (format {meta.get('format')!r})")
+    state, meta = migrate_snapshot(state, meta, str(path))
     check_snapshot(run_dir, path, meta, snapshot_architecture(state, meta))
     return state, meta

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from liftrl.run.folder import RunError
+from liftrl.run.migrate import migrate_snapshot
 from liftrl.run.snapshot import is_run_snapshot
 
 
@@ -59,6 +60,7 @@ def policy_from_snapshot(state: Mapping[str, Any], meta: Mapping[str, Any], devi
 
     if not is_run_snapshot(meta):
         raise RunError(f"{where} is a snapshot but not of a training run (format {meta.get('format')!r})")
+    state, meta = migrate_snapshot(state, meta, where)
     try:
         agent_cfg = agent_config_from_dict(_meta_field(meta, "config", "agent"))
     except ConfigError as exc:

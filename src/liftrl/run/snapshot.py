@@ -16,7 +16,8 @@ target with ``os.replace``: a crash mid-write leaves the previous snapshot untou
 
 A training run's snapshot carries metadata marked ``"format": RUN_SNAPSHOT_FORMAT`` that says what
 it is (agent, reward and its fingerprint, observation roles and shapes, action size, the resolved
-config); ``run_metadata`` writes it and ``load_run_snapshot`` refuses a file without it.
+config) and its format version (``liftrl.run.migrate``, which brings older ones to today's);
+``run_metadata`` writes it and ``load_run_snapshot`` refuses a file without it.
 """
 
 from __future__ import annotations
@@ -214,9 +215,10 @@ def run_metadata(cfg, kind: str, env_steps: int, obs_shapes: Mapping[str, tuple[
 
     from liftrl.config import config_to_dict
     from liftrl.rewards import fingerprint
+    from liftrl.run.migrate import RUN_SNAPSHOT_VERSION, RUN_VERSION_KEY
 
     return {
-        "format": RUN_SNAPSHOT_FORMAT, "kind": kind, "env_steps": env_steps, "agent": cfg.agent.name,
+        "format": RUN_SNAPSHOT_FORMAT, RUN_VERSION_KEY: RUN_SNAPSHOT_VERSION, "kind": kind, "env_steps": env_steps, "agent": cfg.agent.name,
         "reward": {"name": cfg.env.reward, "fingerprint": fingerprint(cfg.env.reward)},
         "observations": {"actor": list(cfg.obs.actor), "critic": list(cfg.obs.critic),
                          "shapes": {k: list(v) for k, v in obs_shapes.items()}},

@@ -18,10 +18,10 @@ import numpy as np
 from liftrl.common.units import CONTROL_HZ, PHYSICS_STEPS_PER_CONTROL
 from liftrl.obs.keys import OBSERVATION_KEYS
 from liftrl.obs.action_history import ActionHistory
-from liftrl.obs.pipeline import CameraNoise, CameraSpec, FrameStack, preprocess_frame
+from liftrl.obs.pipeline import CameraNoise, CameraSpec, FrameDelay, FrameStack, preprocess_frame
 from liftrl.rewards import get_reward
 from liftrl.sim import randomize as domain_rand
-from liftrl.sim import scene, task
+from liftrl.sim import scene, task, variation
 from liftrl.sim.ik import WRIST_ROLL, TopDownIK
 from liftrl.sim.kinematics import STATE_DIM, ArmKinematics, action_to_joint_targets
 from liftrl.sim.privileged import PRIVILEGED_DIM, privileged_vector
@@ -59,18 +59,21 @@ class LiftCubeEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": round(CONTROL_HZ)}
 
     def __init__(self, options: TaskOptions | None = None, *, camera_noise: CameraNoise = CameraNoise(),
-                 camera: str = scene.WRIST_CAMERA, mesh_quality: str | None = None,
+                 camera_delay_ms: float = 0.0, camera: str = scene.WRIST_CAMERA, mesh_quality: str | None = None,
                  render_mode: str | None = "rgb_array",
                  video_size: tuple[int, int] = (scene.VIDEO_WIDTH, scene.VIDEO_HEIGHT), **option_values: Any):
         """``options`` (or the same fields as keywords, e.g. ``curriculum_stage=1``, as ``gymnasium.make``
         passes them) describe the task; ``camera_noise`` is the camera stage ``build_env`` hands in
-        (it acts on the raw render, before the shared preprocessing, as a real camera's noise does);
-        the rest is how this instance renders."""
+        (it acts on the raw render, before the shared preprocessing, as a real camera's noise does),
+        and ``camera_delay_ms`` how late its frames arrive (whole 20 ms ticks); the rest is how this
+        instance renders."""
         super().__init__()
-        if isinstance(options, EnvOptions) and (not options.plain_rate or options.camera().active):
+        if isinstance(options, EnvOptions) and (not options.plain_rate or options.camera().active
+                                                or options.camera_delay_ms > 0):
             raise ValueError(f"LiftCubeEnv steps at {CONTROL_HZ:g} Hz with no latency and a clean camera; "
                              f"control_hz={options.control_hz:g} / latency_ms={options.latency_ms} / "
-                             f"camera_noise={options.camera_noise:g} / camera_gain={options.camera_gain:g} "
+                             f"camera_noise={options.camera_noise:g} / camera_gain={options.camera_gain:g} / "
+                             f"camera_delay_ms={options.camera_delay_ms:g} "
                              f"are applied around it by liftrl.sim.factory.build_env")
         self.options = resolve_options(options, option_values, TaskOptions)
         if not self.options.observations:
@@ -90,6 +93,8 @@ class LiftCubeEnv(gym.Env):
         # The real camera's noise and per-episode gain, as the deploy dry run emulates them.
         self.camera_noise = camera_noise
         self._gain = 1.0
+        tick_ms = 1000.0 / CONTROL_HZ
+        self._delay = FrameDelay(int(round(float(camera_delay_ms) / tick_ms)))
         self.video_size = video_size
         self._build_simulation(mesh_quality)
         self.observation_space = self._observation_space()
@@ -97,9 +102,16 @@ class LiftCubeEnv(gym.Env):
 
     def _build_simulation(self, mesh_quality: str | None) -> None:
         """This instance's own model, data, IK scratch data, kinematics and renderers."""
-        self.model = scene.build_model(mesh_quality or scene.default_mesh_quality())
+        o = self.options
+        self.model = scene.build_model(mesh_quality or o.mesh_quality or scene.default_mesh_quality())
         self.data = mujoco.MjData(self.model)
         self.ids = scene.lookup_ids(self.model)
+        # Scene variations beyond the original randomisation: none at the defaults (liftrl.sim.variation).
+        self._scene_active = not o.default_scene
+        variation.configure_model(self.model, o, self.ids)
+        self.scene_nominal = variation.SceneNominal.from_model(self.model, self.ids)
+        self.scene_draw: variation.SceneDraw | None = None
+        self.grasp_max = self.cfg.grasp_max_gripper  # the jaw angle below which a held cube counts as grasped
         self.ik = TopDownIK(self.model, self.ids.arm_qpos, self.ids.arm_dof,
                             self.model.jnt_range[self.ids.arm_joint], self.ids.tool_site, self.ids.ee_site)
         self.kin = ArmKinematics(self.model, self.ids)  # the same FK the real arm's state uses
@@ -169,7 +181,8 @@ class LiftCubeEnv(gym.Env):
         """The policy camera's raw frame (HxWx3 RGB uint8), before the shared preprocessing."""
         if self._wrist_renderer is None:
             s = self.camera_spec.size
-            self._wrist_renderer = _new_renderer(self.model, s, s)
+            w, h = self.options.camera_resolution or (s, s)  # a real camera's frame is cropped and resized
+            self._wrist_renderer = _new_renderer(self.model, h, w)
         self._wrist_renderer.update_scene(self.data, camera=self.camera)
         return self._wrist_renderer.render()
 
@@ -186,7 +199,8 @@ class LiftCubeEnv(gym.Env):
     def _observe(self, reset: bool) -> dict[str, np.ndarray]:
         obs: dict[str, np.ndarray] = {}
         if "pixels" in self.observation_keys:
-            raw = self.camera_noise.apply(self.render_wrist(), self._gain, self.np_random)
+            raw = self._delay.frame() if self._delay.active else self.render_wrist()
+            raw = self.camera_noise.apply(raw, self._gain, self.np_random)
             frame = preprocess_frame(raw, self.camera_spec)
             obs["pixels"] = self._stack.reset(frame) if reset else self._stack.push(frame)
         if "state" in self.observation_keys:
@@ -206,7 +220,7 @@ class LiftCubeEnv(gym.Env):
             "tool_pos": self.tool_pos(),
             "moving_pad_pos": d.geom_xpos[ids.pads[1]].copy(),
             "gripper_joint": gripper_q,
-            "gripper_closed": gripper_q < self.cfg.grasp_max_gripper,
+            "gripper_closed": gripper_q < self.grasp_max,
             "touch_fixed_pad": touch[0],
             "touch_moving_pad": touch[1],
             "is_grasping": grasping,
@@ -247,6 +261,22 @@ class LiftCubeEnv(gym.Env):
             lo, hi = (mid, hi) if gap(mid) < 2 * half else (lo, mid)
         return 0.5 * (lo + hi)
 
+    def _draw_world(self) -> None:
+        """This episode's randomisation and scene variation, written into the env's model."""
+        self.draw = (domain_rand.sample(self.np_random, self.nominal, self.options) if self.randomize
+                     else domain_rand.nominal_draw(self.nominal, self.options))
+        domain_rand.apply(self.model, self.draw, self.nominal, self.ids.cube_geom, self.ids.wrist_camera)
+        if self._scene_active:  # its own stream: the main generator's draws stay as they were
+            self.scene_draw = variation.sample_scene(variation.scene_stream(self.np_random), self.options,
+                                                     self.model.nlight, self.randomize)
+            self._apply_scene()
+
+    def _grasp_threshold(self, half: float, arm: np.ndarray) -> float:
+        """The episode's grasp threshold: the original fixed angle, or one that follows the cube's size."""
+        if self.options.grasp_rule == "jaw_0.45":
+            return self.cfg.grasp_max_gripper
+        return task.grasp_threshold(self.options.grasp_rule, self._jaw_contact_angle(half, arm))
+
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         if options and "curriculum_stage" in options:
@@ -256,11 +286,10 @@ class LiftCubeEnv(gym.Env):
         else:
             stage = task.pick_stage(self.np_random, self.cfg)
         m, d, ids = self.model, self.data, self.ids
-        self.draw = (domain_rand.sample(self.np_random, self.nominal) if self.randomize
-                     else domain_rand.nominal_draw(self.nominal))
-        domain_rand.apply(m, self.draw, self.nominal, ids.cube_geom, ids.wrist_camera)
+        self._draw_world()
         half = self.draw.cube_half_size
-        start = task.sample_stage_start(stage, self.np_random, self.cfg, half, self.draw.cube_xy_spread)
+        start = task.sample_stage_start(stage, self.np_random, self.cfg, half, self.draw.cube_xy_spread,
+                                        self.options.cube_xy_offset)
 
         mujoco.mj_resetData(m, d)
         seed_q = np.array([0.0, 0.0, 0.0, np.pi / 2])
@@ -272,6 +301,7 @@ class LiftCubeEnv(gym.Env):
         else:
             gripper = start.gripper
         q = np.concatenate([arm, [WRIST_ROLL, gripper]])
+        self.grasp_max = self._grasp_threshold(half, arm)
         d.qpos[ids.arm_qpos] = q
         d.qpos[ids.cube_qpos:ids.cube_qpos + 7] = [start.cube_xy[0], start.cube_xy[1], cube_z, 1, 0, 0, 0]
         mujoco.mj_forward(m, d)
@@ -290,16 +320,20 @@ class LiftCubeEnv(gym.Env):
         if start.held:
             self._prev_action[3] = -1.0
         touch = self.touches()
-        grasping = task.is_grasping(float(d.qpos[ids.arm_qpos[5]]), *touch, self.cfg.grasp_max_gripper)
+        grasping = task.is_grasping(float(d.qpos[ids.arm_qpos[5]]), *touch, self.grasp_max)
         self._was_grasping = grasping
         self._hold = 0
         self._t = 0
         if self.camera_noise.active:  # drawn last: without noise every episode is what it was before
             self._gain = self.camera_noise.draw_gain(self.np_random)
         self._history.reset()
+        if self._delay.active and "pixels" in self.observation_keys:
+            self._delay.reset(self.render_wrist())
         obs = self._observe(reset=True)
         info = self._info(self._prev_action, touch, grasping, False)
         info["randomization"] = self.draw.as_dict()
+        if self.scene_draw is not None:
+            info["scene"] = self.scene_draw.as_dict()
         info["curriculum_stage"] = stage
         return obs, info
 
@@ -328,10 +362,12 @@ class LiftCubeEnv(gym.Env):
         d.ctrl[ids.actuators] = self._q_cmd
         mujoco.mj_step(m, d, nstep=PHYSICS_STEPS_PER_CONTROL)
         self._t += 1
+        if self._delay.active and "pixels" in self.observation_keys:
+            self._delay.push(self.render_wrist())  # every tick: a late frame is one the policy never asked for
 
         touch = self.touches()
         cube_z = float(d.xpos[ids.cube_body][2])
-        grasping = task.is_grasping(float(d.qpos[ids.arm_qpos[5]]), *touch, cfg.grasp_max_gripper)
+        grasping = task.is_grasping(float(d.qpos[ids.arm_qpos[5]]), *touch, self.grasp_max)
         lifted = task.is_lifted(grasping, cube_z, cfg.lift_height)
         self._hold = task.next_hold_count(lifted, self._hold)
         info = self._info(a, touch, grasping, lifted)
@@ -375,6 +411,12 @@ class LiftCubeEnv(gym.Env):
         }
         if "pixels" in self.observation_keys:
             state["frames"] = self._stack.state()
+            if self._delay.active:
+                state["delayed_frames"] = self._delay.state()
+        if self.scene_draw is not None:
+            state["scene"] = self.scene_draw.as_dict()
+        if self.options.grasp_rule != "jaw_0.45":
+            state["grasp_max"] = float(self.grasp_max)
         return state
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -385,6 +427,10 @@ class LiftCubeEnv(gym.Env):
                 draw[key] = tuple(draw[key])
             self.draw = domain_rand.Randomization(**draw)
             domain_rand.apply(m, self.draw, self.nominal, self.ids.cube_geom, self.ids.wrist_camera)
+        if state.get("scene") is not None:
+            self.scene_draw = variation.SceneDraw.from_dict(state["scene"])
+            self._apply_scene()
+        self.grasp_max = float(state.get("grasp_max", self.cfg.grasp_max_gripper))
         physics = np.asarray(state["physics"], dtype=np.float64)
         spec = mujoco.mjtState.mjSTATE_INTEGRATION
         if physics.shape != (mujoco.mj_stateSize(m, spec),):
@@ -406,6 +452,15 @@ class LiftCubeEnv(gym.Env):
             self._history.reset()
         if "pixels" in self.observation_keys:
             self._stack.set_state(state["frames"])
+            if self._delay.active:
+                self._delay.set_state(state["delayed_frames"])
+
+    def _apply_scene(self) -> None:
+        """Write the episode's scene draw; a changed table texture goes to the live renderers too."""
+        if variation.apply_scene(self.model, self.scene_draw, self.scene_nominal, self.options, self.ids):
+            for r in (self._wrist_renderer, self._video_renderer):
+                if r is not None:
+                    variation.upload_table(self.model, r)
 
     def close(self):
         for r in (self._wrist_renderer, self._video_renderer):

@@ -5,7 +5,8 @@ policy and the arm is layered around it here, in one order, for every caller (tr
 evaluation envs, worker processes, the dry run, the stress report, benches):
 
 1. the camera stage (``CameraNoise``: per-pixel noise and a per-episode gain on the raw render,
-   before the shared preprocessing, as a real camera's noise comes before the crop and resize);
+   before the shared preprocessing, as a real camera's noise comes before the crop and resize;
+   ``camera_delay_ms``: frames that arrive late, kept by the env in whole 20 ms ticks);
 2. ``ControlRateWrapper`` for a control rate below 50 Hz and/or a command latency.
 
 So a new loop-level option is added in ``EnvOptions`` and applied here, and no caller strips or
@@ -32,7 +33,8 @@ def build_env(options: EnvOptions | None = None, *, render_mode: str | None = "r
     the composed one are the same object type wherever the loop adds nothing.
     """
     options = resolve_options(options, option_values, EnvOptions)
-    env = LiftCubeEnv(options.task_options(), camera_noise=options.camera(), render_mode=render_mode)
+    env = LiftCubeEnv(options.task_options(), camera_noise=options.camera(), camera_delay_ms=options.camera_delay_ms,
+                      render_mode=render_mode)
     if options.plain_rate:
         return env
     return ControlRateWrapper(env, control_hz=options.control_hz, latency_ms=options.latency_ms)

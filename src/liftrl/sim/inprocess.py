@@ -2,8 +2,8 @@
 
 Why: with one state-only env a step is well under a millisecond of physics, and a worker
 process adds a pipe round trip, pickling and a process switch to every step; on one core it
-also competes with the learner. At SAC's state settings on one pinned core, 1001 random-action
-steps took 0.5 s in-process and 1.0 s with one worker (README "Performance"). This env runs
+also competes with the learner (the measured cost at SAC's state settings: docs/performance.md,
+bench/results/e2e_sac_state_workers{0,1}.txt). This env runs
 :func:`liftrl.sim.envblock.step_block` (the code the workers run) on all its envs in this
 process, so observations, seeds, auto-resets, final observations, infos and exact-resume state
 are the worker path's, bit for bit (``tests/test_inprocess.py``).

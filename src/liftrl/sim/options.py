@@ -30,6 +30,7 @@ from liftrl.common.units import CONTROL_HZ
 from liftrl.obs.keys import OBSERVATION_KEYS
 from liftrl.obs.pipeline import CameraNoise
 from liftrl.rewards import known_versions
+from liftrl.sim.scene_options import SceneOptions
 from liftrl.sim.task import OptionError, TaskConfig
 
 IMAGE_SIZE_RANGE = (16, 512)  # a wrist image smaller than 16 px shows nothing; above 512 px is only slow
@@ -37,27 +38,39 @@ _TASK = TaskConfig  # the task options' defaults are TaskConfig's class attribut
 
 
 @dataclass(frozen=True)
-class TaskOptions:
-    """What one ``LiftCubeEnv`` is; building one checks every value (``OptionError`` names it)."""
+class TaskOptions(SceneOptions):
+    """What one ``LiftCubeEnv`` is; building one checks every value (``OptionError`` names it).
 
+    The scene's variations (lights, table, cube, camera mount, rendering, physics, grasp rule) are
+    the fields of ``liftrl.sim.scene_options.SceneOptions``, inherited here.
+    """
+
+    # Where episodes start (0: arm at home; 1: cube held at lift height; 2: cube held on the table;
+    # 3: open gripper just above the cube; 4: gripper 8-12 cm away); evaluation always starts here.
     curriculum_stage: int = _TASK.curriculum_stage
     # Training resets draw their stage from these probabilities of stages 0-4 (empty: always
     # curriculum_stage). Evaluation, videos and eval runs always use curriculum_stage.
     curriculum_mix: tuple[float, ...] = _TASK.curriculum_mix
+    # Success: the cube held above lift_height (m, its centre) for hold_steps consecutive control steps.
     hold_steps: int = _TASK.hold_steps
     lift_height: float = _TASK.lift_height
     max_episode_steps: int = _TASK.max_episode_steps
+    # End the episode at success (false: run all max_episode_steps).
     terminate_on_success: bool = _TASK.terminate_on_success
     # What the env computes, from OBSERVATION_KEYS.
     observations: tuple[str, ...] = ("pixels", "state")
+    # Wrist camera image side in pixels (16-512) and how many frames the `pixels` stack holds.
     image_size: int = 84
     frame_stack: int = 3
+    # Domain randomisation per env and per reset (cube size, friction, colour, lights, camera pose, cube xy).
     randomize: bool = True
+    # The reward version by name (liftrl.rewards: sparse, v11, v19, v20); a name keeps its meaning forever.
     reward: str = "v19"
     # How many of the policy's last actions the `last_actions` observation holds (liftrl.obs.action_history).
     action_history: int = 3
 
     def __post_init__(self):
+        super().__post_init__()  # the scene's options
         self.task_config()  # the task rules check their own options
         check_observations(self.observations)
         if not (isinstance(self.image_size, (int, np.integer)) and
@@ -99,10 +112,16 @@ class EnvOptions(TaskOptions):
     # episode (liftrl.obs.pipeline.CameraNoise). Evaluation uses the same env, so it sees them too.
     camera_noise: float = 0.0
     camera_gain: float = 0.0
+    # How old the frame the policy sees is (ms): a USB camera's exposure, transfer and buffering put
+    # its newest frame 30-150 ms behind the arm. Rounded to the env's 20 ms ticks in training.
+    camera_delay_ms: float = 0.0
 
     def __post_init__(self):
         super().__post_init__()
         check_rate(self.control_hz, self.latency_ms)
+        if isinstance(self.camera_delay_ms, bool) or not (
+                isinstance(self.camera_delay_ms, (int, float)) and 0 <= self.camera_delay_ms <= 1000):
+            raise OptionError("camera_delay_ms", f"camera_delay_ms must be in [0, 1000] ms, got {self.camera_delay_ms!r}")
         if not (isinstance(self.camera_noise, (int, float)) and self.camera_noise >= 0):
             raise OptionError("camera_noise", f"camera_noise must be >= 0 (std in 0-255 units), got {self.camera_noise!r}")
         if not (isinstance(self.camera_gain, (int, float)) and 0 <= self.camera_gain < 1):

@@ -14,7 +14,9 @@ from dataclasses import asdict, dataclass
 import mujoco
 import numpy as np
 
-CUBE_SIZES_MM = (24, 28, 32, 36)
+from liftrl.sim.scene_options import SceneOptions
+
+_DEFAULT = SceneOptions()
 
 
 @dataclass(frozen=True)
@@ -56,32 +58,39 @@ class Randomization:
         return asdict(self)
 
 
-def nominal_draw(nominal: Nominal) -> Randomization:
-    """The unrandomised world, so both paths go through the same ``apply``."""
+def nominal_draw(nominal: Nominal, options: SceneOptions = _DEFAULT) -> Randomization:
+    """The unrandomised world, so both paths go through the same ``apply`` (a fixed camera offset still applies)."""
     return Randomization(
         cube_half_size=float(nominal.cube_size[0]),
         cube_friction=float(nominal.cube_friction[0]),
         cube_rgb=tuple(float(c) for c in nominal.cube_rgba[:3]),
         light_scale=tuple(1.0 for _ in range(len(nominal.light_diffuse))),
         ambient_scale=1.0,
-        camera_offset=(0.0, 0.0, 0.0),
+        camera_offset=tuple(float(o) for o in options.camera_offset_m),
         cube_xy_spread=None,
     )
 
 
-def sample(rng: np.random.Generator, nominal: Nominal) -> Randomization:
-    """TASK.md's ranges: sizes 24-36 mm, friction 0.5-1.5, any saturated colour, light, camera +-2.5 cm."""
-    size_mm = CUBE_SIZES_MM[int(rng.integers(len(CUBE_SIZES_MM)))]
+def sample(rng: np.random.Generator, nominal: Nominal, options: SceneOptions = _DEFAULT) -> Randomization:
+    """TASK.md's ranges by default: sizes 24-36 mm, friction 0.5-1.5, any saturated colour, light,
+    camera +-2.5 cm. ``options`` set the ranges; the draws and their order never change with them."""
+    o = options
+    # integers(1) would draw nothing: one size is drawn as from two, so every later draw stays put.
+    size_mm = o.cube_sizes_mm[int(rng.integers(max(len(o.cube_sizes_mm), 2))) % len(o.cube_sizes_mm)]
     hue = rng.uniform(0.0, 1.0)
-    rgb = colorsys.hsv_to_rgb(hue, rng.uniform(0.6, 1.0), rng.uniform(0.5, 1.0))
+    rgb = colorsys.hsv_to_rgb(hue, rng.uniform(*o.cube_saturation), rng.uniform(*o.cube_value))
+    friction = float(rng.uniform(*o.cube_friction))  # the draws in this order: seeds keep their episodes
+    light = rng.uniform(*o.light_scale, size=len(nominal.light_diffuse))
+    ambient = float(rng.uniform(*o.ambient_scale))
+    shift = rng.uniform(-o.camera_shift_m, o.camera_shift_m, size=3) + np.asarray(o.camera_offset_m, float)
     return Randomization(
         cube_half_size=size_mm / 2000.0,
-        cube_friction=float(rng.uniform(0.5, 1.5)),
+        cube_friction=friction,
         cube_rgb=tuple(float(c) for c in rgb),
-        light_scale=tuple(float(s) for s in rng.uniform(0.5, 1.5, size=len(nominal.light_diffuse))),
-        ambient_scale=float(rng.uniform(0.7, 1.3)),
-        camera_offset=tuple(float(o) for o in rng.uniform(-0.025, 0.025, size=3)),
-        cube_xy_spread=0.05,
+        light_scale=tuple(float(s) for s in light),
+        ambient_scale=ambient,
+        camera_offset=tuple(float(c) for c in shift),
+        cube_xy_spread=float(o.cube_xy_spread),
     )
 
 

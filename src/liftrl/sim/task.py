@@ -28,6 +28,17 @@ STAGE_NAMES = {
 GRASP_MAX_GRIPPER = 0.45
 OPEN_GRIPPER = 0.8
 
+# How "closed on the cube" is judged. ``jaw_0.45`` is the rule above; it fails cubes above about
+# 39 mm (a 40 mm cube settles at 0.46 rad, lifted yet never "grasped"). ``cube_width`` follows the
+# cube: the jaw must be within GRASP_MARGIN of the angle at which the pads' faces are the cube's
+# width apart (where a closed grip settles, +0.01 rad), so any cube size held between the pads
+# counts. A rule is a task option by name so every existing run and reward keeps its meaning.
+GRASP_MARGIN = 0.05
+GRASP_RULES = {
+    "jaw_0.45": "jaw below 0.45 rad whatever the cube's size (the original rule)",
+    "cube_width": f"jaw below the angle at which the pads are the cube's width apart + {GRASP_MARGIN} rad",
+}
+
 
 class OptionError(ValueError):
     """A task or env option with a bad value; ``key`` names the option so a config can name its key."""
@@ -94,6 +105,21 @@ def is_grasping(gripper_q: float, touch_fixed: bool, touch_moving: bool, grasp_m
     return bool(gripper_q < grasp_max and touch_fixed and touch_moving)
 
 
+def grasp_threshold(rule: str, contact_angle: float | None) -> float:
+    """The jaw angle below which a cube touching both pads counts as grasped, under ``rule``.
+
+    ``contact_angle`` is the jaw angle at which the pads' faces are the cube's width apart (only
+    ``cube_width`` reads it).
+    """
+    if rule == "jaw_0.45":
+        return GRASP_MAX_GRIPPER
+    if rule == "cube_width":
+        if contact_angle is None:
+            raise ValueError("grasp rule 'cube_width' needs the jaw angle at the cube's width")
+        return float(contact_angle) + GRASP_MARGIN
+    raise ValueError(f"unknown grasp rule {rule!r}; choose from {tuple(GRASP_RULES)}")
+
+
 def is_lifted(grasping: bool, cube_z: float, lift_height: float) -> bool:
     """Above the line while held: a cube thrown up or balanced on a jaw does not count."""
     return bool(grasping and cube_z > lift_height)
@@ -130,14 +156,16 @@ class StageStart:
 
 
 def sample_stage_start(stage: int, rng: np.random.Generator, cfg: TaskConfig,
-                       cube_half: float, xy_spread: float | None) -> StageStart:
-    """Sample a stage's start. ``xy_spread`` widens the cube's placement (randomisation) if given."""
+                       cube_half: float, xy_spread: float | None, xy_offset=(0.0, 0.0)) -> StageStart:
+    """Sample a stage's start. ``xy_spread`` widens the cube's placement (randomisation) if given;
+    ``xy_offset`` moves the placement's centre (m)."""
+    offset = np.asarray(xy_offset, dtype=float)
     if stage == 0:
         spread = 0.03 if xy_spread is None else xy_spread
-        cube = np.array([0.40, -0.10]) + rng.uniform(-spread, spread, size=2)
+        cube = np.array([0.40, -0.10]) + offset + rng.uniform(-spread, spread, size=2)
         return StageStart(cube, np.array(cfg.home_tool), cfg.open_gripper, held=False)
     spread = 0.02 if xy_spread is None else xy_spread
-    cube = np.array([0.25, 0.0]) + rng.uniform(-spread, spread, size=2)
+    cube = np.array([0.25, 0.0]) + offset + rng.uniform(-spread, spread, size=2)
     if stage == 1:
         tool = np.array([cube[0], cube[1], cfg.lift_height + 0.005])
         return StageStart(cube, tool, 0.0, held=True)

@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import torch
-
 from liftrl.run.folder import BEST, CONFIG_FILE, LATEST, SNAPSHOT_DIR, link_atomic
 from liftrl.run.identity import RUN_FILE
 from liftrl.run.snapshot import load_snapshot
@@ -108,11 +106,10 @@ def apply_learning_rate(agent: Any, lr: float) -> int:
     the new config would have. Returns how many optimisers changed, so a caller can refuse 0.
     """
     count = 0
-    for value in vars(agent).values():
-        if isinstance(value, torch.optim.Optimizer):
-            for group in value.param_groups:
-                group["lr"] = lr
-            count += 1
+    for opt in agent.optimizers():
+        for group in opt.param_groups:
+            group["lr"] = lr
+        count += 1
     return count
 
 

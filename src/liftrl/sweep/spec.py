@@ -185,8 +185,8 @@ def _resource_defaults(raw: dict, cpus: float) -> dict:
 
     Env workers: as the loop chooses them (in-process for state-only configs with few envs or one
     core, else one per core, at most one per env); torch threads: the cores they leave, at least
-    one (as the loop's ``auto_threads``). More torch threads than free cores made SAC updates tens
-    of times slower on a loaded 2-core machine.
+    one (as the loop's ``auto_threads``). More torch threads than free cores made SAC updates far
+    slower on a loaded 2-core machine (docs/performance.md).
     """
     from liftrl.sim.inprocess import choose_workers  # lazy: reading a sweep folder needs no simulator
 

@@ -30,7 +30,7 @@ from liftrl.config import config_to_dict, load_config, save_config
 from liftrl.run.folder import CONFIG_FILE, LATEST, SNAPSHOT_DIR
 from liftrl.sweep import pbt
 from liftrl.sweep.spec import TRIAL_FILE, SweepSpec, read_trial_record, trial_config, with_params, write_json_atomic
-from liftrl.train.loop import EvalEvent, Trainer
+from liftrl.train.loop import EvalEvent, build_trainer
 
 
 class TuneReporter:
@@ -107,7 +107,7 @@ def run_trial(config: dict, spec: SweepSpec, sweep_dir: str) -> None:
     run_dir = sweep / context.get_trial_name()
     params = {k: config[k] for k in spec.keys}
     cfg, start = _start(spec, sweep, run_dir, params)
-    trainer = Trainer(cfg, run_dir, resume=start != "fresh", on_eval=TuneReporter(run_dir.name))
+    trainer = build_trainer(cfg, run_dir, resume=start != "fresh", on_eval=TuneReporter(run_dir.name))
     try:
         if start == "exploit" and "agent.lr" in spec.perturb:
             if not pbt.apply_learning_rate(trainer.agent, cfg.agent.lr):

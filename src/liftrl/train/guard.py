@@ -1,7 +1,8 @@
 """Collapse guard: after an evaluation, roll the agent back to its best snapshot when learning broke.
 
 The user's state runs peaked and then collapsed (reward 656 at 500k steps, 4 at 800k), and this
-project's own v11 run swung between 45% and 90% with Q near 900 and critic losses near 5000. No
+project's own v11 run swung from one evaluation to the next while its Q and critic loss grew
+(bench/results/learn_state_sac.json, report_state_sac.png). No
 usual framework rolls back on its own. The guard checks two things after each evaluation:
 
 - the evaluation: its success lower bound (Wilson, as ``best`` is ranked) fell more than
@@ -22,9 +23,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import torch
+
+from liftrl.agents.base import return_bound
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,12 @@ class GuardConfig:
 def q_limit(step_bound: float | None, reward_scale: float, gamma: float, ticks_per_step: int,
             factor: float) -> float | None:
     """The largest |Q| the guard accepts, or None when the reward promises no bound (or gamma = 1)."""
-    if step_bound is None or gamma >= 1.0:
-        return None
-    return factor * ticks_per_step * step_bound * reward_scale / (1.0 - gamma)
+    return scaled(return_bound(step_bound, reward_scale, gamma, ticks_per_step), factor)
+
+
+def scaled(bound: float | None, factor: float) -> float | None:
+    """``factor`` times an agent's ``value_bound`` (``liftrl.agents.base``): the guard's |Q| limit."""
+    return None if bound is None else factor * bound
 
 
 @dataclass
@@ -90,13 +96,8 @@ def restore_reason(cfg: GuardConfig, success_lcb: float, best: Mapping[str, Any]
     return None
 
 
-def optimizers(agent: Any) -> list[torch.optim.Optimizer]:
-    """The agent's optimisers (attributes that are torch optimisers), in attribute order."""
-    return [v for v in vars(agent).values() if isinstance(v, torch.optim.Optimizer)]
-
-
-def set_learning_rate(agent: Any, lr: float) -> None:
-    """Every optimiser of the agent to ``lr`` (the agents here use one learning rate for all)."""
-    for opt in optimizers(agent):
+def set_learning_rate(optimizers: Iterable[torch.optim.Optimizer], lr: float) -> None:
+    """Every optimiser (an agent's ``optimizers()``) to ``lr`` (the agents here use one rate for all)."""
+    for opt in optimizers:
         for group in opt.param_groups:
             group["lr"] = lr

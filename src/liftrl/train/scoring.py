@@ -15,15 +15,24 @@ import numpy as np
 from liftrl.train.episodes import EpisodeResult
 
 
-def wilson_lower_bound(successes: int, n: int, z: float = 1.96) -> float:
-    """Lower end of the Wilson score interval for a success rate (0 when nothing was tried)."""
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval (lo, hi) for a success rate; (0, 1) when nothing was tried.
+
+    Unlike p +- z sqrt(p(1-p)/n) it stays inside [0, 1] and is not zero-width at 0/n or n/n,
+    which is where a stress condition or a good checkpoint often sits.
+    """
     if n <= 0:
-        return 0.0
+        return 0.0, 1.0
     p = successes / n
     denom = 1 + z * z / n
     centre = p + z * z / (2 * n)
     margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, (centre - margin) / denom)
+    return max(0.0, (centre - margin) / denom), min(1.0, (centre + margin) / denom)
+
+
+def wilson_lower_bound(successes: int, n: int, z: float = 1.96) -> float:
+    """Lower end of the Wilson score interval for a success rate (0 when nothing was tried)."""
+    return wilson_interval(successes, n, z)[0] if n > 0 else 0.0
 
 
 @dataclass(frozen=True)
