@@ -76,3 +76,14 @@ def test_runner_keeps_task_order_and_raises_a_jobs_error_as_it_was():
     assert run_episodes_parallel(functools.partial(_Square, 1), range(3), 1) == [1, 2, 5]
     with pytest.raises(ValueError, match="negative task -1"):
         run_episodes_parallel(functools.partial(_Square, 0), [1, -1, 2], 2)
+
+
+def test_progress_bar_shows_the_running_success_of_each_row(capsys):
+    from liftrl.common.progress import SuccessBar
+
+    with SuccessBar(3, verbose=True, disable=True) as bar:
+        bar.add(True, "row 1", line="first")
+        bar.add(False, "row 1")
+        bar.add(True, "row 2", line="third")
+        assert bar.postfix() == "row 1 1/2 | row 2 1/1"
+    assert capsys.readouterr().out.split() == ["first", "third"]  # per-episode lines only when given
