@@ -124,8 +124,9 @@ def test_train_with_demos_saves_and_reuses_the_demo_buffer(tmp_path, capsys):
                  "train.total_env_steps=200", "train.eval_every=200", "train.snapshot_every=200"]
     run = train(str(CONFIGS / "tiny_sac.yaml"), overrides, run_root=str(tmp_path))
     printed = capsys.readouterr().out
-    # the (seconds-long) collection is announced with the run folder before it starts, not a silent wait
-    assert 0 <= printed.index(f"liftrl: run folder {run}: collecting 2 scripted demonstration episodes") \
+    # the run's banner first, then the (seconds-long) collection announced before it starts, not a silent wait
+    assert 0 <= printed.index(f"liftrl train: run folder {run}") \
+        < printed.index(f"liftrl: run folder {run}: collecting 2 scripted demonstration episodes") \
         < printed.index("scripted demonstrations succeeded")
     rows = read_metrics(run / "metrics.jsonl")
     stats = [r for r in rows if r["kind"] == "demos"]

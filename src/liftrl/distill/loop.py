@@ -104,6 +104,9 @@ class DaggerLearner:
         self.pending: list[dict] = []
         self.watch = CriticWatch()  # a student has no critic: the guard checks its evaluations only
 
+    def start(self) -> None:
+        """Nothing to prepare: the aggregated dataset grows from the rollouts themselves."""
+
     def after_step(self, env_steps: int, num_envs: int) -> int:
         if not crossed(env_steps - num_envs, env_steps, self.steps_per_round):
             return 0

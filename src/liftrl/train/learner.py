@@ -9,7 +9,7 @@ is in ``liftrl.distill.loop``; both follow ``Learner``.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from liftrl.agents.base import Agent, OnlineAgent
 from liftrl.replay.buffer import ReplayBuffer
@@ -26,6 +26,10 @@ class Learner(Protocol):
     pending: list[dict]  # update diagnostics since the last log line
     watch: CriticWatch  # the critic's extremes since the last evaluation, for the guard
 
+    def start(self) -> None:
+        """Prepare what takes a while before the first update (the trainer calls it once its banner
+        is out, so a user sees what runs before waiting on it)."""
+
     def after_step(self, env_steps: int, num_envs: int) -> int:
         """Updates due after the vector step that reached ``env_steps``; returns how many ran."""
 
@@ -39,11 +43,15 @@ class Learner(Protocol):
 class OnlineLearner:
     """Online RL's updates (see the module docstring)."""
 
-    def __init__(self, agent: OnlineAgent, replay: ReplayBuffer, demos: ReplayBuffer | None, demo_fraction: float,
-                 seed_steps: int):
+    def __init__(self, agent: OnlineAgent, replay: ReplayBuffer, demos: Callable[[], ReplayBuffer | None] | None,
+                 demo_fraction: float, seed_steps: int):
+        """``demos`` makes the demo buffer (collects or reads back the scripted demonstrations); it
+        runs in ``start``, after the run's banner, or at the first step of a caller that skips it."""
         self.agent = agent
         self.replay = replay
-        self.demos = demos
+        self.demos: ReplayBuffer | None = None
+        self._make_demos = demos
+        self._demo_rng: Any = None  # a restored snapshot's demo generator, applied once the demos exist
         self.demo_fraction = demo_fraction
         self.seed_steps = seed_steps
         self.updates = 0
@@ -51,7 +59,15 @@ class OnlineLearner:
         self.pending: list[dict] = []
         self.watch = CriticWatch()
 
+    def start(self) -> None:
+        if self._make_demos is None:
+            return
+        self.demos, self._make_demos = self._make_demos(), None
+        if self.demos is not None and self._demo_rng is not None:
+            self.demos.set_rng_state(self._demo_rng)
+
     def after_step(self, env_steps: int, num_envs: int) -> int:
+        self.start()
         agent = self.agent
         self.update_credit += num_envs / agent.update_every_steps
         rounds = int(self.update_credit)
@@ -69,6 +85,7 @@ class OnlineLearner:
         return n
 
     def state(self) -> dict:
+        self.start()
         return {"agent": self.agent.state_dict(),
                 "counters": {"updates": self.updates, "update_credit": self.update_credit},
                 "rng": {"replay": self.replay.rng_state(),
@@ -80,6 +97,7 @@ class OnlineLearner:
         self.updates = int(state["counters"]["updates"])
         self.update_credit = float(state["counters"]["update_credit"])
         self.replay.set_rng_state(state["rng"]["replay"])
-        if self.demos is not None and "demos" in state["rng"]:
-            self.demos.set_rng_state(state["rng"]["demos"])
+        self._demo_rng = state["rng"].get("demos")
+        if self.demos is not None and self._demo_rng is not None:
+            self.demos.set_rng_state(self._demo_rng)
         self.pending = list(state["pending"]["updates"])

@@ -183,7 +183,8 @@ def online_parts(cfg: Config, run_dir: Path, resume: bool = False) -> Parts:
     core = build_core(cfg, run_dir, resume)
     try:
         acting = Explore(core.agent, cfg.obs.actor, cfg.train.seed_steps, cfg.env.num_envs, core.action_dim)
-        learner = OnlineLearner(core.agent, core.replay, _demos(core), cfg.replay.demo_fraction, cfg.train.seed_steps)
+        learner = OnlineLearner(core.agent, core.replay, lambda: _demos(core), cfg.replay.demo_fraction,
+                                cfg.train.seed_steps)
         return core.assemble(acting, learner, "train")
     except BaseException:
         core.close()

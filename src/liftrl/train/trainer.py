@@ -243,6 +243,7 @@ class Trainer:
     def run(self) -> str:
         """Train until done; returns why it stopped: finished, budget, interrupted (a signal) or workers."""
         t = self.cfg.train
+        self.learner.start()  # after the session's banner: e.g. the demo collection, with its own bar
         self.evaluator.start(self.env_steps)
         bar = self._progress_bar()
         window = [time.perf_counter(), 0, 0]  # since the last log line: start time, env steps, updates
