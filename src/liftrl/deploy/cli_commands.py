@@ -169,6 +169,7 @@ def _stress(args: argparse.Namespace) -> int:
     from liftrl.common.seeds import DRY_RUN_SEED_BASE
     from liftrl.deploy.bundle import load_bundle
     from liftrl.deploy import stress, stress_report, stress_suite
+    from liftrl.sim.parallel import default_workers
 
     if args.episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
@@ -184,7 +185,7 @@ def _stress(args: argparse.Namespace) -> int:
     stress_suite.check_suite(suite, stress.baseline_env(bundle, base))  # every condition, before any episode
     seed = DRY_RUN_SEED_BASE if args.seed is None else args.seed
     jobs = stress.make_jobs(str(Path(args.bundle).resolve()), bundle, suite, base, args.episodes, seed)
-    workers = stress.default_workers() if args.workers is None else args.workers
+    workers = default_workers(len(jobs)) if args.workers is None else max(1, args.workers)
     print(f"stress of {bundle.path}: {len(suite)} conditions x {args.episodes} episodes on {workers} worker(s), "
           f"{base.rate_hz:g} Hz, {base.latency_ms:g} ms")
     results = stress.collect(suite, stress.run_jobs(jobs, workers, progress=not args.no_progress))

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import multiprocessing
-import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -27,10 +25,12 @@ from liftrl.deploy.sim_robot import CameraNoise, SimRobot
 from liftrl.deploy.stress_suite import Condition, condition_env
 from liftrl.run.envs import make_task_env
 from liftrl.sim.options import parse_latency
+from liftrl.sim.parallel import run_episodes_parallel
 from liftrl.train.scoring import wilson_interval
 
 OTHER_EPISODE_SEED_OFFSET = 100_000_000  # the "another episode" frames come from seed + this (still dry-run seeds)
 GREY = 128
+JOB_TIMEOUT_S = 600.0  # a job is a few whole episodes; a worker silent this long is replaced
 JOB_EPISODES = 5  # episodes per job: small enough to spread a condition over the cores
 
 
@@ -165,30 +165,24 @@ def make_jobs(bundle_path: str, bundle: Bundle, suite: Iterable[Condition], base
     return jobs
 
 
+def _job_runner() -> Callable[[Job], JobResult]:
+    """What each worker runs (``run_episodes_parallel``'s ``make_job``): bundles are cached per process."""
+    return run_job
+
+
 def run_jobs(jobs: list[Job], workers: int, progress: bool = True) -> list[JobResult]:
-    """The jobs over ``workers`` spawned processes (0 or 1: in this one), with a progress bar of episodes."""
+    """The jobs over ``workers`` spawned processes (1: in this one), with a progress bar of episodes,
+    through the dry run's runner (``liftrl.sim.parallel``: results in job order, lost or hung
+    workers replaced)."""
     from tqdm import tqdm
 
-    total = sum(len(j.seeds) for j in jobs)
-    bar = tqdm(total=total, unit="episode", dynamic_ncols=True, disable=not progress)
-    results = []
+    bar = tqdm(total=sum(len(j.seeds) for j in jobs), unit="episode", dynamic_ncols=True, disable=not progress)
     try:
-        if workers <= 1:
-            for job in jobs:
-                results.append(run_job(job))
-                bar.update(len(job.seeds))
-        else:
-            with multiprocessing.get_context("spawn").Pool(workers) as pool:
-                for res in pool.imap_unordered(run_job, jobs):
-                    results.append(res)
-                    bar.update(res.episodes)
+        return run_episodes_parallel(_job_runner, jobs, max(1, workers),
+                                     progress=lambda i, res: bar.update(res.episodes),
+                                     timeout_s=JOB_TIMEOUT_S, who="stress")
     finally:
         bar.close()
-    return results
-
-
-def default_workers() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
 # ---------------------------------------------------------------------------------------------- results
