@@ -334,7 +334,7 @@ def test_student_update_tiny_prints_both_precisions_where_amp_applies(monkeypatc
 
 def test_dryrun_speed_tiny_times_both_paths_and_compares_their_tables(tmp_path):
     from liftrl.deploy.bundle import export_run
-    from tests.test_deploy_cli import tiny_run
+    from test_deploy_cli import tiny_run
 
     bundle = export_run(tiny_run(tmp_path), "latest")
     out = tmp_path / "speed.txt"

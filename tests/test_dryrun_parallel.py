@@ -13,7 +13,7 @@ from liftrl.deploy.bundle import export_run, load_bundle
 from liftrl.deploy.dryrun import RowSpec, run_rows
 from liftrl.deploy.sim_robot import CameraNoise
 from liftrl.sim.parallel import run_episodes_parallel
-from tests.test_deploy_cli import call, tiny_run
+from test_deploy_cli import call, tiny_run  # tests/ is on sys.path (a top-level `tests` package of draccus, installed with LeRobot, shadows `tests.`)
 
 
 @pytest.fixture(scope="module")
