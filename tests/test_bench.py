@@ -332,6 +332,7 @@ def test_student_update_tiny_prints_both_precisions_where_amp_applies(monkeypatc
         assert m.group(2) is None  # amp cannot take effect here: no bfloat16 row is invented
 
 
+@pytest.mark.slow
 def test_dryrun_speed_tiny_times_both_paths_and_compares_their_tables(tmp_path):
     from liftrl.deploy.bundle import export_run
     from test_deploy_cli import tiny_run

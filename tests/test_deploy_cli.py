@@ -52,6 +52,7 @@ def call(argv):
     return args.func(args)
 
 
+@pytest.mark.slow
 def test_export_then_sim_dry_run(tmp_path, capsys):
     run = tiny_run(tmp_path)
     assert call(["export", str(run), "--checkpoint", "latest"]) == 0

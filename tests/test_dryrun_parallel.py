@@ -24,6 +24,7 @@ def bundle(tmp_path_factory):
     return load_bundle(export_run(run, "latest"))
 
 
+@pytest.mark.slow
 def test_parallel_dry_run_equals_the_serial_one_episode_by_episode(bundle):
     rows = [RowSpec("env", "env", 50.0, 0.0),
             RowSpec("deploy", "deploy", 15.0, 100.0, CameraNoise(std=4.0, gain=0.2))]
@@ -41,6 +42,7 @@ def test_parallel_dry_run_equals_the_serial_one_episode_by_episode(bundle):
     assert serial[1].outcomes[0].steps >= 1 and serial[1].outcomes[0].seconds > 0
 
 
+@pytest.mark.slow
 def test_deploy_cli_workers_and_verbose_lines(bundle, capsys):
     assert call(["deploy", str(bundle.path), "--robot", "sim", "--episodes", "2", "--rate", "15", "--latency-ms",
                  "100", "--workers", "2", "--verbose"]) == 0
@@ -68,6 +70,7 @@ class _Square:
         return task * task + self.offset
 
 
+@pytest.mark.slow
 def test_runner_keeps_task_order_and_raises_a_jobs_error_as_it_was():
     done = []
     assert run_episodes_parallel(functools.partial(_Square, 1), range(6), 2, lambda i, r: done.append(i)) == \

@@ -93,6 +93,7 @@ def holding(arm: feetech.FakeArm) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- the happy path
+@pytest.mark.slow
 def test_lerobot_calibration_then_bringup_then_deploy(tmp_path, bundles, calibrated, monkeypatch, capsys):
     arm, cal_file = calibrated
     data = json.loads(cal_file.read_text())
@@ -174,6 +175,7 @@ def test_a_refused_camera_mode_is_named_and_the_servos_are_untouched(tmp_path, b
     assert all(not c.isOpened() for c in camera.FakeVideoCapture.opened_captures)  # released, not left open
 
 
+@pytest.mark.slow
 def test_the_camera_mode_options_reach_the_camera(tmp_path, bundles, calibrated, monkeypatch, capsys):
     arm, cal_file = calibrated
     camera.FakeVideoCapture.spec = camera.CameraSpec(modes=((320, 240, 15.0),), fourccs=("YUYV",))
@@ -187,6 +189,7 @@ def test_the_camera_mode_options_reach_the_camera(tmp_path, bundles, calibrated,
 
 
 # ---------------------------------------------------------------------------------------------- failures mid-episode
+@pytest.mark.slow
 def test_a_camera_that_stops_mid_episode_stops_the_arm_holding(tmp_path, bundles, calibrated, monkeypatch, capsys):
     arm, cal_file = calibrated
     camera.FakeVideoCapture.spec = camera.CameraSpec(freeze_after=80)  # ~1 s warm-up + the start pose, then silence
@@ -198,6 +201,7 @@ def test_a_camera_that_stops_mid_episode_stops_the_arm_holding(tmp_path, bundles
     assert "torque on" in err and holding(arm) and arm.written() == {}
 
 
+@pytest.mark.slow
 def test_a_servo_that_stops_answering_mid_episode_is_named(tmp_path, bundles, calibrated, monkeypatch, capsys):
     arm, cal_file = calibrated
     arm.stop_answering(3, after_reads=200)  # the start pose takes far fewer position reads; the episode 800
@@ -240,6 +244,7 @@ def test_ctrl_c_mid_episode_exits_2_with_the_arm_holding(tmp_path, bundles, cali
     assert not [w for s in state.values() for w in s["writes"] if w[0] in feetech.CALIBRATION_REGISTERS]
 
 
+@pytest.mark.slow
 def test_bringup_stops_naming_a_servo_that_stops_answering(tmp_path, calibrated, monkeypatch, capsys):
     arm, cal_file = calibrated
     arm.stop_answering(2, after_reads=12)  # during the direction probes

@@ -106,6 +106,7 @@ def test_a_newer_run_snapshot_is_refused_by_the_policy_loader(tmp_path):
     assert load_policy(path).meta["run_version"] == migrate.RUN_SNAPSHOT_VERSION
 
 
+@pytest.mark.slow
 def test_a_run_saved_before_format_versions_resumes(tmp_path):
     """A real run's latest snapshot rewritten as a version-1 one (no run_version, no guard or worker
     counters) resumes, and its next snapshot is written in today's format."""

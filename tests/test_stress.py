@@ -233,6 +233,7 @@ def _deploy_cli(argv):
     return args.func(args)
 
 
+@pytest.mark.slow
 def test_dry_run_takes_scene_options_and_names_a_bad_one(tmp_path, capsys):
     from liftrl.config import ConfigError
     from liftrl.deploy.dryrun import env_config
