@@ -145,7 +145,7 @@ def deploy_so101(args: argparse.Namespace, rate: float) -> int:
     from liftrl.deploy.runner import LoopConfig, run_arm_episode
     from liftrl.deploy.safety import Watchdog
     from liftrl.deploy.so101 import So101Robot, make_lerobot_follower
-    from liftrl.deploy.start_pose import home_pose
+    from liftrl.deploy.start_pose import episode_start_pose
 
     if args.latency_ms is not None or args.camera_noise or args.camera_gain:
         raise ValueError("--latency-ms and --camera-noise emulate the real arm in simulation; with --robot so101 "
@@ -168,7 +168,7 @@ def deploy_so101(args: argparse.Namespace, rate: float) -> int:
         return 2
     robot = So101Robot(follower, joint_mapping, camera_key=camera_key)
     mapper = CommandMapper(bundle.action, bundle.task, arm)
-    start = home_pose(arm, mapper.cfg)
+    start = episode_start_pose(arm, mapper.cfg)
     max_steps = args.max_steps or int(math.ceil(bundle.task.max_episode_steps * CONTROL_PERIOD_S * rate))
     out = Path(args.log_dir or "runs/deploy")
     try:
