@@ -133,3 +133,14 @@ def test_scripted_grasp_from_the_start_pose_at_15_hz():
     finally:
         env.close()
     assert wins >= 8, f"scripted grasp from the start pose: {wins}/10"
+
+
+def test_cube_xy_reset_option_places_the_cube_in_the_pick_stage_only(pick_env):
+    _, info = pick_env.reset(seed=3, options={"cube_xy": (0.30, -0.05)})
+    np.testing.assert_allclose(info["cube_pos"][:2], [0.30, -0.05], atol=1e-9)
+    env = LiftCubeEnv(curriculum_stage=3, observations=("state",), render_mode=None)
+    try:
+        with pytest.raises(ValueError, match="cube_xy needs the pick stage"):
+            env.reset(seed=0, options={"cube_xy": (0.3, 0.0)})
+    finally:
+        env.close()

@@ -65,6 +65,16 @@ def resolve_options(options: EnvOptions | None, values: dict[str, Any]) -> EnvOp
     return dataclasses.replace(options.options_only(), **values)
 
 
+def _place_cube(start: task.StageStart, stage: int, cube_xy) -> task.StageStart:
+    """``start`` with the cube's centre at ``cube_xy``: only for the pick stage, whose arm pose does not
+    depend on where the cube is."""
+    xy = np.asarray(cube_xy, dtype=float)
+    if stage != task.PICK_STAGE or xy.shape != (2,) or not np.all(np.isfinite(xy)):
+        raise ValueError(f"reset option cube_xy needs the pick stage ({task.PICK_STAGE}) and two finite "
+                         f"numbers, got stage {stage} and {cube_xy!r}")
+    return dataclasses.replace(start, cube_xy=xy)
+
+
 class LiftCubeEnv(gym.Env):
     """Grasp, lift to ``lift_height`` and hold for ``hold_steps`` consecutive control steps."""
 
@@ -271,6 +281,8 @@ class LiftCubeEnv(gym.Env):
         domain_rand.apply(m, self.draw, self.nominal, ids.cube_geom, ids.wrist_camera)
         half = self.draw.cube_half_size
         start = task.sample_stage_start(stage, self.np_random, self.cfg, half, self.draw.cube_xy_spread)
+        if options and "cube_xy" in options:  # a chosen spot of the pick area (heat maps); yaw is still drawn
+            start = _place_cube(start, stage, options["cube_xy"])
 
         mujoco.mj_resetData(m, d)
         if start.joints is not None:  # a pose given as joints (the pick stage's start pose)
