@@ -144,3 +144,20 @@ def test_cube_xy_reset_option_places_the_cube_in_the_pick_stage_only(pick_env):
             env.reset(seed=0, options={"cube_xy": (0.3, 0.0)})
     finally:
         env.close()
+
+
+def test_state_and_last_actions_at_the_first_frame_say_nothing_of_the_cube():
+    """From the start pose the actor's non-image inputs are the same whatever the cube: only pixels can find it."""
+    from liftrl.sim.latency import make_env
+
+    env = make_env(control_hz=15, latency_ms=(66, 133), curriculum_stage=PICK_STAGE, max_episode_steps=400,
+                   observations=("state", "last_actions"), render_mode=None)
+    try:
+        firsts = [env.reset(seed=s)[0] for s in range(6)]
+        cubes = [env.reset(seed=s)[1]["cube_pos"][:2] for s in range(6)]
+    finally:
+        env.close()
+    assert np.ptp(np.array(cubes), axis=0).min() > 0.02  # the cubes were in different places
+    for obs in firsts[1:]:
+        np.testing.assert_array_equal(obs["state"], firsts[0]["state"])
+        np.testing.assert_array_equal(obs["last_actions"], firsts[0]["last_actions"])
