@@ -22,7 +22,10 @@ from pathlib import Path
 
 from common import pyplot, save_panels, wall_seconds  # bench/ is on sys.path when run as a script
 
+from liftrl.sim.task import PICK_STAGE
+
 ROOT = Path(__file__).resolve().parents[1]
+IMAGE_CHECK_EPISODES = 50  # issue 23: grey image and another episode's frames must fall to <= 10%
 RESULTS = ROOT / "bench" / "results"
 
 PROOFS = {
@@ -130,6 +133,14 @@ def main(args) -> int:
     }
     if args.dry_run:
         summary["dry_run"] = dry_run(run, args.dry_run)
+    if cfg.env.curriculum_stage == PICK_STAGE:  # does it find the cube with its camera? (bench/image_checks.py)
+        from image_checks import image_checks, run_policy
+
+        env, act = run_policy(str(run), PICK_STAGE)
+        try:
+            summary["image_checks"] = image_checks(env, act, list(range(7000, 7000 + IMAGE_CHECK_EPISODES)))
+        finally:
+            env.close()
     stem.with_suffix(".json").write_text(json.dumps(summary, indent=1))
     print(f"run folder: {run}\ncurve: {stem.with_suffix('.png')}")
     for p in points:
@@ -140,4 +151,6 @@ def main(args) -> int:
     for r in summary.get("dry_run", []):
         print(f"  dry run {r['run']} {r['rate_hz']:g} Hz {r['latency_ms']:g} ms noise {r['camera_noise']:g}: "
               f"{r['successes']}/{r['episodes']}")
+    for mode, r in summary.get("image_checks", {}).items():
+        print(f"  image check, {mode} frames: {r['successes']}/{r['episodes']}")
     return 0
