@@ -83,7 +83,8 @@ def plot(panels: dict[str, np.ndarray], grid: Grid, episodes: int, out: Path) ->
     from liftrl.sim.start_pose import PICK_AREA
 
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels) + 0.8, 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels) + 1.2, 4.6), squeeze=False,
+                             layout="constrained")
     extent = (PICK_AREA.y[0] * 100, PICK_AREA.y[1] * 100, PICK_AREA.x[0] * 100, PICK_AREA.x[1] * 100)
     image = None
     for ax, (label, rates) in zip(axes[0], panels.items()):
