@@ -161,3 +161,67 @@ def test_state_and_last_actions_at_the_first_frame_say_nothing_of_the_cube():
     for obs in firsts[1:]:
         np.testing.assert_array_equal(obs["state"], firsts[0]["state"])
         np.testing.assert_array_equal(obs["last_actions"], firsts[0]["last_actions"])
+
+
+def test_the_real_arm_path_moves_to_the_dry_runs_start_pose(tmp_path, monkeypatch):
+    """`liftrl deploy --robot so101` with a pick-stage bundle: the pose its slow move goes to is the pose the
+    dry run's episodes start from (the arm itself replaced by a stand-in that records and stops)."""
+    import dataclasses
+    import json
+    import os
+
+    import torch
+    import yaml
+
+    from liftrl.agents import SACConfig, make_agent
+    from liftrl.deploy import cli_arm, so101
+    from liftrl.deploy.calibration import ArmFile, GripperPoints, save_arm_file
+    from liftrl.deploy.lerobot_units import calibration_digest, parse_calibration
+    from liftrl.deploy.mapping import BODY, MOTORS
+    from liftrl.run.snapshot import RUN_SNAPSHOT_FORMAT, save_snapshot
+    from test_deploy_cli import call
+    from test_deploy_lerobot_units import SAMPLE
+
+    torch.set_num_threads(1)
+    cfg = SACConfig(hidden_dim=16, hidden_layers=2)
+    agent = make_agent(cfg, {"state": (18,), "privileged": (3,)}, 4, ("state",), ("state", "privileged"), "cpu", seed=0)
+    meta = {"format": RUN_SNAPSHOT_FORMAT, "agent": "sac", "env_steps": 10, "reward": {"name": "v20", "fingerprint": "x"},
+            "observations": {"actor": ["state"], "critic": ["state", "privileged"],
+                             "shapes": {"state": [18], "privileged": [3]}},
+            "action_dim": 4,
+            "config": {"env": {"curriculum_stage": PICK_STAGE, "hold_steps": 150, "lift_height": 0.08,
+                               "max_episode_steps": 400, "reward": "v20"}, "agent": dataclasses.asdict(cfg)}}
+    run = tmp_path / "run"
+    save_snapshot(run / "snapshots" / "step_000000010.pt", {"agent": agent.state_dict()}, meta)
+    os.link(run / "snapshots" / "step_000000010.pt", run / "snapshots" / "latest.pt")
+    (run / "config.yaml").write_text(yaml.safe_dump(meta["config"]))
+    assert call(["export", str(run), "--checkpoint", "latest", "--out", str(tmp_path / "b")]) == 0
+
+    cal_file = tmp_path / "lerobot" / "robots" / "so101_follower" / "arm7.json"
+    cal_file.parent.mkdir(parents=True)
+    cal_file.write_text(json.dumps(SAMPLE))
+    monkeypatch.setenv("HF_LEROBOT_CALIBRATION", str(tmp_path / "lerobot"))
+    monkeypatch.setenv("LIFTRL_ARMS", str(tmp_path / "arms"))
+    save_arm_file(ArmFile("arm7", calibration_digest(parse_calibration(SAMPLE)), {j: 0.0 for j in BODY},
+                          {m: True for m in MOTORS}, GripperPoints(0.0, 100.0)), tmp_path / "arms" / "arm7.json")
+
+    class StandInArm:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        connect = disconnect = stop = lambda self: None
+
+    goals = []
+    monkeypatch.setattr(so101, "make_lerobot_follower", lambda *a, **k: object())
+    monkeypatch.setattr(so101, "So101Robot", StandInArm)
+    monkeypatch.setattr(cli_arm, "_start_pose", lambda robot, start, *a: goals.append(np.array(start)) and False)
+    monkeypatch.setattr("builtins.input", lambda *a: "")
+    assert call(["deploy", str(tmp_path / "b"), "--robot", "so101", "--port", "/dev/ttyACM0", "--robot-id", "arm7"]) == 0
+    assert len(goals) == 1
+
+    sim_env = LiftCubeEnv(curriculum_stage=PICK_STAGE, observations=("state",), render_mode=None)
+    try:
+        sim_env.reset(seed=11)
+        np.testing.assert_allclose(goals[0], sim_env.data.qpos[sim_env.ids.arm_qpos], atol=1e-9)
+    finally:
+        sim_env.close()
