@@ -145,7 +145,7 @@ def sample_stage_start(stage: int, rng: np.random.Generator, cfg: TaskConfig,
     The pick stage ignores ``xy_spread``: its area is already wider than any randomisation.
     """
     if stage == PICK_STAGE:
-        from liftrl.sim.start_pose import sample_pick_start  # the pose's own module, below task in no way
+        from liftrl.sim.start_pose import sample_pick_start  # imported here: start_pose imports this module
         return sample_pick_start(rng, cfg)
     if stage == 0:
         spread = 0.03 if xy_spread is None else xy_spread
