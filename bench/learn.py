@@ -261,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
                              "number, e.g. 50 for teacher; 0: skip, e.g. for a run still going)")
     parser.add_argument("--note", default=None, help="how the runs were made, when not by this script (kept in "
                                                      "the JSON, e.g. 'liftrl train ... stopped by hand at 100k')")
+    parser.add_argument("--image-checks", type=int, default=50, metavar="N",
+                        help="pick-stage student proofs: episodes per image check (grey image, another episode's "
+                             "frames; bench/image_checks.py); 0 skips them")
     parser.add_argument("--summarize", metavar="RUN", nargs="+", default=None,
                         help="no training: write the curves and summaries of existing runs of this proof "
                              "(stopped early, continued with `liftrl train --resume`, or still running)")

@@ -104,7 +104,7 @@ def main(args) -> int:
     if not args.summarize:
         overrides.append(f"train.max_minutes={args.minutes}")
     if args.summarize:
-        run = Path(args.summarize)
+        run = Path(args.summarize[0] if isinstance(args.summarize, list) else args.summarize)  # learn.py: nargs="+"
     else:
         if not args.teacher:
             raise SystemExit(f"{args.proof} needs --teacher RUN (a state teacher's run folder)")
@@ -138,12 +138,13 @@ def main(args) -> int:
     }
     if args.dry_run:
         summary["dry_run"] = dry_run(run, args.dry_run)
-    if cfg.env.curriculum_stage == PICK_STAGE:  # does it find the cube with its camera? (bench/image_checks.py)
+    episodes = getattr(args, "image_checks", IMAGE_CHECK_EPISODES)
+    if cfg.env.curriculum_stage == PICK_STAGE and episodes:  # does it find the cube with its camera?
         from image_checks import image_checks, run_policy
 
         env, act = run_policy(str(run), PICK_STAGE)
         try:
-            summary["image_checks"] = image_checks(env, act, list(range(7000, 7000 + IMAGE_CHECK_EPISODES)))
+            summary["image_checks"] = image_checks(env, act, list(range(7000, 7000 + episodes)))
         finally:
             env.close()
     stem.with_suffix(".json").write_text(json.dumps(summary, indent=1))
