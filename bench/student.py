@@ -22,12 +22,20 @@ from pathlib import Path
 
 from common import pyplot, save_panels, wall_seconds  # bench/ is on sys.path when run as a script
 
+from liftrl.sim.task import PICK_STAGE
+
 ROOT = Path(__file__).resolve().parents[1]
+IMAGE_CHECK_EPISODES = 50  # issue 23: grey image and another episode's frames must fall to <= 10%
 RESULTS = ROOT / "bench" / "results"
 
 PROOFS = {
     # The issue's target: a stage-3 teacher at 15 Hz / 100 ms (configs/teacher.yaml), student defaults.
     "student": {"config": "configs/student.yaml", "overrides": [], "goal": 0.9, "ratio_goal": 0.95},
+    # Issue 23: a pick-area student (from the start pose, cube anywhere in the pick area) distilled from a
+    # configs/teacher_pick.yaml teacher; its summary adds the image checks (grey / another episode's frames).
+    "student_pick": {"config": "configs/student.yaml",
+                     "overrides": ["env.curriculum_stage=5", "env.max_episode_steps=400"],
+                     "goal": 0.9, "ratio_goal": 0.95},
     # What a CPU shows in minutes: the quick start's stage-1 SAC teacher (50 Hz, hold 10), a 32x32
     # student with a 16-channel encoder, 8 rounds of 1000 labelled steps.
     "student_stage1": {
@@ -96,7 +104,7 @@ def main(args) -> int:
     if not args.summarize:
         overrides.append(f"train.max_minutes={args.minutes}")
     if args.summarize:
-        run = Path(args.summarize)
+        run = Path(args.summarize[0] if isinstance(args.summarize, list) else args.summarize)  # learn.py: nargs="+"
     else:
         if not args.teacher:
             raise SystemExit(f"{args.proof} needs --teacher RUN (a state teacher's run folder)")
@@ -130,6 +138,15 @@ def main(args) -> int:
     }
     if args.dry_run:
         summary["dry_run"] = dry_run(run, args.dry_run)
+    episodes = getattr(args, "image_checks", IMAGE_CHECK_EPISODES)
+    if cfg.env.curriculum_stage == PICK_STAGE and episodes:  # does it find the cube with its camera?
+        from image_checks import image_checks, run_policy
+
+        env, act = run_policy(str(run), PICK_STAGE)
+        try:
+            summary["image_checks"] = image_checks(env, act, list(range(7000, 7000 + episodes)))
+        finally:
+            env.close()
     stem.with_suffix(".json").write_text(json.dumps(summary, indent=1))
     print(f"run folder: {run}\ncurve: {stem.with_suffix('.png')}")
     for p in points:
@@ -140,4 +157,6 @@ def main(args) -> int:
     for r in summary.get("dry_run", []):
         print(f"  dry run {r['run']} {r['rate_hz']:g} Hz {r['latency_ms']:g} ms noise {r['camera_noise']:g}: "
               f"{r['successes']}/{r['episodes']}")
+    for mode, r in summary.get("image_checks", {}).items():
+        print(f"  image check, {mode} frames: {r['successes']}/{r['episodes']}")
     return 0

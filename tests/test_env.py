@@ -186,7 +186,7 @@ def test_bad_actions_are_refused(action, message):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"curriculum_stage": 5}, "curriculum_stage 5"),
+        ({"curriculum_stage": 9}, "curriculum_stage 9"),
         ({"observations": ("pixels", "depth")}, "unknown observation key.*depth"),
         ({"observations": ()}, "unknown observation key"),
         ({"camera": "top"}, "unknown camera 'top'"),

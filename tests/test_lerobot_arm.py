@@ -115,6 +115,38 @@ def test_lerobot_calibration_then_bringup_then_deploy(tmp_path, bundles, calibra
     assert any("'release'" in p for p in prompts)
 
 
+@pytest.mark.slow
+def test_a_pick_bundle_moves_the_arm_to_the_dry_runs_start_pose(tmp_path, calibrated, monkeypatch, capsys):
+    """One start pose for the sim and the arm: before its episode, `liftrl deploy --robot so101` with a
+    pick-stage bundle moves LeRobot's follower to exactly the joints the dry run's episodes start from."""
+    from liftrl.deploy import cli_arm
+    from liftrl.deploy.bundle import export_snapshot
+    from liftrl.sim.env import LiftCubeEnv
+    from liftrl.sim.task import PICK_STAGE
+
+    arm, cal_file = calibrated
+    state, meta, _ = snapshot(TINY_SAC, ("state",), ("state",),
+                              env_extra={"curriculum_stage": PICK_STAGE, "max_episode_steps": 400})
+    bundle = export_snapshot(state, meta, tmp_path / "pick")
+    moves: list[tuple[str, np.ndarray]] = []
+    real_move = cli_arm._slow_move
+
+    def spy(robot, pose, limits, rate, speed, what):
+        moves.append((what, np.array(pose)))
+        return real_move(robot, pose, limits, rate, speed, what)
+
+    monkeypatch.setattr(cli_arm, "_slow_move", spy)
+    monkeypatch.setattr("builtins.input", answers())
+    assert main(deploy_args(str(bundle), cal_file, tmp_path, "--uncalibrated")) == 0
+    assert [w for w, _ in moves] == ["start pose", "rest pose"]
+    sim = LiftCubeEnv(curriculum_stage=PICK_STAGE, observations=("state",), render_mode=None)
+    try:
+        sim.reset(seed=11)
+        np.testing.assert_allclose(moves[0][1], sim.data.qpos[sim.ids.arm_qpos], atol=1e-9)
+    finally:
+        sim.close()
+
+
 def test_torque_is_released_only_when_the_user_types_release(tmp_path, bundles, calibrated, monkeypatch, capsys):
     arm, cal_file = calibrated
     monkeypatch.setattr("builtins.input", answers(release="release"))

@@ -22,6 +22,19 @@ import numpy as np
 from liftrl.sim.task import TaskConfig
 
 
+def cube_extent(info: dict, direction: np.ndarray) -> float:
+    """Half the cube's width along the horizontal unit ``direction``: its half size for a cube square to
+    it, up to sqrt(2) times that for one turned 45 degrees (the pick stage draws any yaw)."""
+    half = float(info["cube_half_size"])
+    quat = info.get("cube_quat")
+    if quat is None:
+        return half
+    w, x, y, z = (float(v) for v in quat)
+    ax = np.array([1 - 2 * (y * y + z * z), 2 * (x * y + w * z)])  # the cube's own x and y axes, in xy
+    ay = np.array([2 * (x * y - w * z), 1 - 2 * (x * x + z * z)])
+    return half * (abs(float(ax @ direction[:2])) + abs(float(ay @ direction[:2])))
+
+
 @dataclass
 class ScriptedGrasp:
     """Align above the cube, descend, close, lift to ``lift_to`` metres, hold."""
@@ -67,7 +80,7 @@ class ScriptedGrasp:
         jaw = np.asarray(info["moving_pad_pos"], dtype=float) - tool
         jaw[2] = 0.0
         jaw /= max(np.linalg.norm(jaw), 1e-9)
-        shift = max(0.0, float(info["cube_half_size"]) + self.fixed_jaw_clearance - self.pad_half_gap)
+        shift = max(0.0, cube_extent(info, jaw) + self.fixed_jaw_clearance - self.pad_half_gap)
         aim = cube[:2] - shift * jaw[:2]
         if self.phase == "align":
             goal = np.array([aim[0], aim[1], cube[2] + self.hover])

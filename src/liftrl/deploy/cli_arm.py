@@ -182,9 +182,9 @@ def _episodes(args, robot, bundle, arm, limits, rate: float, source: str) -> lis
     from liftrl.deploy.robot import WallClock
     from liftrl.deploy.runner import LoopConfig, run_arm_episode
     from liftrl.deploy.safety import Watchdog
-    from liftrl.deploy.start_pose import home_pose
+    from liftrl.deploy.start_pose import episode_start_pose
 
-    start = home_pose(arm, CommandMapper(bundle.action, bundle.task, arm).cfg)
+    start = episode_start_pose(arm, CommandMapper(bundle.action, bundle.task, arm).cfg)
     max_steps = args.max_steps or int(math.ceil(bundle.task.max_episode_steps * CONTROL_PERIOD_S * rate))
     out = Path(args.log_dir or "runs/deploy")
     try:

@@ -17,16 +17,19 @@ import numpy as np
 from liftrl.deploy.pipeline import ArmModel
 from liftrl.deploy.robot import Clock, Robot
 from liftrl.deploy.safety import SafetyLimits, SafetyStop, TrackingLimit, TrackingMonitor, limit_command
-from liftrl.sim.ik import WRIST_ROLL
+from liftrl.sim.start_pose import episode_start_joints, home_joints
 from liftrl.sim.task import TaskConfig
-
-IK_SEED = np.array([0.0, 0.0, 0.0, np.pi / 2])  # the env's own IK seed for stage starts
 
 
 def home_pose(arm: ArmModel, cfg: TaskConfig) -> np.ndarray:
     """The task's home (stage 0's start): the tool at ``cfg.home_tool``, wrist roll as in training, jaws open."""
-    q4 = arm.ik.solve(IK_SEED, np.asarray(cfg.home_tool, dtype=float), iterations=200)
-    return np.concatenate([q4, [WRIST_ROLL, cfg.open_gripper]])
+    return home_joints(cfg, arm.ik)
+
+
+def episode_start_pose(arm: ArmModel, cfg: TaskConfig) -> np.ndarray:
+    """Where the arm goes before each episode of task ``cfg``: the pick stage's start pose, exactly the
+    simulator's (``liftrl.sim.start_pose``), or the home for the stages the real arm cannot set up."""
+    return episode_start_joints(cfg, arm.ik)
 
 
 def move_to_pose(robot: Robot, clock: Clock, goal: np.ndarray, limits: SafetyLimits, rate_hz: float = 15.0,

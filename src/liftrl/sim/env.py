@@ -8,6 +8,7 @@ renderer and generator, so any number of them (in one process or many) are indep
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import weakref
 from typing import Any
 
@@ -51,6 +52,16 @@ def _new_renderer(model: mujoco.MjModel, height: int, width: int) -> mujoco.Rend
         atexit.register(_close_renderers)
         _EXIT_HOOK = True
     return renderer
+
+
+def _place_cube(start: task.StageStart, stage: int, cube_xy) -> task.StageStart:
+    """``start`` with the cube's centre at ``cube_xy``: only for the pick stage, whose arm pose does not
+    depend on where the cube is."""
+    xy = np.asarray(cube_xy, dtype=float)
+    if stage != task.PICK_STAGE or xy.shape != (2,) or not np.all(np.isfinite(xy)):
+        raise ValueError(f"reset option cube_xy needs the pick stage ({task.PICK_STAGE}) and two finite "
+                         f"numbers, got stage {stage} and {cube_xy!r}")
+    return dataclasses.replace(start, cube_xy=xy)
 
 
 class LiftCubeEnv(gym.Env):
@@ -217,6 +228,7 @@ class LiftCubeEnv(gym.Env):
         return {
             "cube_pos": self.cube_pos(),
             "cube_half_size": float(self.model.geom_size[ids.cube_geom][0]),
+            "cube_quat": d.qpos[ids.cube_qpos + 3:ids.cube_qpos + 7].copy(),
             "tool_pos": self.tool_pos(),
             "moving_pad_pos": d.geom_xpos[ids.pads[1]].copy(),
             "gripper_joint": gripper_q,
@@ -281,8 +293,8 @@ class LiftCubeEnv(gym.Env):
         super().reset(seed=seed)
         if options and "curriculum_stage" in options:
             stage = options["curriculum_stage"]
-            if stage not in task.STAGES:
-                raise ValueError(f"unknown curriculum_stage {stage!r} in reset options; stages are {task.STAGES}")
+            if stage not in task.ALL_STAGES:
+                raise ValueError(f"unknown curriculum_stage {stage!r} in reset options; stages are {task.ALL_STAGES}")
         else:
             stage = task.pick_stage(self.np_random, self.cfg)
         m, d, ids = self.model, self.data, self.ids
@@ -290,10 +302,15 @@ class LiftCubeEnv(gym.Env):
         half = self.draw.cube_half_size
         start = task.sample_stage_start(stage, self.np_random, self.cfg, half, self.draw.cube_xy_spread,
                                         self.options.cube_xy_offset)
+        if options and "cube_xy" in options:  # a chosen spot of the pick area (heat maps); yaw is still drawn
+            start = _place_cube(start, stage, options["cube_xy"])
 
         mujoco.mj_resetData(m, d)
-        seed_q = np.array([0.0, 0.0, 0.0, np.pi / 2])
-        arm = self.ik.solve(seed_q, start.tool, iterations=200)
+        if start.joints is not None:  # a pose given as joints (the pick stage's start pose)
+            arm = np.asarray(start.joints[:4], dtype=float)
+        else:
+            seed_q = np.array([0.0, 0.0, 0.0, np.pi / 2])
+            arm = self.ik.solve(seed_q, start.tool, iterations=200)
         cube_z = start.tool[2] if start.held else half
         if start.held:
             # Centre the cube on the tool point, the pads just touching it.
@@ -303,7 +320,9 @@ class LiftCubeEnv(gym.Env):
         q = np.concatenate([arm, [WRIST_ROLL, gripper]])
         self.grasp_max = self._grasp_threshold(half, arm)
         d.qpos[ids.arm_qpos] = q
-        d.qpos[ids.cube_qpos:ids.cube_qpos + 7] = [start.cube_xy[0], start.cube_xy[1], cube_z, 1, 0, 0, 0]
+        yaw = 0.5 * start.cube_yaw
+        d.qpos[ids.cube_qpos:ids.cube_qpos + 7] = [start.cube_xy[0], start.cube_xy[1], cube_z,
+                                                   np.cos(yaw), 0, 0, np.sin(yaw)]
         mujoco.mj_forward(m, d)
         if start.held:
             tool = self.tool_pos()
@@ -315,7 +334,8 @@ class LiftCubeEnv(gym.Env):
         else:
             d.ctrl[ids.actuators] = q
         self._q_cmd = np.concatenate([arm, [WRIST_ROLL, d.ctrl[ids.actuators[5]]]])
-        self._target = task.clamp_target(start.tool.copy(), self.cfg)
+        tool = self.tool_pos() if start.tool is None else start.tool.copy()
+        self._target = task.clamp_target(tool, self.cfg)
         self._prev_action = np.zeros(4)
         if start.held:
             self._prev_action[3] = -1.0

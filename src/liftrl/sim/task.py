@@ -7,17 +7,22 @@ MuJoCo and a reset is reproducible from its seed.
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 
 import numpy as np
 
-STAGES = (0, 1, 2, 3, 4)
+STAGES = (0, 1, 2, 3, 4)  # the stages that start around a fixed spot (a 5-value curriculum_mix covers these)
+PICK_STAGE = 5  # the user's task: arm at the start pose, cube anywhere in the pick area (liftrl.sim.start_pose)
+ALL_STAGES = (*STAGES, PICK_STAGE)
 STAGE_NAMES = {
     0: "home: arm at home, cube on the table",
     1: "held high: cube in the closed gripper at lift height",
     2: "held low: cube in the closed gripper on the table",
     3: "pre-grasp: open gripper about 3 cm above the cube",
     4: "near: open gripper 8-12 cm from the cube",
+    5: "pick area: arm at the start pose, cube anywhere in the pick area, any yaw",
 }
 
 # Gripper joint angles of this model (rad). The user's numbers (grasp below 0.25, open at 0.3)
@@ -63,14 +68,14 @@ class TaskConfig:
     grasp_max_gripper: float = GRASP_MAX_GRIPPER
     open_gripper: float = OPEN_GRIPPER
     home_tool: tuple[float, float, float] = (0.22, 0.0, 0.20)
-    # Probability of each stage 0-4 at a reset, for training curricula; empty: always
-    # ``curriculum_stage``. Starts that already hold the cube (stages 1, 2) let a learner find the
+    # Probability of each stage 0-4 (5 values) or 0-5 (6 values) at a reset, for training curricula;
+    # empty: always ``curriculum_stage``. Starts that already hold the cube (stages 1, 2) let a learner find the
     # value of lifting and holding before it can grasp, which stage 3 alone rarely shows it.
     curriculum_mix: tuple[float, ...] = ()
 
     def __post_init__(self):
         check_mix(self.curriculum_mix)
-        if self.curriculum_stage not in STAGES:
+        if self.curriculum_stage not in ALL_STAGES:
             raise OptionError(
                 "curriculum_stage", f"unknown curriculum_stage {self.curriculum_stage!r}; stages are "
                 + "; ".join(f"{k}: {v}" for k, v in STAGE_NAMES.items())
@@ -88,16 +93,18 @@ def check_mix(mix) -> None:
     if len(mix) == 0:
         return
     p = np.asarray(mix, dtype=float)
-    if p.shape != (len(STAGES),) or not np.all(np.isfinite(p)) or np.any(p < 0) or abs(p.sum() - 1.0) > 1e-6:
+    if p.shape not in ((len(STAGES),), (len(ALL_STAGES),)) or not np.all(np.isfinite(p)) or np.any(p < 0) \
+            or abs(p.sum() - 1.0) > 1e-6:
         raise OptionError("curriculum_mix", f"curriculum_mix must be {len(STAGES)} non-negative probabilities "
-                          f"(stages {STAGES[0]}-{STAGES[-1]}) that sum to 1, got {list(mix)!r}")
+                          f"(stages {STAGES[0]}-{STAGES[-1]}) or {len(ALL_STAGES)} (stages {ALL_STAGES[0]}-"
+                          f"{ALL_STAGES[-1]}) that sum to 1, got {list(mix)!r}")
 
 
 def pick_stage(rng: np.random.Generator, cfg: "TaskConfig") -> int:
     """The reset's stage: ``curriculum_stage``, or a draw from ``curriculum_mix`` (one RNG call)."""
     if not cfg.curriculum_mix:
         return cfg.curriculum_stage
-    return int(rng.choice(len(STAGES), p=np.asarray(cfg.curriculum_mix, dtype=float)))
+    return int(rng.choice(len(cfg.curriculum_mix), p=np.asarray(cfg.curriculum_mix, dtype=float)))
 
 
 def is_grasping(gripper_q: float, touch_fixed: bool, touch_moving: bool, grasp_max: float) -> bool:
@@ -150,16 +157,27 @@ class StageStart:
     """Where an episode begins: the environment realises it with IK and, if held, a settled grip."""
 
     cube_xy: np.ndarray
-    tool: np.ndarray  # tool-point target (m)
+    tool: np.ndarray | None  # tool-point target (m); None: the forward kinematics of ``joints``
     gripper: float  # initial jaw angle (rad); ignored when ``held``
     held: bool  # start with the cube closed in the gripper
+    # The six joint angles to start from, instead of the IK of ``tool`` (the pick stage's start pose;
+    # the env then takes the tool target from the pose's forward kinematics).
+    joints: np.ndarray | None = None
+    cube_yaw: float = 0.0  # rad about the vertical
 
 
 def sample_stage_start(stage: int, rng: np.random.Generator, cfg: TaskConfig,
                        cube_half: float, xy_spread: float | None, xy_offset=(0.0, 0.0)) -> StageStart:
     """Sample a stage's start. ``xy_spread`` widens the cube's placement (randomisation) if given;
-    ``xy_offset`` moves the placement's centre (m)."""
+    ``xy_offset`` moves the placement's centre (m).
+
+    The pick stage ignores ``xy_spread``: its area is already wider than any randomisation.
+    """
     offset = np.asarray(xy_offset, dtype=float)
+    if stage == PICK_STAGE:
+        from liftrl.sim.start_pose import sample_pick_start  # imported here: start_pose imports this module
+        start = sample_pick_start(rng, cfg)
+        return dataclasses.replace(start, cube_xy=start.cube_xy + offset) if offset.any() else start
     if stage == 0:
         spread = 0.03 if xy_spread is None else xy_spread
         cube = np.array([0.40, -0.10]) + offset + rng.uniform(-spread, spread, size=2)
