@@ -217,8 +217,10 @@ def test_cube_width_episode_golden():
     assert sum(rewards) == pytest.approx(GOLDEN_40MM[2], rel=1e-6)
 
 
-# (control steps, grasped steps, summed v19 reward): scripted grasp of a 40 mm cube, seed 1, hold 20.
-GOLDEN_40MM = (50, 22, 371.0278314059529)
+# (control steps, grasped steps, summed v19 reward): scripted grasp of a 40 mm cube, seed 1, hold 20
+# (the scripted grasp reads the cube's yaw from info["cube_quat"] since the pick stage, so it aims a
+# hair differently at a cube that turns as it settles: 371.0278 before that change).
+GOLDEN_40MM = (50, 22, 370.22083270588195)
 
 
 def test_grasp_threshold_rules():
