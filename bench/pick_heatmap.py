@@ -128,10 +128,10 @@ def run_policy(spec: str):
 
 def scripted_policy(max_episode_steps: int = 400):
     from liftrl.scripted import ScriptedGrasp
-    from liftrl.sim.factory import build_env as make_env
+    from liftrl.sim.factory import build_env
     from liftrl.sim.task import PICK_STAGE
 
-    env = make_env(control_hz=15, latency_ms=(66, 133), curriculum_stage=PICK_STAGE, hold_steps=150,
+    env = build_env(control_hz=15, latency_ms=(66, 133), curriculum_stage=PICK_STAGE, hold_steps=150,
                    max_episode_steps=max_episode_steps, observations=("state",), reward="v20", render_mode=None)
 
     def make_act():

@@ -41,10 +41,10 @@ def view_margins(resets: int) -> np.ndarray:
 def scripted(episodes: int, ticks: int, seed0: int = 1000) -> tuple[int, list[int]]:
     """(successes, the tick each successful hold started) over ``episodes`` seeded pick-stage episodes."""
     from liftrl.scripted import ScriptedGrasp
-    from liftrl.sim.factory import build_env as make_env
+    from liftrl.sim.factory import build_env
     from liftrl.sim.task import PICK_STAGE
 
-    env = make_env(control_hz=15, latency_ms=(66, 133), curriculum_stage=PICK_STAGE, hold_steps=150,
+    env = build_env(control_hz=15, latency_ms=(66, 133), curriculum_stage=PICK_STAGE, hold_steps=150,
                    max_episode_steps=ticks, observations=("state",), reward="v20", render_mode=None)
     wins, starts = 0, []
     for seed in range(seed0, seed0 + episodes):

@@ -22,9 +22,9 @@ def checks():
 
 @pytest.fixture(scope="module")
 def env():
-    from liftrl.sim.factory import build_env as make_env
+    from liftrl.sim.factory import build_env
 
-    e = make_env(control_hz=15, curriculum_stage=5, observations=("pixels", "state"), image_size=16,
+    e = build_env(control_hz=15, curriculum_stage=5, observations=("pixels", "state"), image_size=16,
                  max_episode_steps=12, render_mode=None)
     yield e
     e.close()

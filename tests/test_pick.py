@@ -117,9 +117,9 @@ def test_six_value_mix_draws_the_pick_stage_and_five_values_still_work():
 def test_scripted_grasp_from_the_start_pose_at_15_hz():
     """>= 8 of 10 seeded pick-area episodes at the real arm's rate and latency range, hold 150 ticks."""
     from liftrl.scripted import ScriptedGrasp
-    from liftrl.sim.factory import build_env as make_env
+    from liftrl.sim.factory import build_env
 
-    env = make_env(control_hz=15, latency_ms=(66, 133), curriculum_stage=PICK_STAGE, hold_steps=150,
+    env = build_env(control_hz=15, latency_ms=(66, 133), curriculum_stage=PICK_STAGE, hold_steps=150,
                    max_episode_steps=400, observations=("state",), reward="v20", render_mode=None)
     wins = 0
     try:
@@ -148,9 +148,9 @@ def test_cube_xy_reset_option_places_the_cube_in_the_pick_stage_only(pick_env):
 
 def test_state_and_last_actions_at_the_first_frame_say_nothing_of_the_cube():
     """From the start pose the actor's non-image inputs are the same whatever the cube: only pixels can find it."""
-    from liftrl.sim.factory import build_env as make_env
+    from liftrl.sim.factory import build_env
 
-    env = make_env(control_hz=15, latency_ms=(66, 133), curriculum_stage=PICK_STAGE, max_episode_steps=400,
+    env = build_env(control_hz=15, latency_ms=(66, 133), curriculum_stage=PICK_STAGE, max_episode_steps=400,
                    observations=("state", "last_actions"), render_mode=None)
     try:
         firsts = [env.reset(seed=s)[0] for s in range(6)]
