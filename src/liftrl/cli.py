@@ -110,11 +110,7 @@ def _distill(args: argparse.Namespace) -> int:
     return 0  # the session printed its end summary (with the run folder), or how to resume
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="liftrl", description="Train, evaluate and deploy an SO-101 policy that grasps, lifts and holds a cube.")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_train_parser(sub) -> None:
     train_parser = sub.add_parser(
         "train", help="train a policy from a YAML config with dotted overrides",
         description="Train from a YAML config (sections env, obs, agent, replay, train) with dotted "
@@ -129,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--runs", default=None, help="root folder for new runs (default: train.run_dir)")
     train_parser.set_defaults(func=_train)
 
+
+def _add_distill_parser(sub) -> None:
     distill_parser = sub.add_parser(
         "distill", help="distil a privileged teacher run into a pixel student (DAgger)",
         description="Roll out a mixture of the teacher and the student, label every step with the teacher's "
@@ -145,8 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     distill_parser.add_argument("--runs", default=None, help="root folder for new runs (default: train.run_dir)")
     distill_parser.set_defaults(func=_distill)
 
+
+def _add_demo_parser(sub) -> None:
     demo = sub.add_parser("demo", help="run the scripted policy and write MP4 videos")
-    demo.add_argument("--stage", type=int, default=3, help="curriculum stage 0-4 (default 3)")
+    demo.add_argument("--stage", type=int, default=3, help="curriculum stage 0-5 (default 3; 5: the pick stage, from the start pose)")
     demo.add_argument("--episodes", type=int, default=1)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--hold-steps", type=int, default=150)
@@ -154,6 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-randomize", action="store_true")
     demo.add_argument("--out", default="runs/demo")
     demo.set_defaults(func=_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="liftrl", description="Train, evaluate and deploy an SO-101 policy that grasps, lifts and holds a cube.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train_parser(sub)
+    _add_distill_parser(sub)
+    _add_demo_parser(sub)
 
     from liftrl.report.cli_commands import add_compare_parser, add_eval_parser, add_report_parser
 

@@ -289,22 +289,10 @@ class LiftCubeEnv(gym.Env):
             return self.cfg.grasp_max_gripper
         return task.grasp_threshold(self.options.grasp_rule, self._jaw_contact_angle(half, arm))
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        if options and "curriculum_stage" in options:
-            stage = options["curriculum_stage"]
-            if stage not in task.ALL_STAGES:
-                raise ValueError(f"unknown curriculum_stage {stage!r} in reset options; stages are {task.ALL_STAGES}")
-        else:
-            stage = task.pick_stage(self.np_random, self.cfg)
+    def _place_arm_and_cube(self, start: task.StageStart, half: float) -> np.ndarray:
+        """Reset the physics to ``start``: the arm's joints (given, or the IK of the start's tool point),
+        the cube on the table or settled in a closed grip; returns the arm's first four joints."""
         m, d, ids = self.model, self.data, self.ids
-        self._draw_world()
-        half = self.draw.cube_half_size
-        start = task.sample_stage_start(stage, self.np_random, self.cfg, half, self.draw.cube_xy_spread,
-                                        self.options.cube_xy_offset)
-        if options and "cube_xy" in options:  # a chosen spot of the pick area (heat maps); yaw is still drawn
-            start = _place_cube(start, stage, options["cube_xy"])
-
         mujoco.mj_resetData(m, d)
         if start.joints is not None:  # a pose given as joints (the pick stage's start pose)
             arm = np.asarray(start.joints[:4], dtype=float)
@@ -333,6 +321,28 @@ class LiftCubeEnv(gym.Env):
                 mujoco.mj_step(m, d)
         else:
             d.ctrl[ids.actuators] = q
+        return arm
+
+    def _reset_stage(self, options: dict | None) -> int:
+        """The stage this reset starts: asked for in ``options``, else drawn (``curriculum_mix``)."""
+        if options and "curriculum_stage" in options:
+            stage = options["curriculum_stage"]
+            if stage not in task.ALL_STAGES:
+                raise ValueError(f"unknown curriculum_stage {stage!r} in reset options; stages are {task.ALL_STAGES}")
+            return stage
+        return task.pick_stage(self.np_random, self.cfg)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        stage = self._reset_stage(options)
+        d, ids = self.data, self.ids
+        self._draw_world()
+        half = self.draw.cube_half_size
+        start = task.sample_stage_start(stage, self.np_random, self.cfg, half, self.draw.cube_xy_spread,
+                                        self.options.cube_xy_offset)
+        if options and "cube_xy" in options:  # a chosen spot of the pick area (heat maps); yaw is still drawn
+            start = _place_cube(start, stage, options["cube_xy"])
+        arm = self._place_arm_and_cube(start, half)
         self._q_cmd = np.concatenate([arm, [WRIST_ROLL, d.ctrl[ids.actuators[5]]]])
         tool = self.tool_pos() if start.tool is None else start.tool.copy()
         self._target = task.clamp_target(tool, self.cfg)
