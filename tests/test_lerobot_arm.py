@@ -251,7 +251,8 @@ def test_a_servo_that_stops_answering_mid_episode_is_named(tmp_path, bundles, ca
 
 @pytest.mark.slow
 def test_ctrl_c_mid_episode_exits_2_with_the_arm_holding(tmp_path, bundles, calibrated):
-    """A real SIGINT from outside while the loop runs; LeRobot and liftrl find the calibration by HF_LEROBOT_CALIBRATION."""
+    """A real SIGINT from outside while the loop runs, even in a process that inherited SIGINT ignored;
+    LeRobot and liftrl find the calibration by HF_LEROBOT_CALIBRATION."""
     arm, cal_file = calibrated
     scenario = {"port": PORT, "calibration": str(cal_file), "actual": list(rig.MID_ACTUAL),
                 "mark_file": str(tmp_path / "running"), "mark_after_reads": 120, "state_file": str(tmp_path / "state")}
@@ -260,8 +261,11 @@ def test_ctrl_c_mid_episode_exits_2_with_the_arm_holding(tmp_path, bundles, cali
     del argv[argv.index("--calibration-dir"):argv.index("--calibration-dir") + 2]
     env = {**os.environ, "HF_LEROBOT_CALIBRATION": str(tmp_path / "calibration"),
            "PYTHONPATH": os.pathsep.join([str(TESTS.parent / "src"), os.environ.get("PYTHONPATH", "")])}
+    # Started with SIGINT ignored, as a background job of a script is (Python then leaves it ignored):
+    # liftrl must still stop on Ctrl-C while it drives the arm (deploy.so101_session.ctrl_c_raises).
     proc = subprocess.Popen([sys.executable, str(TESTS / "fakes" / "launch.py"), str(tmp_path / "scenario.json"),
-                             *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                             *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     deadline = time.monotonic() + 300
     while not (tmp_path / "running").exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -337,7 +337,10 @@ def _bringup(args: argparse.Namespace) -> int:
     arm = ArmModel.build()
     cfg = BringupConfig(speed_deg_s=args.speed, rate_hz=args.rate)
     if args.robot == "so101":
-        return _bringup_so101(args, arm, cfg)
+        from liftrl.deploy.so101_session import ctrl_c_raises
+
+        with ctrl_c_raises():
+            return _bringup_so101(args, arm, cfg)
     follower, clock, cal, place_cube = _sim_follower(args, arm)
     follower.connect()
     try:

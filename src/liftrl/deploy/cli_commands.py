@@ -108,7 +108,10 @@ def _deploy(args: argparse.Namespace) -> int:
 
     rate = REAL_RATE_HZ if args.rate is None else args.rate
     if args.robot == "so101":
-        return cli_arm.deploy_so101(args, rate)
+        from liftrl.deploy.so101_session import ctrl_c_raises
+
+        with ctrl_c_raises():
+            return cli_arm.deploy_so101(args, rate)
     if args.uncalibrated and args.robot == "sim":
         raise ValueError("--uncalibrated is for --robot so101 or sim-lerobot (--robot sim has no calibration)")
     if args.robot == "sim-lerobot":

@@ -17,8 +17,11 @@ its ``disconnect()`` turns the torque off. Here:
 
 from __future__ import annotations
 
+import signal
+import threading
 import traceback
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from liftrl.deploy.calibration import CalibrationMissing, calibrate_command
 
@@ -143,3 +146,22 @@ def finish(follower, release: bool) -> str:
     problems = close_follower(follower, release_torque=release)
     state = "torque released: the arm is limp" if release and not problems else TORQUE_KEPT
     return "; ".join([state] + problems)
+
+
+@contextmanager
+def ctrl_c_raises() -> Iterator[None]:
+    """Ctrl-C raises ``KeyboardInterrupt`` while the real arm is driven, whatever this process inherited.
+
+    A process started with SIGINT ignored (a background job of a script, or a parent that ignores it:
+    Python then leaves it ignored) would otherwise run a whole episode through Ctrl-C. The loop's
+    stop path (hold the pose, torque on) must always be reachable, so the default handler is set for
+    the run and the inherited one put back after it.
+    """
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
