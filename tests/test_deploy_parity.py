@@ -12,7 +12,8 @@ from liftrl.deploy.spec import ActionSpec, ObservationSpec, TaskSpec
 from liftrl.obs.pipeline import CameraSpec
 from liftrl.sim.env import LiftCubeEnv
 from liftrl.sim.ik import WRIST_ROLL
-from liftrl.sim.kinematics import STATE_LAYOUT, ArmKinematics, action_to_joint_targets
+from liftrl.sim.kinematics import MAX_JOINT_SPEED, STATE_LAYOUT, ArmKinematics, action_to_joint_targets
+from liftrl.sim.options import EnvOptions
 from liftrl.sim.factory import build_env
 from liftrl.sim.latency import ControlRateWrapper
 
@@ -60,7 +61,7 @@ def test_same_action_gives_identical_joint_targets(arm):
     rng = np.random.default_rng(0)
     actions = list(rng.uniform(-1.3, 1.3, size=(12, 4))) + [np.array([0.0, 0.0, 1.0, -1.0])] * 15  # up to the box top
     for a in actions:
-        expected = mapper.step(a)
+        expected = mapper.step(a, 0.02)  # the plain env: one action per 20 ms tick
         env.step(a)
         np.testing.assert_array_equal(env.data.ctrl[env.ids.actuators], expected)
         np.testing.assert_array_equal(env.get_state()["target"], mapper.target)
@@ -73,13 +74,64 @@ def test_action_to_joint_targets_is_the_env_step_mapping():
     env.reset(seed=11)
     s = env.get_state()
     lo, hi = env.model.actuator_ctrlrange[env.ids.actuators[5]]
-    target, q = action_to_joint_targets(np.array([0.3, -0.2, -0.5, 0.4]), s["target"], s["q_cmd"][:4], env.ik, env.cfg,
-                                        lo, hi)
+    target, q = action_to_joint_targets(np.array([0.3, -0.2, -0.5, 0.4]), s["target"], s["q_cmd"], env.ik, env.cfg,
+                                        lo, hi, 0.02)
     env.step(np.array([0.3, -0.2, -0.5, 0.4]))
     np.testing.assert_array_equal(env.data.ctrl[env.ids.actuators], q)
     np.testing.assert_array_equal(env.get_state()["target"], target)
     with pytest.raises(ValueError, match="NaN"):
-        action_to_joint_targets(np.array([np.nan, 0, 0, 0]), target, q[:4], env.ik, env.cfg, lo, hi)
+        action_to_joint_targets(np.array([np.nan, 0, 0, 0]), target, q, env.ik, env.cfg, lo, hi, 0.02)
+    with pytest.raises(ValueError, match="period_s"):
+        action_to_joint_targets(np.zeros(4), target, q, env.ik, env.cfg, lo, hi, 0.0)
+    env.close()
+
+
+@pytest.mark.parametrize("latency_ms", [0.0, 100.0])
+def test_a_15hz_period_commands_what_the_deploy_loop_commands(arm, latency_ms):
+    """From the pick stage's start pose (the IK far from converged), the env at 15 Hz turns each
+    action into exactly the joint command the deploy loop's mapper gives it, and holds that
+    command for the rest of the period. Re-solving the IK on the period's other ticks (as the env
+    once did) walks the arm elsewhere: 14/20 in the env against 1/20 in the dry run."""
+    env = build_env(EnvOptions(curriculum_stage=5, observations=("state",), control_hz=15.0, latency_ms=latency_ms))
+    env.reset(seed=4)
+    u = env.unwrapped
+    state = u.get_state()
+    mapper = CommandMapper(action_spec(u), TaskSpec(curriculum_stage=5, hold_steps=150, lift_height=0.08,
+                                                    max_episode_steps=400), arm)
+    mapper.reset(state["target"], state["q_cmd"])
+    rng = np.random.default_rng(1)
+    expected, starts, checked = [], [], 0
+    for k in range(30):
+        a = rng.uniform(-1.0, 1.0, size=4) if k % 3 else np.array([1.0, 1.0, -1.0, -1.0])  # full-scale jumps too
+        expected.append(mapper.step(a, 1.0 / 15.0))
+        starts.append(env.get_wrapper_attr("_tick"))
+        env.step(a)
+        end = env.get_wrapper_attr("_tick")
+        # The newest action whose latency has elapsed by this period's last tick is the one in force.
+        sent = [j for j, t in enumerate(starts) if t + env.get_wrapper_attr("latency_ticks") < end]
+        if sent:
+            np.testing.assert_array_equal(u.data.ctrl[u.ids.actuators], expected[sent[-1]])
+            checked += 1
+    assert checked >= 27
+    env.close()
+
+
+def test_the_env_keeps_joint_commands_to_the_servo_speed():
+    """A full-scale action from the start pose asks the IK for more than the servos do in a period:
+    the command moves at most MAX_JOINT_SPEED x period per joint, as the deploy loop's safety would."""
+    env = build_env(EnvOptions(curriculum_stage=5, observations=("state",), control_hz=15.0))
+    env.reset(seed=0)
+    u = env.unwrapped
+    prev = u.get_state()["q_cmd"]
+    cap = np.asarray(MAX_JOINT_SPEED) / 15.0
+    shrunk = 0
+    for a in [np.array([1.0, -1.0, -1.0, -1.0])] * 4 + [np.array([-1.0, 1.0, 1.0, 1.0])] * 4:
+        env.step(a)
+        q = u.data.ctrl[u.ids.actuators].copy()
+        assert np.all(np.abs(q - prev) <= cap + 1e-12)
+        shrunk += bool(np.any(np.abs(q - prev) > cap - 1e-9))
+        prev = q
+    assert shrunk >= 2  # the cap really bound (the gripper's full swing alone is 1.9 rad)
     env.close()
 
 

@@ -135,7 +135,8 @@ class CommandMapper:
         """Start from where the arm is: target = its tool point (clamped), last command = its joints."""
         self.reset(self.arm.kinematics.tool_point(q), q)
 
-    def step(self, action: np.ndarray) -> np.ndarray:
-        self.target, self.q_cmd = action_to_joint_targets(action, self.target, self.q_cmd[:4], self.arm.ik, self.cfg,
-                                                          self.grip_low, self.grip_high)
+    def step(self, action: np.ndarray, period_s: float) -> np.ndarray:
+        """The joint command for one action, ``period_s`` after the last one (the env's own mapping)."""
+        self.target, self.q_cmd = action_to_joint_targets(action, self.target, self.q_cmd, self.arm.ik, self.cfg,
+                                                          self.grip_low, self.grip_high, period_s)
         return self.q_cmd.copy()

@@ -80,7 +80,7 @@ class _Loop:
         action = np.asarray(self.policy({key: v[None] for key, v in obs.items()}), dtype=np.float32)[0]
         self.watchdog.check_action(action)
         self.builder.record_action(action)
-        requested = self.mapper.step(action)
+        requested = self.mapper.step(action, self.period_s)
         q_safe, events = limit_command(requested, self.q_sent, reading.joints, self.limits, self.period_s,
                                        self.mapper.arm.kinematics.tool_point)
         t_policy = self.clock.now()

@@ -32,6 +32,7 @@ import numpy as np
 
 from liftrl.deploy.mapping import BODY
 from liftrl.deploy.robot import RobotReading
+from liftrl.sim.kinematics import MAX_JOINT_SPEED, limit_joint_speed
 
 
 class SafetyStop(RuntimeError):
@@ -61,13 +62,16 @@ class SafetyLimits:
 
     @classmethod
     def for_arm(cls, joint_range: np.ndarray, gripper_range: tuple[float, float], workspace_low, workspace_high,
-                margin: float = 0.0, max_arm_speed: float = 5.0, max_gripper_speed: float = 6.0,
+                margin: float = 0.0, max_arm_speed: float = MAX_JOINT_SPEED[0],
+                max_gripper_speed: float = MAX_JOINT_SPEED[5],
                 max_arm_lead: float = 0.35, max_gripper_lead: float = 0.8) -> "SafetyLimits":
         """Joint limits ``margin`` rad inside the model's ranges; speeds in rad/s; leads in rad.
 
         The margin defaults to 0 because the IK already keeps to the model's ranges and top-down
         grasps routinely saturate wrist_flex at its stop: a tighter limit here would make the arm
-        tilt where the simulated one does not. 5 rad/s is about the STS3215's no-load speed
+        tilt where the simulated one does not. The speeds default to ``sim.kinematics.MAX_JOINT_SPEED``,
+        which the env's own command path keeps to, so this cap only fires on what the policy was
+        not trained with (a command pulled back by the lead cap, a stricter speed given here). 5 rad/s is about the STS3215's no-load speed
         (0.22 s per 60 deg): commands never ask for more than the servo can do, and the scripted
         grasp at 50 Hz (1 m/s of tool motion at full action) still succeeds at the same step;
         with 3 rad/s it failed. The gripper's lead is larger than the body's because a grasp *is*
@@ -120,10 +124,9 @@ def limit_command(q: np.ndarray, q_prev: np.ndarray, measured: np.ndarray, limit
         events.append("gripper_range")
     q = clipped
 
-    step = q - q_prev
-    ratio = np.max(np.abs(step) / limits.max_step(period_s))
-    if ratio > 1.0:
-        q = np.clip(q_prev + step / ratio, lo, hi)  # the whole jump shrinks, so the arm keeps its direction
+    q, shrunk = limit_joint_speed(q, q_prev, limits.max_step(period_s))
+    if shrunk:
+        q = np.clip(q, lo, hi)
         events.append("max_speed")
 
     led = np.clip(_within_lead(q, measured, limits), lo, hi)

@@ -126,6 +126,7 @@ class LiftCubeEnv(gym.Env):
         self.ik = TopDownIK(self.model, self.ids.arm_qpos, self.ids.arm_dof,
                             self.model.jnt_range[self.ids.arm_joint], self.ids.tool_site, self.ids.ee_site)
         self.kin = ArmKinematics(self.model, self.ids)  # the same FK the real arm's state uses
+        self._tick_s = float(self.model.opt.timestep) * PHYSICS_STEPS_PER_CONTROL  # one control tick (s)
         self.nominal = domain_rand.Nominal.from_model(self.model, self.ids.cube_geom, self.ids.wrist_camera)
         grip_act = self.ids.actuators[5]
         self._grip_lo, self._grip_hi = self.model.actuator_ctrlrange[grip_act]
@@ -372,12 +373,15 @@ class LiftCubeEnv(gym.Env):
         reward, terminated, truncated, info = self.advance(action)
         return self._observe(reset=False), reward, terminated, truncated, info
 
-    def advance(self, action) -> tuple[float, bool, bool, dict[str, Any]]:
+    def advance(self, action, period_s: float | None = None) -> tuple[float, bool, bool, dict[str, Any]]:
         """``step`` without the observation: (reward, terminated, truncated, info).
 
         For callers that step several control ticks per observation (``liftrl.sim.latency`` at
         15 Hz) and then call :meth:`observe` once: a wrist render per unseen tick is most of a
-        tick's cost.
+        tick's cost. ``period_s`` is the time since the last action, which the joint speed limit
+        scales with: one tick when None. ``period_s=0`` marks a tick that carries no new action
+        (the rest of a 15 Hz period): the joint command is held as it is, as the deploy loop holds
+        it between actions, and ``action`` (xyz 0) only enters the reward and info.
         """
         a = np.asarray(action, dtype=np.float64)
         if a.shape != (4,):
@@ -387,8 +391,10 @@ class LiftCubeEnv(gym.Env):
         a = np.minimum(np.maximum(a, -1.0), 1.0)  # np.clip's values, without its wrapper's cost
         m, d, ids, cfg = self.model, self.data, self.ids, self.cfg
 
-        self._target, self._q_cmd = action_to_joint_targets(
-            a, self._target, self._q_cmd[:4], self.ik, cfg, self._grip_lo, self._grip_hi)
+        if period_s is None or period_s > 0.0:
+            self._target, self._q_cmd = action_to_joint_targets(
+                a, self._target, self._q_cmd, self.ik, cfg, self._grip_lo, self._grip_hi,
+                self._tick_s if period_s is None else period_s)
         d.ctrl[ids.actuators] = self._q_cmd
         mujoco.mj_step(m, d, nstep=PHYSICS_STEPS_PER_CONTROL)
         self._t += 1

@@ -82,24 +82,57 @@ class ArmKinematics:
         return out.astype(np.float32)
 
 
-def action_to_joint_targets(action: np.ndarray, target: np.ndarray, q_arm_seed: np.ndarray, ik: TopDownIK,
-                            cfg: task.TaskConfig, grip_low: float, grip_high: float
+# The speed (rad/s: five body joints, then the gripper) no joint command exceeds, in the env as on
+# the arm. About the STS3215's no-load speed (0.22 s per 60 deg); the deploy loop's safety limits
+# default to the same values (``deploy.safety.SafetyLimits.for_arm``), so a policy trained here never
+# asks the real arm for a jump that its safety layer would then shrink.
+MAX_JOINT_SPEED = (5.0, 5.0, 5.0, 5.0, 5.0, 6.0)
+
+
+def limit_joint_speed(q: np.ndarray, q_prev: np.ndarray, max_step: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``q`` moved at most ``max_step`` (rad, per joint) away from ``q_prev``, and whether it had to be.
+
+    A larger jump shrinks as a whole, so the arm keeps its direction (clipping each joint on its own
+    would bend the tool's path). Pure: the env's command path and the deploy loop's safety layer
+    both call it.
+    """
+    step = np.asarray(q, dtype=float) - q_prev
+    ratio = float((np.abs(step) / max_step).max())
+    if ratio <= 1.0:
+        return np.asarray(q, dtype=float), False
+    return q_prev + step / ratio, True
+
+
+def action_to_joint_targets(action: np.ndarray, target: np.ndarray, q_prev: np.ndarray, ik: TopDownIK,
+                            cfg: task.TaskConfig, grip_low: float, grip_high: float, period_s: float
                             ) -> tuple[np.ndarray, np.ndarray]:
-    """One control step's ``(new tool target (3,), joint targets (6,))`` for a 4-D action.
+    """One control period's ``(new tool target (3,), joint command (6,))`` for a 4-D action.
 
     xyz moves the remembered tool target by ``cfg.action_scale`` metres per unit, clamped to the
-    workspace box; the IK (seeded with the last command's four solved joints) turns it into joint
-    targets; wrist_roll is held for top-down grasps; the gripper action spreads over the
-    actuator's range. The env's ``step`` and the deploy loop both call this.
+    workspace box; the IK (seeded with the last command's four solved joints, a fixed number of
+    iterations) turns it into joint targets; wrist_roll is held for top-down grasps; the gripper
+    action spreads over the actuator's range; the command then keeps to ``MAX_JOINT_SPEED`` over
+    ``period_s`` from ``q_prev``, the last command.
+
+    Called once per action, by the env's ``advance`` and by the deploy loop, and by nothing in
+    between: the IK's approach-tilt term converges over many solves, so an env that re-solved on
+    the 3-4 ticks of a 15 Hz period would walk the arm along another path than the deploy loop
+    (from the pick stage's start pose, 14/20 against 1/20 for one bundle; bench/results/pick_dryrun.md).
     """
     a = np.asarray(action, dtype=float).reshape(4)
     if not np.isfinite(a).all():
         raise ValueError(f"action contains NaN or inf: {a.tolist()}")
+    if not period_s > 0.0:
+        raise ValueError(f"period_s must be positive, got {period_s!r}")
     a = np.minimum(np.maximum(a, -1.0), 1.0)  # np.clip's values, without its wrapper's cost (every step)
+    q_prev = np.asarray(q_prev, dtype=float).reshape(6)
     new_target = task.clamp_target(np.asarray(target, dtype=float) + cfg.action_scale * a[:3], cfg)
-    arm = ik.solve(np.asarray(q_arm_seed, dtype=float), new_target)
     q = np.empty(6)
-    q[:4] = arm
+    q[:4] = ik.solve(q_prev[:4], new_target)
     q[4] = WRIST_ROLL
     q[5] = task.gripper_command(a[3], grip_low, grip_high)
+    q, _ = limit_joint_speed(q, q_prev, _MAX_SPEED * period_s)
     return new_target, q
+
+
+_MAX_SPEED = np.asarray(MAX_JOINT_SPEED, dtype=float)

@@ -7,9 +7,11 @@ as the deploy loop does on the arm (``liftrl.deploy``):
 
 - a control period spans ``floor((k+1) * 50 / hz) - floor(k * 50 / hz)`` env ticks of 20 ms, so
   15 Hz alternates 3, 3, 4 ticks and averages 66.7 ms;
-- the action's xyz moves the target once (same scale per control step as the deploy loop), in
-  the tick where its latency has elapsed; every other tick holds the target and the last
-  effective gripper command (xyz 0); actions queue when the latency exceeds a period;
+- the action becomes a joint command once (``sim.kinematics.action_to_joint_targets``: the same
+  target step, IK solve and joint speed limit over one period as the deploy loop), in the tick
+  where its latency has elapsed; every other tick holds that command as it is (its reward and
+  info see xyz 0 and the last effective gripper action); actions queue when the latency exceeds
+  a period;
 - ``pixels`` are re-stacked per control period (the newest frame of each period), so the frame
   stack spans the same time as on the arm; the env observes (renders) only once per period, at
   its end, since the other ticks' frames are never seen; rewards are summed over the period's
@@ -103,11 +105,11 @@ class ControlRateWrapper(gym.Wrapper):
         total = 0.0
         info, term, trunc = {}, False, False
         for _ in range(self.ticks_in_period(self._k)):
-            send = self._hold
+            send, period_s = self._hold, 0.0  # no new action this tick: the env holds its joint command
             if self._pending and self._pending[0][0] <= self._tick:
-                send = self._pending.popleft()[1]
+                send, period_s = self._pending.popleft()[1], 1.0 / self.control_hz
                 self._hold = np.array([0.0, 0.0, 0.0, send[3]])
-            r, term, trunc, info = env.advance(send)
+            r, term, trunc, info = env.advance(send, period_s)
             total += float(r)
             self._tick += 1
             if term or trunc:
