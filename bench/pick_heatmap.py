@@ -135,7 +135,7 @@ def scripted_policy(max_episode_steps: int = 400):
                    max_episode_steps=max_episode_steps, observations=("state",), reward="v20", render_mode=None)
 
     def make_act():
-        policy = ScriptedGrasp()
+        policy = ScriptedGrasp.for_env(env)
         return lambda obs, info: policy.act(info)
 
     return env, make_act

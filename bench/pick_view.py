@@ -49,7 +49,7 @@ def scripted(episodes: int, ticks: int, seed0: int = 1000) -> tuple[int, list[in
     wins, starts = 0, []
     for seed in range(seed0, seed0 + episodes):
         _, info = env.reset(seed=seed)
-        policy, done = ScriptedGrasp(), False
+        policy, done = ScriptedGrasp.for_env(env), False
         while not done:
             _, _, term, trunc, info = env.step(policy.act(info))
             done = term or trunc

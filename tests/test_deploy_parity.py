@@ -31,7 +31,7 @@ def make(stage=3, **kw):
 def action_spec(env):
     lo, hi = env.model.actuator_ctrlrange[env.ids.actuators[5]]
     c = env.cfg
-    return ActionSpec(dim=4, scale=c.action_scale, workspace_low=c.workspace_low, workspace_high=c.workspace_high,
+    return ActionSpec(dim=env.action_dim, scale=c.action_scale, workspace_low=c.workspace_low, workspace_high=c.workspace_high,
                       gripper_ctrl=(float(lo), float(hi)), wrist_roll=WRIST_ROLL)
 
 
@@ -86,13 +86,14 @@ def test_action_to_joint_targets_is_the_env_step_mapping():
     env.close()
 
 
-@pytest.mark.parametrize("latency_ms", [0.0, 100.0])
-def test_a_15hz_period_commands_what_the_deploy_loop_commands(arm, latency_ms):
+@pytest.mark.parametrize("latency_ms,roll", [(0.0, False), (100.0, False), (100.0, True)])
+def test_a_15hz_period_commands_what_the_deploy_loop_commands(arm, latency_ms, roll):
     """From the pick stage's start pose (the IK far from converged), the env at 15 Hz turns each
     action into exactly the joint command the deploy loop's mapper gives it, and holds that
     command for the rest of the period. Re-solving the IK on the period's other ticks (as the env
     once did) walks the arm elsewhere: 14/20 in the env against 1/20 in the dry run."""
-    env = build_env(EnvOptions(curriculum_stage=5, observations=("state",), control_hz=15.0, latency_ms=latency_ms))
+    env = build_env(EnvOptions(curriculum_stage=5, observations=("state",), control_hz=15.0, latency_ms=latency_ms,
+                               wrist_roll_action=roll))
     env.reset(seed=4)
     u = env.unwrapped
     state = u.get_state()
@@ -102,7 +103,7 @@ def test_a_15hz_period_commands_what_the_deploy_loop_commands(arm, latency_ms):
     rng = np.random.default_rng(1)
     expected, starts, checked = [], [], 0
     for k in range(30):
-        a = rng.uniform(-1.0, 1.0, size=4) if k % 3 else np.array([1.0, 1.0, -1.0, -1.0])  # full-scale jumps too
+        a = rng.uniform(-1.0, 1.0, size=4 + roll) if k % 3 else np.array([1.0, 1.0, -1.0, -1.0, 1.0][:4 + roll])
         expected.append(mapper.step(a, 1.0 / 15.0))
         starts.append(env.get_wrapper_attr("_tick"))
         env.step(a)

@@ -125,7 +125,7 @@ def test_scripted_grasp_from_the_start_pose_at_15_hz():
     try:
         for seed in range(2000, 2010):
             _, info = env.reset(seed=seed)
-            policy, done = ScriptedGrasp(), False
+            policy, done = ScriptedGrasp.for_env(env), False
             while not done:
                 _, _, term, trunc, info = env.step(policy.act(info))
                 done = term or trunc
@@ -161,3 +161,54 @@ def test_state_and_last_actions_at_the_first_frame_say_nothing_of_the_cube():
     for obs in firsts[1:]:
         np.testing.assert_array_equal(obs["state"], firsts[0]["state"])
         np.testing.assert_array_equal(obs["last_actions"], firsts[0]["last_actions"])
+
+
+def _turned_cubes(env, count: int, reach: float = 0.40) -> list[int]:
+    """Seeds whose pick-stage cube lies within ``reach`` of the base, turned 30-45 deg from the jaws."""
+    seeds = []
+    for seed in range(3000, 3400):
+        _, info = env.reset(seed=seed)
+        w, x, y, z = info["cube_quat"]
+        c = info["cube_pos"]
+        rel = np.degrees(np.arctan2(2 * (x * y + w * z), 1 - 2 * (y * y + z * z)) - np.arctan2(c[1], c[0]))
+        if np.hypot(c[0], c[1]) < reach and abs((rel + 45) % 90 - 45) > 30:
+            seeds.append(seed)
+        if len(seeds) == count:
+            return seeds
+    raise AssertionError("too few turned cubes in 400 resets")
+
+
+def _scripted_wins(env, seeds) -> int:
+    from liftrl.scripted import ScriptedGrasp
+
+    wins = 0
+    for seed in seeds:
+        _, info = env.reset(seed=seed)
+        policy, done = ScriptedGrasp.for_env(env), False
+        while not done:
+            _, _, term, trunc, info = env.step(policy.act(info))
+            done = term or trunc
+        wins += bool(info["is_success"])
+    return wins
+
+
+@pytest.mark.slow
+def test_the_wrist_roll_action_grasps_cubes_turned_from_the_jaws():
+    """A cube turned 30-45 deg from the jaws is caught by its edges with the roll held; with the
+    wrist_roll_action option the scripted grasp turns the jaws face-on first (measured over 150
+    episodes: 37/37 against 22/37 within 0.40 m; these 30 seeds: 27 against 18). Same seeds, same
+    cubes, both action spaces."""
+    from liftrl.sim.factory import build_env
+
+    kw = dict(control_hz=15, latency_ms=(66, 133), curriculum_stage=PICK_STAGE, hold_steps=150,
+              max_episode_steps=400, observations=("state",), reward="v20", render_mode=None)
+    with_roll, held = build_env(wrist_roll_action=True, **kw), build_env(**kw)
+    try:
+        seeds = _turned_cubes(held, 30)
+        assert with_roll.action_space.shape == (5,) and held.action_space.shape == (4,)
+        rolled, fixed = _scripted_wins(with_roll, seeds), _scripted_wins(held, seeds)
+    finally:
+        with_roll.close()
+        held.close()
+    assert rolled >= 25, f"with the roll: {rolled}/30"
+    assert rolled >= fixed + 5, f"with the roll {rolled}/30, held {fixed}/30"

@@ -197,7 +197,7 @@ def _episodes(args, robot, bundle, arm, limits, rate: float, source: str) -> lis
                 return [failed]
             episode_log = EpisodeLog(log_frames=not args.no_log_frames)
             result = run_arm_episode(robot, WallClock(), bundle.policy,
-                                     ObservationBuilder(bundle.observation, arm.kinematics),
+                                     ObservationBuilder(bundle.observation, arm.kinematics, bundle.action.dim),
                                      CommandMapper(bundle.action, bundle.task, arm), limits, Watchdog(),
                                      LoopConfig(rate_hz=rate, max_steps=max_steps), episode_log)
             episode_log.meta.update({"robot": "so101", "bundle": str(bundle.path), "episode": episode,

@@ -33,6 +33,7 @@ from liftrl.deploy.robot import Robot
 from liftrl.deploy.runner import LoopConfig, run_arm_episode
 from liftrl.deploy.safety import SafetyLimits, Watchdog
 from liftrl.deploy.sim_robot import CameraNoise, SimRobot
+from liftrl.obs.action_history import history_length
 from liftrl.rewards import known_versions
 from liftrl.run.envs import make_env, make_task_env
 from liftrl.sim.options import EnvOptions, TaskOptions
@@ -125,7 +126,15 @@ def env_config(bundle: Bundle, scene: Mapping[str, Any] | None = None) -> EnvCon
                      max_episode_steps=task.max_episode_steps, observations=tuple(sorted(set(bundle.observation.keys))),
                      image_size=bundle.observation.camera.size, frame_stack=bundle.observation.frame_stack,
                      randomize=True, reward=reward, control_hz=bundle.control.hz,
-                     latency_ms=bundle.control.latency_ms, grasp_rule=task.grasp_rule)
+                     latency_ms=bundle.control.latency_ms, grasp_rule=task.grasp_rule,
+                     wrist_roll_action=bundle.action.dim == 5, action_history=_action_history(bundle))
+
+
+def _action_history(bundle: Bundle) -> int:
+    """How many actions the bundle's ``last_actions`` holds (its shape is k x the action's size)."""
+    if "last_actions" not in bundle.observation.keys:
+        return EnvConfig.action_history
+    return history_length(tuple(bundle.observation.shapes["last_actions"]), bundle.action.dim)
 
 
 # ---------------------------------------------------------------------------------- one row's episodes
@@ -176,7 +185,7 @@ class _DeployRow:
         if hasattr(self.robot, "reset_episode"):  # an adapter with its own episode state (liftrl stress)
             self.robot.reset_episode(seed)
         episode_log = EpisodeLog(log_frames=spec.log_dir is not None)
-        result = run_arm_episode(self.robot, sim, bundle.policy, ObservationBuilder(bundle.observation, self.arm.kinematics),
+        result = run_arm_episode(self.robot, sim, bundle.policy, ObservationBuilder(bundle.observation, self.arm.kinematics, bundle.action.dim),
                                  CommandMapper(bundle.action, bundle.task, self.arm), self.limits, Watchdog(), self.loop,
                                  episode_log, done=sim.episode_over)
         if spec.log_dir is not None:

@@ -21,6 +21,7 @@ from liftrl.sim import scene, task
 from liftrl.sim.ik import WRIST_ROLL, TopDownIK
 from liftrl.sim.privileged import layout_problem
 from liftrl.sim.kinematics import STATE_LAYOUT, ArmKinematics, action_to_joint_targets, finite_difference_velocity
+from liftrl.sim.task import ROLL_SPAN, ROLL_STEP
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class ArmModel:
 class ObservationBuilder:
     """Builds the observation dict the bundle's actor reads from successive robot readings."""
 
-    def __init__(self, spec: ObservationSpec, kinematics: ArmKinematics):
+    def __init__(self, spec: ObservationSpec, kinematics: ArmKinematics, action_dim: int = 4):
         if "state" in spec.keys and tuple(spec.state_layout) != STATE_LAYOUT:
             # A bundle exported before the state vector changed would be fed the wrong slots.
             diff = [(i, a, b) for i, (a, b) in enumerate(zip(spec.state_layout, STATE_LAYOUT)) if a != b]
@@ -58,7 +59,7 @@ class ObservationBuilder:
         self.kinematics = kinematics
         self._stack = FrameStack(spec.frame_stack)
         self._prev: RobotReading | None = None
-        self._history = (ActionHistory(history_length(tuple(spec.shapes["last_actions"])))
+        self._history = (ActionHistory(history_length(tuple(spec.shapes["last_actions"]), action_dim), action_dim)
                          if "last_actions" in spec.keys else None)
 
     def _state(self, reading: RobotReading) -> np.ndarray:
@@ -116,8 +117,13 @@ class CommandMapper:
     """Keeps the tool target and last command between steps, as the env does, and maps actions."""
 
     def __init__(self, action: ActionSpec, task_spec: TaskSpec, arm: ArmModel):
-        if action.dim != 4:
-            raise ValueError(f"the deploy loop drives 4-D [dx, dy, dz, gripper] actions, the bundle has {action.dim}")
+        if action.dim not in (4, 5):
+            raise ValueError(f"the deploy loop drives 4-D [dx, dy, dz, gripper] or 5-D [.., droll] actions, "
+                             f"the bundle has {action.dim}")
+        if action.dim == 5 and (action.roll_step, action.roll_span) != (ROLL_STEP, ROLL_SPAN):
+            raise ValueError(f"the bundle turns wrist_roll by {action.roll_step} rad per step within "
+                             f"{action.roll_span} rad, this code by {ROLL_STEP} within {ROLL_SPAN}: "
+                             f"re-export the policy with this version")
         if not np.isclose(action.wrist_roll, WRIST_ROLL):
             raise ValueError(f"the bundle holds wrist_roll at {action.wrist_roll} rad, this code's IK at "
                              f"{WRIST_ROLL} rad: re-export the policy with this version")

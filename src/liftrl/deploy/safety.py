@@ -7,8 +7,9 @@
    the servo's own position-limit registers hold the stops *recorded at calibration*, not this
    model's limits;
 2. a joint speed limit in rad/s: a command moves at most ``max_joint_speed * period`` from the
-   previous command (a larger jump shrinks as a whole, so the arm keeps its direction). Being a
-   speed, it means the same at 15 Hz and at 50 Hz;
+   previous command (the body joints' larger jump shrinks as a whole, so the arm keeps its
+   direction; the gripper is clipped on its own; ``sim.kinematics.limit_joint_speed``, which the
+   env's commands keep to as well). Being a speed, it means the same at 15 Hz and at 50 Hz;
 3. a lead cap against the **measured** position: no joint is commanded more than ``max_lead`` rad
    from where the arm was just read. A lagging or blocked arm therefore cannot be run ahead of;
    the same cap, in the arm's units, goes to LeRobot's ``max_relative_target`` as a second line.

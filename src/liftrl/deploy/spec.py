@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from liftrl.common.units import CONTROL_HZ
 from liftrl.obs.pipeline import CameraSpec
 from liftrl.sim import task
+from liftrl.sim.task import ROLL_SPAN, ROLL_STEP
 
 
 
@@ -75,11 +76,16 @@ class ActionSpec:
     workspace_high: tuple[float, float, float]
     gripper_ctrl: tuple[float, float]
     wrist_roll: float
+    # 5-D actions only: wrist_roll turns by roll_step rad per unit per step, within roll_span of wrist_roll.
+    roll_step: float = ROLL_STEP
+    roll_span: float = ROLL_SPAN
 
     def to_json(self) -> dict:
-        return {**dataclasses.asdict(self), "meaning": "[dx, dy, dz, gripper]; xyz: tool-target change of scale m "
-                "per control step, clamped to the workspace box (m); gripper: -1 closed .. +1 open, linear over "
-                "gripper_ctrl (rad)"}
+        roll = ("; droll: wrist_roll turns roll_step rad per unit per control step, within roll_span rad of "
+                "wrist_roll" if self.dim == 5 else "")
+        return {**dataclasses.asdict(self), "meaning": f"[dx, dy, dz, gripper{', droll' if self.dim == 5 else ''}]; "
+                "xyz: tool-target change of scale m per control step, clamped to the workspace box (m); gripper: "
+                f"-1 closed .. +1 open, linear over gripper_ctrl (rad){roll}"}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> "ActionSpec":
@@ -88,7 +94,8 @@ class ActionSpec:
                    workspace_low=tuple(float(x) for x in _need(raw, "workspace_low", w)),
                    workspace_high=tuple(float(x) for x in _need(raw, "workspace_high", w)),
                    gripper_ctrl=tuple(float(x) for x in _need(raw, "gripper_ctrl", w)),
-                   wrist_roll=float(_need(raw, "wrist_roll", w)))
+                   wrist_roll=float(_need(raw, "wrist_roll", w)),
+                   roll_step=float(raw.get("roll_step", ROLL_STEP)), roll_span=float(raw.get("roll_span", ROLL_SPAN)))
 
     def task_config(self, task_spec: "TaskSpec") -> task.TaskConfig:
         """The TaskConfig whose clamp and scale the IK path uses (the env builds the same one)."""

@@ -28,7 +28,8 @@ from liftrl.sim.kinematics import STATE_DIM, ArmKinematics, action_to_joint_targ
 from liftrl.sim.privileged import PRIVILEGED_DIM, privileged_vector
 from liftrl.sim.options import EnvOptions, TaskOptions, resolve_options
 
-ACTION_DIM = 4  # [dx, dy, dz, gripper]
+ACTION_DIM = 4  # [dx, dy, dz, gripper]; 5 with the wrist_roll_action option (droll last)
+ACTION_MEANING = {4: "[dx, dy, dz, gripper]", 5: "[dx, dy, dz, gripper, droll]"}
 SETTLE_STEPS = 60  # physics steps that let a gripped cube settle at reset (0.12 s)
 
 
@@ -109,7 +110,7 @@ class LiftCubeEnv(gym.Env):
         self.video_size = video_size
         self._build_simulation(mesh_quality)
         self.observation_space = self._observation_space()
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (self.action_dim,), np.float32)
 
     def _build_simulation(self, mesh_quality: str | None) -> None:
         """This instance's own model, data, IK scratch data, kinematics and renderers."""
@@ -133,7 +134,8 @@ class LiftCubeEnv(gym.Env):
         self._wrist_renderer: mujoco.Renderer | None = None
         self._video_renderer: mujoco.Renderer | None = None
         self._stack = FrameStack(self.frame_stack)
-        self._history = ActionHistory(self.options.action_history)
+        self.action_dim = self.options.action_dim  # 4, or 5 with wrist_roll_action
+        self._history = ActionHistory(self.options.action_history, self.action_dim)
         self.action_history = self._history.k  # actions in ``last_actions`` (when observed)
         _LIVE_ENVS.add(self)
         self._target = np.zeros(3)
@@ -154,7 +156,7 @@ class LiftCubeEnv(gym.Env):
         if "privileged" in self.observation_keys:
             spaces["privileged"] = gym.spaces.Box(-np.inf, np.inf, (PRIVILEGED_DIM,), np.float32)
         if "last_actions" in self.observation_keys:
-            spaces["last_actions"] = gym.spaces.Box(-1.0, 1.0, (self.options.action_history * ACTION_DIM,), np.float32)
+            spaces["last_actions"] = gym.spaces.Box(-1.0, 1.0, (self.options.action_history * self.action_dim,), np.float32)
         return gym.spaces.Dict(spaces)
 
     # ------------------------------------------------------------------ measurements
@@ -247,6 +249,10 @@ class LiftCubeEnv(gym.Env):
             "lift_height": self.cfg.lift_height,
             "hold_steps": self.cfg.hold_steps,
             "target": self._target.copy(),
+            "wrist_roll": float(self._q_cmd[4]),  # the commanded roll (turned by a 5-D action's last value)
+            # The jaws' closing direction: the fixed pad's face normal (its box's thin axis), towards
+            # the moving pad. Fixed to the gripper, so the jaw opening does not swing it.
+            "jaw_axis": d.geom_xmat[ids.pads[0]].reshape(3, 3)[:, 0].copy(),
             "step": self._t,
         }
 
@@ -384,8 +390,9 @@ class LiftCubeEnv(gym.Env):
         it between actions, and ``action`` (xyz 0) only enters the reward and info.
         """
         a = np.asarray(action, dtype=np.float64)
-        if a.shape != (4,):
-            raise ValueError(f"action must have shape (4,) = [dx, dy, dz, gripper], got shape {a.shape}")
+        if a.shape != (self.action_dim,):
+            raise ValueError(f"action must have shape ({self.action_dim},) = {ACTION_MEANING[self.action_dim]}, "
+                             f"got shape {a.shape}")
         if not np.isfinite(a).all():
             raise ValueError(f"action contains NaN or inf: {a.tolist()}")
         a = np.minimum(np.maximum(a, -1.0), 1.0)  # np.clip's values, without its wrapper's cost
@@ -406,11 +413,11 @@ class LiftCubeEnv(gym.Env):
         grasping = task.is_grasping(float(d.qpos[ids.arm_qpos[5]]), *touch, self.grasp_max)
         lifted = task.is_lifted(grasping, cube_z, cfg.lift_height)
         self._hold = task.next_hold_count(lifted, self._hold)
-        info = self._info(a, touch, grasping, lifted)
+        info = self._info(a[:4], touch, grasping, lifted)  # rewards see [dx, dy, dz, gripper] only
         result = self.reward_version.fn(info)
         info["reward_terms"] = dict(result.terms)
         self._was_grasping = grasping
-        self._prev_action = a
+        self._prev_action = a[:4]
         self._history.push(a)
 
         terminated = bool(info["is_success"] and cfg.terminate_on_success)

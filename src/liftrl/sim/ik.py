@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from liftrl.sim.task import WRIST_ROLL
+
 def _public_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.linalg.solve(a, b)
 
@@ -47,14 +49,14 @@ def _pick_solve():
 _solve = _pick_solve()
 
 DOWN = np.array([0.0, 0.0, -1.0])
-WRIST_ROLL = np.pi / 2
 
 
 @dataclass(frozen=True)
 class IKConfig:
     damping: float = 0.05
-    # Per control step, warm-started from the last command: the tool target moves at most 2 cm a
-    # step, and position converges in 2-3 iterations. Measured on the scripted stage-3 episodes,
+    # Per 20 ms of the control period (``sim.kinematics.ik_iterations``: 3 at 50 Hz, 10 at 15 Hz),
+    # warm-started from the last command: the tool target moves at most 2 cm a step, and position
+    # converges in 2-3 iterations; the approach tilt takes many more, so a slower loop gets more. Measured on the scripted stage-3 episodes,
     # 3, 4, 6 and 12 iterations give the same tracking (median 0.37 mm from the target, the
     # residual of the soft vertical-approach row) and the same successes, at a quarter of the
     # IK time of 12.
@@ -94,16 +96,19 @@ class TopDownIK:
         self._err = np.zeros(5)
         self._damp = cfg.damping**2 * np.eye(5)
 
-    def forward(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Tool point and approach axis for the 4 solved joints (wrist_roll at pi/2)."""
+    def forward(self, q: np.ndarray, roll: float = WRIST_ROLL) -> tuple[np.ndarray, np.ndarray]:
+        """Tool point and approach axis for the 4 solved joints, wrist_roll at ``roll``."""
         d = self.data
         d.qpos[self.qadr] = q
-        d.qpos[self.roll_adr] = WRIST_ROLL
+        d.qpos[self.roll_adr] = roll
         mujoco.mj_kinematics(self.model, d)
         return d.site_xpos[self.tool_site].copy(), d.site_xmat[self.ee_site].reshape(3, 3)[:, 0].copy()
 
-    def solve(self, q_seed: np.ndarray, target: np.ndarray, iterations: int | None = None) -> np.ndarray:
-        """Joint targets (4,) that put the tool point at ``target`` with the approach straight down.
+    def solve(self, q_seed: np.ndarray, target: np.ndarray, iterations: int | None = None,
+              roll: float = WRIST_ROLL) -> np.ndarray:
+        """Joint targets (4,) that put the tool point at ``target`` with the approach straight down,
+        wrist_roll held at ``roll`` (it turns the jaws about the approach axis; the tool point sits
+        off that axis by a few millimetres, so the solve must see the roll it will be sent with).
 
         Runs every control step of every env, so the loop avoids NumPy's per-call wrappers where
         a cheaper call computes the same numbers (``minimum``/``maximum`` for ``clip``, the array
@@ -118,7 +123,7 @@ class TopDownIK:
         jac, err, jacp, jacr = self._jac, self._err, self._jacp, self._jacr
         tool_xpos = d.site_xpos[self.tool_site]  # views: refreshed in place by mj_kinematics
         ee_xmat = d.site_xmat[self.ee_site]
-        d.qpos[self.roll_adr] = WRIST_ROLL
+        d.qpos[self.roll_adr] = roll
         for _ in range(cfg.iterations if iterations is None else iterations):
             d.qpos[self.qadr] = q
             mujoco.mj_kinematics(m, d)

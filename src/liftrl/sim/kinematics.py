@@ -12,7 +12,10 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
+from liftrl.common.units import CONTROL_HZ
+
 from liftrl.sim import task
+from liftrl.sim.task import next_roll
 from liftrl.sim.ik import WRIST_ROLL, TopDownIK, rotation_to_euler
 from liftrl.sim.scene import SceneIds
 
@@ -92,25 +95,44 @@ MAX_JOINT_SPEED = (5.0, 5.0, 5.0, 5.0, 5.0, 6.0)
 def limit_joint_speed(q: np.ndarray, q_prev: np.ndarray, max_step: np.ndarray) -> tuple[np.ndarray, bool]:
     """``q`` moved at most ``max_step`` (rad, per joint) away from ``q_prev``, and whether it had to be.
 
-    A larger jump shrinks as a whole, so the arm keeps its direction (clipping each joint on its own
-    would bend the tool's path). Pure: the env's command path and the deploy loop's safety layer
-    both call it.
+    The five body joints' jump shrinks as a whole, so the tool keeps its direction (clipping each
+    joint on its own would bend its path); the gripper, its own motor and no part of that path, is
+    clipped on its own (else closing the jaws, a 1.9 rad swing, would stall the arm). Pure: the
+    env's command path and the deploy loop's safety layer both call it.
     """
-    step = np.asarray(q, dtype=float) - q_prev
-    ratio = float((np.abs(step) / max_step).max())
-    if ratio <= 1.0:
-        return np.asarray(q, dtype=float), False
-    return q_prev + step / ratio, True
+    q = np.asarray(q, dtype=float)
+    step = q - q_prev
+    ratio = float((np.abs(step[:5]) / max_step[:5]).max())
+    grip_over = abs(step[5]) > max_step[5]
+    if ratio <= 1.0 and not grip_over:
+        return q, False
+    out = q.copy()
+    if ratio > 1.0:
+        out[:5] = q_prev[:5] + step[:5] / ratio
+    if grip_over:
+        out[5] = q_prev[5] + np.copysign(max_step[5], step[5])
+    return out, True
+
+
+def ik_iterations(per_tick: int, period_s: float) -> int:
+    """IK iterations for one action ``period_s`` after the last: ``per_tick`` per 20 ms tick of it.
+
+    The approach-tilt term of the IK converges over many iterations (position in 2-3), so an action
+    every 67 ms gets the iterations that three to four 50 Hz actions would: the arm's posture then
+    settles at the same pace in time whatever the control rate.
+    """
+    return max(1, int(round(per_tick * period_s * CONTROL_HZ)))
 
 
 def action_to_joint_targets(action: np.ndarray, target: np.ndarray, q_prev: np.ndarray, ik: TopDownIK,
                             cfg: task.TaskConfig, grip_low: float, grip_high: float, period_s: float
                             ) -> tuple[np.ndarray, np.ndarray]:
-    """One control period's ``(new tool target (3,), joint command (6,))`` for a 4-D action.
+    """One control period's ``(new tool target (3,), joint command (6,))`` for a 4-D or 5-D action.
 
     xyz moves the remembered tool target by ``cfg.action_scale`` metres per unit, clamped to the
     workspace box; the IK (seeded with the last command's four solved joints, a fixed number of
-    iterations) turns it into joint targets; wrist_roll is held for top-down grasps; the gripper
+    iterations) turns it into joint targets; wrist_roll is held for top-down grasps, or turned by
+    a 5-D action's last value from the last command's roll (``next_roll``); the gripper
     action spreads over the actuator's range; the command then keeps to ``MAX_JOINT_SPEED`` over
     ``period_s`` from ``q_prev``, the last command.
 
@@ -119,7 +141,9 @@ def action_to_joint_targets(action: np.ndarray, target: np.ndarray, q_prev: np.n
     the 3-4 ticks of a 15 Hz period would walk the arm along another path than the deploy loop
     (from the pick stage's start pose, 14/20 against 1/20 for one bundle; bench/results/pick_dryrun.md).
     """
-    a = np.asarray(action, dtype=float).reshape(4)
+    a = np.asarray(action, dtype=float).ravel()
+    if a.shape not in ((4,), (5,)):
+        raise ValueError(f"action must be [dx, dy, dz, gripper] or [dx, dy, dz, gripper, droll], got shape {a.shape}")
     if not np.isfinite(a).all():
         raise ValueError(f"action contains NaN or inf: {a.tolist()}")
     if not period_s > 0.0:
@@ -128,8 +152,8 @@ def action_to_joint_targets(action: np.ndarray, target: np.ndarray, q_prev: np.n
     q_prev = np.asarray(q_prev, dtype=float).reshape(6)
     new_target = task.clamp_target(np.asarray(target, dtype=float) + cfg.action_scale * a[:3], cfg)
     q = np.empty(6)
-    q[:4] = ik.solve(q_prev[:4], new_target)
-    q[4] = WRIST_ROLL
+    q[4] = next_roll(q_prev[4], a[4]) if a.size == 5 else WRIST_ROLL
+    q[:4] = ik.solve(q_prev[:4], new_target, iterations=ik_iterations(ik.cfg.iterations, period_s), roll=q[4])
     q[5] = task.gripper_command(a[3], grip_low, grip_high)
     q, _ = limit_joint_speed(q, q_prev, _MAX_SPEED * period_s)
     return new_target, q

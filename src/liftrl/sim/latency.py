@@ -39,7 +39,7 @@ import numpy as np
 from liftrl.obs.action_history import ActionHistory
 from liftrl.obs.pipeline import FrameStack
 from liftrl.common.units import CONTROL_HZ, PHYSICS_STEPS_PER_CONTROL
-from liftrl.sim.env import LiftCubeEnv
+from liftrl.sim.env import ACTION_MEANING, LiftCubeEnv
 from liftrl.sim.options import check_rate, parse_latency
 
 
@@ -60,15 +60,23 @@ class ControlRateWrapper(gym.Wrapper):
         self._pixels = "pixels" in env.unwrapped.observation_keys
         self._stack = FrameStack(env.unwrapped.frame_stack)
         keys = env.unwrapped.observation_keys
-        self._history = ActionHistory(env.unwrapped.action_history) if "last_actions" in keys else None
+        self._history = (ActionHistory(env.unwrapped.action_history, env.unwrapped.action_dim)
+                         if "last_actions" in keys else None)
         self._k = 0
         self._tick = 0
         self._pending: deque[tuple[int, np.ndarray]] = deque()
-        self._hold = np.zeros(4)
+        self._dim = env.unwrapped.action_dim
+        self._hold = np.zeros(self._dim)
 
     def _set_latency(self, ms: float) -> None:
         self.latency_ms = float(ms)
         self.latency_ticks = int(round(self.latency_ms / 1000.0 * self.base_hz))
+
+    def _held(self, gripper: float) -> np.ndarray:
+        """What a tick without a new action reports: no motion, the last effective gripper action."""
+        hold = np.zeros(self._dim)
+        hold[3] = gripper
+        return hold
 
     def ticks_in_period(self, k: int) -> int:
         r = self.base_hz / self.control_hz
@@ -89,15 +97,15 @@ class ControlRateWrapper(gym.Wrapper):
             self._set_latency(float(self.env.unwrapped.np_random.uniform(lo, hi)))
         self._k = self._tick = 0
         self._pending.clear()
-        self._hold = np.array([0.0, 0.0, 0.0, float(np.asarray(info["action"])[3])])
+        self._hold = self._held(float(np.asarray(info["action"])[3]))
         if self._history is not None:
             self._history.reset()
         return self._restack(obs, first=True), {**info, "latency_ms": self.latency_ms}
 
     def step(self, action):
         a = np.asarray(action, dtype=np.float64)
-        if a.shape != (4,):
-            raise ValueError(f"action must have shape (4,) = [dx, dy, dz, gripper], got shape {a.shape}")
+        if a.shape != (self._dim,):
+            raise ValueError(f"action must have shape ({self._dim},) = {ACTION_MEANING[self._dim]}, got shape {a.shape}")
         self._pending.append((self._tick + self.latency_ticks, a.copy()))
         env: LiftCubeEnv = self.env.unwrapped
         if self._history is not None:
@@ -108,7 +116,7 @@ class ControlRateWrapper(gym.Wrapper):
             send, period_s = self._hold, 0.0  # no new action this tick: the env holds its joint command
             if self._pending and self._pending[0][0] <= self._tick:
                 send, period_s = self._pending.popleft()[1], 1.0 / self.control_hz
-                self._hold = np.array([0.0, 0.0, 0.0, send[3]])
+                self._hold = self._held(send[3])
             r, term, trunc, info = env.advance(send, period_s)
             total += float(r)
             self._tick += 1

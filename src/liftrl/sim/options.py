@@ -68,6 +68,14 @@ class TaskOptions(SceneOptions):
     reward: str = "v19"
     # How many of the policy's last actions the `last_actions` observation holds (liftrl.obs.action_history).
     action_history: int = 3
+    # Actions get a 5th value that turns wrist_roll (liftrl.sim.kinematics.ROLL_STEP rad per step,
+    # within ROLL_SPAN of top-down), so the jaws can meet a cube at any yaw face-on. Off: 4-D
+    # actions [dx, dy, dz, gripper], roll held top-down (every stage-3 config and bundle).
+    wrist_roll_action: bool = False
+
+    @property
+    def action_dim(self) -> int:
+        return 5 if self.wrist_roll_action else 4
 
     def __post_init__(self):
         super().__post_init__()  # the scene's options
@@ -86,6 +94,8 @@ class TaskOptions(SceneOptions):
         if isinstance(self.action_history, bool) or not (isinstance(self.action_history, (int, np.integer))
                                                          and self.action_history >= 1):
             raise OptionError("action_history", f"action_history must be an integer >= 1, got {self.action_history!r}")
+        if not isinstance(self.wrist_roll_action, (bool, np.bool_)):
+            raise OptionError("wrist_roll_action", f"wrist_roll_action must be true or false, got {self.wrist_roll_action!r}")
 
     def task_config(self) -> TaskConfig:
         """The task rules these options describe (workspace, scale and gripper angles are the model's)."""

@@ -53,6 +53,25 @@ class OptionError(ValueError):
         self.key = key
 
 
+# A 5-D action's last value turns wrist_roll by up to ROLL_STEP rad per control step, within
+# ROLL_SPAN rad of the top-down roll: the jaws can then meet a cube at any yaw face-on (a cube's
+# faces repeat every 90 deg; +-45 deg of roll reaches them all with the approach vertical, more
+# where the far half of the pick area tilts it: 1.2 rad stays inside the joint's range). With the roll
+# held, a cube turned 30-45 deg from the jaws is caught by its edges: the scripted grasp lifts it
+# in about half of those episodes and in all of the ones turned less than 15 deg.
+ROLL_STEP = 0.15
+ROLL_SPAN = 1.2
+# wrist_roll for top-down grasps: jaws along world y at pan 0 (TASK.md). Defined here, where the
+# pure task rules live, so a bundle's spec can be checked without loading the model.
+WRIST_ROLL = float(np.pi / 2)
+
+
+def next_roll(roll: float, action_roll: float) -> float:
+    """The next wrist_roll command: ``roll`` turned by ``ROLL_STEP * action_roll``, kept within the span."""
+    r = float(roll) + ROLL_STEP * float(action_roll)
+    return min(max(r, WRIST_ROLL - ROLL_SPAN), WRIST_ROLL + ROLL_SPAN)
+
+
 @dataclass(frozen=True)
 class TaskConfig:
     """The task as TASK.md states it, plus this model's gripper angles (see module constants)."""

@@ -76,7 +76,7 @@ def _collect(env, episodes: int, buffer: ReplayBuffer, obs_keys: tuple[str, ...]
     successes = transitions = 0
     for seed in demo_seeds(episodes, run_seed):
         observations, steps = [], []
-        policy = ScriptedGrasp()
+        policy = ScriptedGrasp.for_env(env)
         result = run_episode(env, policy.act, seed, reads_info=True,
                              on_frame=lambda obs, info, reward, total: observations.append(obs),
                              on_step=steps.append)
