@@ -220,9 +220,8 @@ def test_cube_width_episode_golden():
 # (control steps, grasped steps, summed v19 reward): scripted grasp of a 40 mm cube, seed 1, hold 20
 # (the scripted grasp reads the cube's yaw from info["cube_quat"] since the pick stage, so it aims a
 # hair differently at a cube that turns as it settles: 371.0278 before that change). Since the env's
-# joint commands keep to the servos' speed (sim.kinematics.MAX_JOINT_SPEED), the jaws take 10 ticks
-# longer to close on the cube: (50, 22, 370.2208) before.
-GOLDEN_40MM = (60, 27, 404.5053937274006)
+# joint commands keep to the servos' speed (sim.kinematics.MAX_JOINT_SPEED): 370.2208 before.
+GOLDEN_40MM = (50, 22, 370.246243522039)
 
 
 def test_grasp_threshold_rules():
