@@ -326,3 +326,16 @@ def test_student_regression_fits_labels_and_its_state_round_trips():
     np.testing.assert_array_equal(copy.act(obs, 0, eval_mode=True), student.act(obs, 0, eval_mode=False))
     with pytest.raises(ValueError, match="real arm"):
         StudentAgent(cfg, {**shapes, "privileged": (11,)}, 4, ("pixels", "privileged"))
+
+
+@pytest.mark.slow
+def test_a_teacher_with_a_roll_needs_an_env_with_one(tmp_path):
+    """A 5-D teacher (env.wrist_roll_action) labels 5-D actions: a 4-D student env is refused by name."""
+    teacher_run = train(str(CONFIGS / "tiny_sac.yaml"),
+                        ["obs.actor=[state,privileged]", "obs.allow_privileged_actor=true", "train.total_env_steps=40",
+                         "train.seed_steps=20", "env.num_envs=2", "env.wrist_roll_action=true", "train.eval_every=40",
+                         "train.snapshot_every=40", "train.eval_episodes=1", "train.video_episodes=0",
+                         "train.progress=false"], run_root=str(tmp_path / "teacher"))
+    with pytest.raises(ValueError, match="5-D actions.*wrist_roll_action"):
+        _distiller(teacher_run, tmp_path / "four", [])
+    _distiller(teacher_run, tmp_path / "five", ["env.wrist_roll_action=true"]).close()

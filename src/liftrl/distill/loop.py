@@ -132,7 +132,12 @@ class DaggerLearner:
         self.pending = list(state["pending"]["updates"])
 
 
-def _check_teacher_inputs(space, teacher: Teacher) -> None:
+def _check_teacher_inputs(space, action_space, teacher: Teacher) -> None:
+    """The env gives what the teacher reads, and takes actions of the teacher's size (4, or 5 with a roll)."""
+    dim = int(teacher.policy.meta["action_dim"])
+    if tuple(action_space.shape) != (dim,):
+        raise ValueError(f"the teacher acts with {dim}-D actions, this env takes {tuple(action_space.shape)}: "
+                         f"set env.wrist_roll_action to {dim == 5} as the teacher's run did")
     for key, shape in teacher.shapes.items():
         if key not in space.spaces or tuple(space[key].shape) != tuple(shape):
             got = tuple(space[key].shape) if key in space.spaces else "absent"
@@ -146,7 +151,7 @@ def dagger_parts(cfg: Config, run_dir: Path, teacher: Teacher, resume: bool = Fa
                          f"liftrl distill learns from the teacher's labels (set train.demos=0)")
     core = build_core(cfg, run_dir, resume, {"teacher": teacher.describe()})
     try:
-        _check_teacher_inputs(core.env.single_observation_space, teacher)
+        _check_teacher_inputs(core.env.single_observation_space, core.env.single_action_space, teacher)
         acting = DaggerActing(core.agent, teacher, cfg)
         learner = DaggerLearner(core.agent, core.replay, acting, cfg.distill.steps_per_round,
                                 cfg.distill.updates_per_round)
