@@ -23,10 +23,11 @@ YAW_BANDS = ((0, 15), (15, 30), (30, 45.01))  # degrees between the cube's faces
 
 def relative_yaw(info: dict) -> float:
     """Degrees (0-45) between the cube's nearest face normal and the jaws' closing direction at roll pi/2."""
-    w, x, y, z = (float(v) for v in info["cube_quat"])
-    yaw = np.degrees(np.arctan2(2 * (x * y + w * z), 1 - 2 * (y * y + z * z)))
+    from liftrl.sim.privileged import yaw
+
+    heading = np.degrees(yaw(info["cube_quat"]))
     pan = np.degrees(np.arctan2(info["cube_pos"][1], info["cube_pos"][0]))
-    return abs((yaw - pan + 45.0) % 90.0 - 45.0)
+    return abs((heading - pan + 45.0) % 90.0 - 45.0)
 
 
 def run(roll: bool, seeds: range) -> np.ndarray:

@@ -28,15 +28,15 @@ def parser():
     return p
 
 
-def tiny_run(tmp_path, actor=("state",), env=None):
+def tiny_run(tmp_path, actor=("state",), env=None, action_dim=4, shapes=None):
     cfg = SACConfig(hidden_dim=16, hidden_layers=2)
-    shapes = {"state": (18,), "privileged": (3,)}
-    agent = make_agent(cfg, shapes, 4, actor, ("state", "privileged"), "cpu", seed=0)
+    shapes = {"state": (18,), "privileged": (3,), **(shapes or {})}
+    agent = make_agent(cfg, shapes, action_dim, actor, ("state", "privileged"), "cpu", seed=0)
     meta = {"format": RUN_SNAPSHOT_FORMAT, "agent": "sac", "env_steps": 10,
             "reward": {"name": "v11", "fingerprint": "x"},
             "observations": {"actor": list(actor), "critic": ["state", "privileged"],
                              "shapes": {k: list(v) for k, v in shapes.items()}},
-            "action_dim": 4,
+            "action_dim": action_dim,
             "config": {"env": {"curriculum_stage": 3, "hold_steps": 5, "lift_height": 0.08, "max_episode_steps": 10,
                                "image_size": 32, "frame_stack": 2, "reward": "v11", **(env or {})},
                        "agent": dataclasses.asdict(cfg)}}

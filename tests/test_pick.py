@@ -165,12 +165,13 @@ def test_state_and_last_actions_at_the_first_frame_say_nothing_of_the_cube():
 
 def _turned_cubes(env, count: int, reach: float = 0.40) -> list[int]:
     """Seeds whose pick-stage cube lies within ``reach`` of the base, turned 30-45 deg from the jaws."""
+    from liftrl.sim.privileged import yaw
+
     seeds = []
     for seed in range(3000, 3400):
         _, info = env.reset(seed=seed)
-        w, x, y, z = info["cube_quat"]
         c = info["cube_pos"]
-        rel = np.degrees(np.arctan2(2 * (x * y + w * z), 1 - 2 * (y * y + z * z)) - np.arctan2(c[1], c[0]))
+        rel = np.degrees(yaw(info["cube_quat"]) - np.arctan2(c[1], c[0]))
         if np.hypot(c[0], c[1]) < reach and abs((rel + 45) % 90 - 45) > 30:
             seeds.append(seed)
         if len(seeds) == count:

@@ -81,3 +81,39 @@ def test_the_deploy_observation_builder_keeps_5_d_actions():
     builder.record_action(np.array([0.1, 0.2, 0.3, 0.4, 0.5]))
     assert builder._history.values().shape == (10,)
     np.testing.assert_allclose(builder._history.values()[-5:], [0.1, 0.2, 0.3, 0.4, 0.5], rtol=1e-6)
+
+
+def test_limit_joint_speed_keeps_the_tools_direction_and_moves_roll_and_gripper_alone():
+    from liftrl.sim.kinematics import limit_joint_speed
+
+    cap = np.array([0.1, 0.1, 0.1, 0.1, 0.1, 0.12])
+    prev = np.zeros(6)
+    q, shrunk = limit_joint_speed(np.array([0.4, 0.2, -0.1, 0.0, 0.05, -1.9]), prev, cap)
+    assert shrunk
+    np.testing.assert_allclose(q[:4], [0.1, 0.05, -0.025, 0.0])  # the IK's joints: one ratio, same direction
+    assert q[4] == 0.05 and q[5] == pytest.approx(-0.12)  # roll within its cap untouched, gripper clipped alone
+    q2, shrunk2 = limit_joint_speed(q, prev, cap)  # what it returns passes again (the safety layer's second look)
+    assert not shrunk2 and np.array_equal(q2, q)
+    q3, _ = limit_joint_speed(np.array([0.0, 0.0, 0.0, 0.0, 0.5, 0.0]), prev, cap)
+    assert q3[4] == pytest.approx(0.1) and not q3[:4].any()  # a big roll does not slow the arm
+
+
+@pytest.mark.slow
+def test_a_5_d_bundle_exports_and_dry_runs_turning_the_wrist(tmp_path, capsys):
+    """Export a 5-D run and dry-run it through both loops: the env row builds a 5-D env with the
+    bundle's action history, the deploy loop sends turning wrist_roll commands."""
+    from test_deploy_cli import call, tiny_run  # noqa: I001 - tests/ is on sys.path
+
+    from liftrl.deploy.episode_log import load_log
+
+    run = tiny_run(tmp_path, actor=("state", "last_actions"), action_dim=5, shapes={"last_actions": (10,)},
+                   env={"curriculum_stage": 5, "max_episode_steps": 30, "wrist_roll_action": True, "action_history": 2})
+    assert call(["export", str(run), "--checkpoint", "latest"]) == 0
+    logs = tmp_path / "logs"
+    assert call(["deploy", str(run / "bundle_latest"), "--robot", "sim", "--episodes", "1", "--rate", "15",
+                 "--latency-ms", "100", "--log-dir", str(logs)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("| deploy loop on SimRobot |") == 2 and "| env (training loop) |" in out
+    arrays, meta = load_log(sorted(logs.glob("*.npz"))[0])
+    assert arrays["action"].shape[1] == 5 and meta["stop_reason"] == "done"
+    assert np.ptp(arrays["sent"][:, 4]) > 0.01  # the wrist turned

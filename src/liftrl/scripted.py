@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from liftrl.sim.privileged import yaw
 from liftrl.sim.task import ROLL_SPAN, ROLL_STEP, WRIST_ROLL, TaskConfig
 
 
@@ -41,9 +42,7 @@ def face_on_error(info: dict, direction: np.ndarray) -> float:
     quat = info.get("cube_quat")
     if quat is None:
         return 0.0
-    w, x, y, z = (float(v) for v in quat)
-    cube_yaw = np.arctan2(2 * (x * y + w * z), 1 - 2 * (y * y + z * z))
-    error = cube_yaw - np.arctan2(direction[1], direction[0])
+    error = yaw(quat) - np.arctan2(direction[1], direction[0])
     return float(-((-error + np.pi / 4) % (np.pi / 2) - np.pi / 4))
 
 

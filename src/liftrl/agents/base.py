@@ -3,8 +3,9 @@
 Observations reach an agent as dicts of numpy arrays with a leading batch dimension:
 ``pixels`` uint8 (B, 3*frame_stack, S, S) channel-first, oldest frame first; ``state`` float32
 (B, 18); ``privileged`` float32 (B, 11) (``liftrl.sim.privileged``); ``last_actions`` float32
-(B, 4 * k). Actions are float32 (B, 4) in [-1, 1].
-A replay batch is a dict with ``obs`` and ``next_obs`` (dicts as above), ``action`` (B, 4),
+(B, A * k). Actions are float32 (B, A) in [-1, 1], A = 4 ([dx, dy, dz, gripper]) or 5 (with the
+env's wrist_roll_action, droll last).
+A replay batch is a dict with ``obs`` and ``next_obs`` (dicts as above), ``action`` (B, A),
 ``reward`` (B,) the n-step discounted return, and ``discount`` (B,) = gamma**k for the k steps
 summed when the episode goes on (time-limit truncation included), 0 when it terminated.
 

@@ -138,8 +138,12 @@ class CommandMapper:
         self.q_cmd = np.asarray(q_cmd, dtype=float).copy()
 
     def reset_from_joints(self, q: np.ndarray) -> None:
-        """Start from where the arm is: target = its tool point (clamped), last command = its joints."""
-        self.reset(self.arm.kinematics.tool_point(q), q)
+        """Start from where the arm is: target = its tool point (clamped), last command = its joints,
+        but with wrist_roll top-down, where every episode's command starts in the env (else a 5-D
+        policy's turns would keep the start move's tracking error as a roll offset)."""
+        q_cmd = np.asarray(q, dtype=float).copy()
+        q_cmd[4] = WRIST_ROLL
+        self.reset(self.arm.kinematics.tool_point(q), q_cmd)
 
     def step(self, action: np.ndarray, period_s: float) -> np.ndarray:
         """The joint command for one action, ``period_s`` after the last one (the env's own mapping)."""

@@ -2,7 +2,7 @@
 
 Each spec is a frozen dataclass that round-trips through JSON (``bundle.json``), so a bundle
 describes itself completely: a reader needs no training config to know how to feed the actor
-or what its 4-D action means.
+or what its 4-D (or, with a wrist roll, 5-D) action means.
 """
 
 from __future__ import annotations
@@ -68,7 +68,9 @@ class ObservationSpec:
 class ActionSpec:
     """``[dx, dy, dz, gripper]`` in [-1, 1]: xyz moves the tool target by ``scale`` m per control step
     inside the workspace box; gripper -1 (closed) .. +1 (open) spreads linearly over ``gripper_ctrl``
-    (the gripper actuator's range, rad); wrist_roll is held at ``wrist_roll`` (rad)."""
+    (the gripper actuator's range, rad); wrist_roll is held at ``wrist_roll`` (rad). With ``dim`` 5 a
+    5th value droll turns wrist_roll by up to ``roll_step`` rad per step, within ``roll_span`` of
+    ``wrist_roll`` (``liftrl.sim.task.next_roll``)."""
 
     dim: int
     scale: float

@@ -398,6 +398,8 @@ class LiftCubeEnv(gym.Env):
         a = np.minimum(np.maximum(a, -1.0), 1.0)  # np.clip's values, without its wrapper's cost
         m, d, ids, cfg = self.model, self.data, self.ids, self.cfg
 
+        if period_s is not None and not period_s >= 0.0:
+            raise ValueError(f"period_s must be None (one tick), 0 (hold the command) or positive, got {period_s!r}")
         if period_s is None or period_s > 0.0:
             self._target, self._q_cmd = action_to_joint_targets(
                 a, self._target, self._q_cmd, self.ik, cfg, self._grip_lo, self._grip_hi,

@@ -95,23 +95,27 @@ MAX_JOINT_SPEED = (5.0, 5.0, 5.0, 5.0, 5.0, 6.0)
 def limit_joint_speed(q: np.ndarray, q_prev: np.ndarray, max_step: np.ndarray) -> tuple[np.ndarray, bool]:
     """``q`` moved at most ``max_step`` (rad, per joint) away from ``q_prev``, and whether it had to be.
 
-    The five body joints' jump shrinks as a whole, so the tool keeps its direction (clipping each
-    joint on its own would bend its path); the gripper, its own motor and no part of that path, is
-    clipped on its own (else closing the jaws, a 1.9 rad swing, would stall the arm). Pure: the
-    env's command path and the deploy loop's safety layer both call it.
+    The four joints the IK solves (they carry the tool point) shrink their jump as a whole, so the
+    tool keeps its direction (clipping each on its own would bend its path); wrist_roll and the
+    gripper, which turn or open the jaws about that point, are clipped each on its own (else closing
+    the jaws, a 1.9 rad swing, would stall the arm). A step within a rounding error of the cap
+    passes, so a command capped here is not capped again by the deploy loop's safety layer. Pure:
+    the env's command path and that safety layer both call it.
     """
     q = np.asarray(q, dtype=float)
     step = q - q_prev
-    ratio = float((np.abs(step[:5]) / max_step[:5]).max())
-    grip_over = abs(step[5]) > max_step[5]
-    if ratio <= 1.0 and not grip_over:
+    ratio = float((np.abs(step[:4]) / max_step[:4]).max())
+    over = np.abs(step[4:]) > max_step[4:] * _ROUNDING
+    if ratio <= _ROUNDING and not over.any():
         return q, False
     out = q.copy()
-    if ratio > 1.0:
-        out[:5] = q_prev[:5] + step[:5] / ratio
-    if grip_over:
-        out[5] = q_prev[5] + np.copysign(max_step[5], step[5])
+    if ratio > _ROUNDING:
+        out[:4] = q_prev[:4] + step[:4] / ratio
+    out[4:] = np.where(over, q_prev[4:] + np.copysign(max_step[4:], step[4:]), q[4:])
     return out, True
+
+
+_ROUNDING = 1.0 + 1e-9
 
 
 def ik_iterations(per_tick: int, period_s: float) -> int:
@@ -151,11 +155,13 @@ def action_to_joint_targets(action: np.ndarray, target: np.ndarray, q_prev: np.n
     a = np.minimum(np.maximum(a, -1.0), 1.0)  # np.clip's values, without its wrapper's cost (every step)
     q_prev = np.asarray(q_prev, dtype=float).reshape(6)
     new_target = task.clamp_target(np.asarray(target, dtype=float) + cfg.action_scale * a[:3], cfg)
+    max_step = _MAX_SPEED * period_s
+    roll = next_roll(q_prev[4], a[4]) if a.size == 5 else WRIST_ROLL
     q = np.empty(6)
-    q[4] = next_roll(q_prev[4], a[4]) if a.size == 5 else WRIST_ROLL
+    q[4] = q_prev[4] + min(max(roll - q_prev[4], -max_step[4]), max_step[4])  # the roll the IK will be sent with
     q[:4] = ik.solve(q_prev[:4], new_target, iterations=ik_iterations(ik.cfg.iterations, period_s), roll=q[4])
     q[5] = task.gripper_command(a[3], grip_low, grip_high)
-    q, _ = limit_joint_speed(q, q_prev, _MAX_SPEED * period_s)
+    q, _ = limit_joint_speed(q, q_prev, max_step)
     return new_target, q
 
 

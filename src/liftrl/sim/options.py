@@ -68,9 +68,10 @@ class TaskOptions(SceneOptions):
     reward: str = "v19"
     # How many of the policy's last actions the `last_actions` observation holds (liftrl.obs.action_history).
     action_history: int = 3
-    # Actions get a 5th value that turns wrist_roll (liftrl.sim.kinematics.ROLL_STEP rad per step,
+    # Actions get a 5th value that turns wrist_roll (liftrl.sim.task.ROLL_STEP rad per step,
     # within ROLL_SPAN of top-down), so the jaws can meet a cube at any yaw face-on. Off: 4-D
-    # actions [dx, dy, dz, gripper], roll held top-down (every stage-3 config and bundle).
+    # actions [dx, dy, dz, gripper], roll held top-down (every stage-3 config and bundle). Rewards
+    # see the first four values only, so a reward version keeps its meaning (v20 has no action term).
     wrist_roll_action: bool = False
 
     @property

@@ -45,6 +45,12 @@ def tilt(quat: np.ndarray) -> float:
     return float(np.arccos(np.clip(np.max(np.abs(up)), -1.0, 1.0)))
 
 
+def yaw(quat: np.ndarray) -> float:
+    """Heading (rad) of the cube's own x axis in the table plane, from its (w, x, y, z) quaternion."""
+    w, x, y, z = (float(v) for v in np.asarray(quat, dtype=float).reshape(4))
+    return float(np.arctan2(2 * (x * y + w * z), 1 - 2 * (y * y + z * z)))
+
+
 def layout_problem(saved_dim: int, where: str) -> str | None:
     """None when ``saved_dim`` is this layout's size, else a message naming both layouts."""
     if int(saved_dim) == PRIVILEGED_DIM:
