@@ -126,13 +126,15 @@ def run_policy(spec: str):
     return env, make_act
 
 
-def scripted_policy(max_episode_steps: int = 400):
+def scripted_policy(max_episode_steps: int = 400, roll: bool = True):
+    """The scripted grasp with configs/teacher_pick.yaml's action space (wrist roll on, by default)."""
     from liftrl.scripted import ScriptedGrasp
     from liftrl.sim.factory import build_env
     from liftrl.sim.task import PICK_STAGE
 
     env = build_env(control_hz=15, latency_ms=(66, 133), curriculum_stage=PICK_STAGE, hold_steps=150,
-                   max_episode_steps=max_episode_steps, observations=("state",), reward="v20", render_mode=None)
+                   max_episode_steps=max_episode_steps, observations=("state",), reward="v20",
+                   wrist_roll_action=roll, render_mode=None)
 
     def make_act():
         policy = ScriptedGrasp.for_env(env)
@@ -144,7 +146,8 @@ def scripted_policy(max_episode_steps: int = 400):
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", action="append", default=[], help="LABEL=RUN_FOLDER[:CHECKPOINT], repeatable")
-    ap.add_argument("--scripted", action="store_true", help="add the scripted grasp's panel")
+    ap.add_argument("--scripted", action="store_true", help="add the scripted grasp's panel (wrist roll on)")
+    ap.add_argument("--scripted-held", action="store_true", help="add the scripted grasp with the roll held (4-D)")
     ap.add_argument("--grid", default="4x4")
     ap.add_argument("--episodes", type=int, default=3, help="episodes per cell")
     ap.add_argument("--out", type=Path, default=Path("bench/results/pick_heatmap.png"))
@@ -156,8 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         sources = [(label, run_policy(path)) for label, _, path in (r.partition("=") for r in args.run)]
         if args.scripted:
             sources.append(("scripted", scripted_policy()))
+        if args.scripted_held:
+            sources.append(("scripted, roll held", scripted_policy(roll=False)))
         if not sources:
-            raise ValueError("nothing to map: give --run LABEL=RUN (repeatable) and/or --scripted")
+            raise ValueError("nothing to map: give --run LABEL=RUN (repeatable), --scripted and/or --scripted-held")
     except (ValueError, OSError) as exc:
         print(f"pick_heatmap: error: {exc}", file=sys.stderr)
         return 2
