@@ -33,8 +33,7 @@ PROOFS = {
     "student": {"config": "configs/student.yaml", "overrides": [], "goal": 0.9, "ratio_goal": 0.95},
     # Issue 23: a pick-area student (from the start pose, cube anywhere in the pick area) distilled from a
     # configs/teacher_pick.yaml teacher; its summary adds the image checks (grey / another episode's frames).
-    "student_pick": {"config": "configs/student.yaml",
-                     "overrides": ["env.curriculum_stage=5", "env.max_episode_steps=400"],
+    "student_pick": {"config": "configs/student_pick.yaml", "overrides": [],
                      "goal": 0.9, "ratio_goal": 0.95},
     # What a CPU shows in minutes: the quick start's stage-1 SAC teacher (50 Hz, hold 10), a 32x32
     # student with a 16-channel encoder, 8 rounds of 1000 labelled steps.
