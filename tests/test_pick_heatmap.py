@@ -37,8 +37,9 @@ def test_cells_differ_where_the_policy_does(tmp_path):
         def one_sided():
             scripted = make_scripted()
             # hold the arm still (and the jaws open) when the cube is on the +y side: never a success there
-            return lambda obs, info: (scripted(obs, info) if info["cube_pos"][1] < 0
-                                      else np.array([0, 0, 0, 1], np.float32))
+            still = np.zeros(env.action_space.shape, np.float32)
+            still[3] = 1.0
+            return lambda obs, info: scripted(obs, info) if info["cube_pos"][1] < 0 else still
         rates = mod.success_grid(env, one_sided, mod.Grid(1, 2), episodes=1)
     finally:
         env.close()
