@@ -73,3 +73,15 @@ def test_stage_starts_are_reproducible_and_in_range(stage):
         d = np.linalg.norm(a.tool - np.array([*a.cube_xy, 0.015]))
         assert 0.08 <= d <= 0.12
     assert a.held == (stage in (1, 2))
+
+
+@pytest.mark.parametrize("stage", [1, 2, 3, 4])
+def test_an_offset_moves_the_cube_from_the_jaws_unless_they_hold_it(stage):
+    """The stress report's "cube 3 cm further": at stages 3 and 4 the jaws start where the cube was
+    placed, so the cube starts 3 cm from them; a held cube (1, 2) moves with the jaws. Same draws."""
+    cfg = task.TaskConfig()
+    plain = task.sample_stage_start(stage, np.random.default_rng(5), cfg, 0.015, None)
+    moved = task.sample_stage_start(stage, np.random.default_rng(5), cfg, 0.015, None, (0.03, -0.01))
+    np.testing.assert_allclose(moved.cube_xy - plain.cube_xy, [0.03, -0.01], atol=1e-12)
+    tool_shift = moved.tool[:2] - plain.tool[:2]
+    np.testing.assert_allclose(tool_shift, [0.03, -0.01] if stage in (1, 2) else [0.0, 0.0], atol=1e-12)

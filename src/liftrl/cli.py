@@ -175,11 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_parser(sub)
 
     from liftrl.deploy.cli_arm import add_bringup_parser
-    from liftrl.deploy.cli_commands import add_deploy_parser, add_export_parser, add_stress_parser
+    from liftrl.deploy.cli_commands import (
+        add_deploy_parser, add_export_parser, add_stress_compare_parser, add_stress_parser,
+    )
 
     add_export_parser(sub)
     add_deploy_parser(sub)
     add_stress_parser(sub)
+    add_stress_compare_parser(sub)
     add_bringup_parser(sub)
     return parser
 

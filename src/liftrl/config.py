@@ -310,6 +310,9 @@ def _check_agent(agent: AgentConfig) -> AgentConfig:
         raise ConfigError(f"config key 'agent.gamma' must be in (0, 1], got {agent.gamma}")
     if not getattr(agent, "aux_cube_weight", 0.0) >= 0.0:
         raise ConfigError(f"config key 'agent.aux_cube_weight' must be >= 0, got {agent.aux_cube_weight}")
+    if getattr(agent, "encoder_keypoints", 0) < 0:
+        raise ConfigError(f"config key 'agent.encoder_keypoints' must be 0 (DrQ-v2's flattened map) or a number of "
+                          f"keypoints, got {agent.encoder_keypoints}")
     if agent.name == "drqv2":
         try:
             parse_schedule(agent.stddev_schedule)

@@ -21,6 +21,9 @@ class DrQV2Config:
     hidden_dim: int = 1024
     encoder_channels: int = 32
     encoder_layers: int = 4
+    # The encoder's head: 0 flattens the last conv map (DrQ-v2's); K > 0 gives K learnt keypoints,
+    # each the expected (x, y) of a softmax over one map (liftrl.agents.networks.SpatialSoftmax).
+    encoder_keypoints: int = 0
     # Soft target update rate, discount, and the n of n-step TD targets.
     critic_target_tau: float = 0.01
     gamma: float = 0.99
@@ -100,13 +103,17 @@ class StudentConfig:
     hidden_dim: int = 256
     encoder_channels: int = 32
     encoder_layers: int = 4
+    # The encoder's head, as DrQ-v2's: 0 flattens the last conv map; K > 0 gives K learnt keypoints
+    # (expected image positions; they find a small cube in a wide view with far fewer labels).
+    encoder_keypoints: int = 0
     batch_size: int = 128
     # DrQ's random shift augmentation, as DrQ-v2.
     augment_pad: int = 4
     # As DrQ-v2: concatenate the low-dimensional inputs (state, last actions) after the trunk.
     fuse_state: bool = True
-    # Weight of an auxiliary loss predicting the cube position (privileged) from the image features;
-    # training only: the head is not part of the actor and is dropped at export. 0: no head.
+    # Weight of an auxiliary loss predicting where the cube is from the tool point (privileged's cube
+    # centre minus state's tool point, in decimetres) from the image features alone; training only:
+    # the head is not part of the actor and is dropped at export. 0: no head.
     aux_cube_weight: float = 0.0
 
 

@@ -92,7 +92,7 @@ class DrQV2Agent(TDLoopFacts):
         # Networks are initialised from `seed` without touching the caller's global RNG.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.encoder = Encoder(obs_shapes[PIXELS], cfg.encoder_channels, cfg.encoder_layers)
+            self.encoder = Encoder(obs_shapes[PIXELS], cfg.encoder_channels, cfg.encoder_layers, cfg.encoder_keypoints)
             r = self.encoder.repr_dim
             self.actor = Actor(r, low_dim_size(self.actor_low, obs_shapes), self.action_dim,
                                cfg.feature_dim, cfg.hidden_dim)
@@ -242,7 +242,7 @@ class DrQV2Agent(TDLoopFacts):
                    for k, v in mine.items() if k not in theirs or tuple(theirs[k].shape) != tuple(v.shape)]
             if bad or set(theirs) != set(mine):
                 raise ValueError(f"{part} weights do not fit this DrQ-v2 {part} (agent.feature_dim, hidden_dim, "
-                                 f"encoder_channels, encoder_layers must match): {bad or sorted(set(theirs) ^ set(mine))}")
+                                 f"encoder_channels, encoder_layers, encoder_keypoints must match): {bad or sorted(set(theirs) ^ set(mine))}")
         self.encoder.load_state_dict(state["encoder"])
         self.actor.load_state_dict(state["actor"])
 

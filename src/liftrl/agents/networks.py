@@ -118,14 +118,41 @@ def _trunk(repr_dim: int, feature_dim: int) -> nn.Sequential:
 
 
 # ---------------------------------------------------------------------------- DrQ-v2
-class Encoder(nn.Module):
-    """``layers`` 3x3 convolutions of ``channels`` channels (first stride 2), ReLU after each.
+class SpatialSoftmax(nn.Module):
+    """``keypoints`` image positions from a conv feature map: a 1x1 conv makes one map per keypoint,
+    a softmax over each map's pixels turns it into a distribution, and its expected (x, y) in
+    [-1, 1] is the feature (Levine et al. 2016; robomimic's visuomotor policies).
 
-    Takes uint8 (or float 0..255) images and scales them to [-0.5, 0.5] itself.
-    ``repr_dim`` is the flattened output size, found by a dummy forward on ``obs_shape``.
+    Why: a flattened conv map (DrQ-v2's head) must learn *where* a 6-pixel cube is from a
+    15,000-value vector, one position at a time; an expected coordinate says where by construction,
+    and it moves smoothly with the cube. The softmax temperature is learnt.
     """
 
-    def __init__(self, obs_shape: Sequence[int], channels: int = 32, layers: int = 4):
+    def __init__(self, channels: int, keypoints: int):
+        super().__init__()
+        self.maps = nn.Conv2d(channels, keypoints, 1)
+        self.log_temperature = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        maps = self.maps(x)
+        b, k, h, w = maps.shape
+        attention = F.softmax(maps.flatten(2).float() / self.log_temperature.exp(), dim=-1)
+        ys = torch.linspace(-1.0, 1.0, h, device=x.device).repeat_interleave(w)
+        xs = torch.linspace(-1.0, 1.0, w, device=x.device).repeat(h)
+        expected = torch.stack([attention @ xs, attention @ ys], dim=-1)  # (B, K, 2)
+        return expected.flatten(1)
+
+
+class Encoder(nn.Module):
+    """``layers`` 3x3 convolutions of ``channels`` channels (first stride 2), ReLU after each, then
+    DrQ-v2's flattened map (``keypoints=0``) or ``keypoints`` expected image positions
+    (``SpatialSoftmax``: 2 values each).
+
+    Takes uint8 (or float 0..255) images and scales them to [-0.5, 0.5] itself.
+    ``repr_dim`` is the output size, found by a dummy forward on ``obs_shape``.
+    """
+
+    def __init__(self, obs_shape: Sequence[int], channels: int = 32, layers: int = 4, keypoints: int = 0):
         super().__init__()
         if len(obs_shape) != 3:
             raise ValueError(f"Encoder needs a (C, H, W) image shape, got {tuple(obs_shape)}")
@@ -133,22 +160,28 @@ class Encoder(nn.Module):
             raise ValueError(f"Encoder needs images of at least 16x16, got {tuple(obs_shape)}")
         if layers < 1:
             raise ValueError(f"Encoder needs at least one layer, got {layers}")
+        if keypoints < 0:
+            raise ValueError(f"Encoder keypoints must be 0 (flattened map) or more, got {keypoints}")
         convs: list[nn.Module] = []
         in_ch = obs_shape[0]
         for i in range(layers):
             convs += [nn.Conv2d(in_ch, channels, 3, stride=2 if i == 0 else 1), nn.ReLU()]
             in_ch = channels
         self.convnet = nn.Sequential(*convs)
+        self.keypoints = SpatialSoftmax(channels, keypoints) if keypoints else None
         try:
             with torch.no_grad():
-                self.repr_dim = int(self.convnet(torch.zeros(1, *obs_shape)).numel())
+                self.repr_dim = int(self._head(self.convnet(torch.zeros(1, *obs_shape))).shape[1])
         except RuntimeError as e:
             raise ValueError(f"{layers} conv layers shrink a {tuple(obs_shape)} image to nothing") from e
         self.apply(weight_init)
 
+    def _head(self, maps: torch.Tensor) -> torch.Tensor:
+        return self.keypoints(maps) if self.keypoints is not None else maps.flatten(1)
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         x = obs.float() / 255.0 - 0.5
-        return self.convnet(x).flatten(1)
+        return self._head(self.convnet(x))
 
 
 class Actor(nn.Module):

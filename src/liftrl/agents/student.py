@@ -8,9 +8,11 @@ with the same size keys, saved under the same ``encoder`` / ``actor`` names.
 A replay batch's ``action`` is the teacher's label for that observation (the distill loop stores
 labels, not the actions that were executed). The loss is the mean squared error between the
 student's deterministic action and the label, on randomly shifted images (DrQ's augmentation),
-plus, when ``aux_cube_weight > 0``, the error of a small head that predicts the cube position
-(``privileged``) from the encoder's features: a training signal only, never an input, and not part
-of the actor (export drops it). Unlike DrQ-v2, the encoder learns from the actor's loss.
+plus, when ``aux_cube_weight > 0``, the error of a small head that predicts where the cube is
+relative to the tool point (``privileged``'s cube centre minus ``state``'s tool point, in
+decimetres) from the encoder's features alone: what the wrist camera shows, so it teaches the
+encoder to find the cube. A training signal only, never an input, and not part of the actor
+(export drops it). Unlike DrQ-v2, the encoder learns from the actor's loss.
 
 ``act`` is deterministic in both modes: in DAgger the student drives as it will be evaluated.
 All randomness (augmentation) comes from the agent's own ``torch.Generator``, which
@@ -40,8 +42,16 @@ from liftrl.agents.precision import autocast, use_amp
 
 AUX_TARGET = "privileged"  # the cube position (its first three values), known only in simulation
 AUX_DIM = 3
+TOOL_POINT = slice(12, 15)  # the tool point in ``state`` (liftrl.sim.kinematics.state_vector)
+AUX_SCALE = 10.0  # metres -> decimetres: the pick area's offsets become values of about 1
 DIAGNOSTICS = ("loss", "action_mse", "aux_loss", "grad_norm", "action_abs_error")
 _STATE_KEYS = ("encoder", "actor", "opt", "generator", "updates")
+
+
+def aux_target(obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """(B, 3) where the cube's centre is from the tool point, in decimetres (world axes)."""
+    cube = obs[AUX_TARGET].float()[:, :AUX_DIM]
+    return (cube - obs["state"].float()[:, TOOL_POINT]) * AUX_SCALE
 
 
 class StudentAgent:
@@ -66,7 +76,7 @@ class StudentAgent:
         self.actor_low = low_dim_keys(self.actor_keys) if cfg.fuse_state else ()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.encoder = Encoder(obs_shapes[PIXELS], cfg.encoder_channels, cfg.encoder_layers)
+            self.encoder = Encoder(obs_shapes[PIXELS], cfg.encoder_channels, cfg.encoder_layers, cfg.encoder_keypoints)
             self.actor = Actor(self.encoder.repr_dim, low_dim_size(self.actor_low, obs_shapes), self.action_dim,
                                cfg.feature_dim, cfg.hidden_dim)
             self.aux = None
@@ -85,7 +95,7 @@ class StudentAgent:
     @property
     def replay_keys(self) -> tuple[str, ...]:
         """Observation keys a training batch must hold: the actor's, plus the aux target when on."""
-        return tuple(sorted(set(self.actor_keys) | ({AUX_TARGET} if self.aux is not None else set())))
+        return tuple(sorted(set(self.actor_keys) | ({AUX_TARGET, "state"} if self.aux is not None else set())))
 
     # What the loop needs to know: a regression has no TD target (returns of one step, undiscounted)
     # and no critic to bound; ``liftrl distill`` sets the update cadence (``distill.updates_per_round``).
@@ -128,7 +138,7 @@ class StudentAgent:
         loss = action_mse
         aux_loss = torch.zeros((), device=self.device)
         if cube_guess is not None:
-            aux_loss = F.mse_loss(cube_guess, obs[AUX_TARGET].float()[:, :AUX_DIM])
+            aux_loss = F.mse_loss(cube_guess, aux_target(obs))
             loss = loss + self.cfg.aux_cube_weight * aux_loss
         self.opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -203,6 +203,34 @@ def _stress(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stress_compare(args: argparse.Namespace) -> int:
+    from liftrl.deploy.stress_compare import compare, failures, read_report
+
+    labelled = {}
+    for item in args.reports:
+        label, sep, path = item.partition("=")
+        if not sep or not label or not path:
+            raise ValueError(f"give each report as LABEL=FOLDER (e.g. before=student/stress), got {item!r}")
+        if label in labelled:
+            raise ValueError(f"report label {label!r} given twice")
+        labelled[label] = path
+    paths = compare(labelled, args.out)
+    for label, path in labelled.items():
+        missed = failures(read_report(path))
+        print(f"{label}: " + ("meets the bar" if not missed else f"{len(missed)} condition(s) below the bar"))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def add_stress_compare_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("stress-compare", help="stress reports side by side (same conditions and seeds): "
+                                              "compare.md, compare.png")
+    p.add_argument("reports", nargs="+", help="LABEL=REPORT_FOLDER, two or more (e.g. before=a/stress after=b/stress)")
+    p.add_argument("--out", required=True, help="folder for compare.md and compare.png")
+    p.set_defaults(func=_stress_compare)
+    return p
+
+
 def add_stress_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("stress", help="a bundle's success under shifted scenes (lights, table, cube, camera, "
                                       "rendering, latency, physics): stress.md, stress.json, stress.png")

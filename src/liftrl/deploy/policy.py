@@ -58,8 +58,9 @@ class BundlePolicy:
         self.action_dim = int(arch["action_dim"])
         with torch.random.fork_rng(devices=[]):  # construction draws init weights; keep the caller's RNG
             if self.kind == "drqv2":
+                # Bundles written before the keypoint head have no "encoder_keypoints": DrQ-v2's flat map.
                 self.encoder = Encoder(tuple(arch["pixels_shape"]), int(arch["encoder_channels"]),
-                                       int(arch["encoder_layers"]))
+                                       int(arch["encoder_layers"]), int(arch.get("encoder_keypoints", 0)))
                 self.actor = Actor(self.encoder.repr_dim, int(arch["low_dim"]), self.action_dim,
                                    int(arch["feature_dim"]), int(arch["hidden_dim"]))
                 _load(self.encoder, weights, "encoder.")
@@ -97,7 +98,8 @@ def actor_arch(agent_name: str, agent_cfg: Mapping[str, Any], actor_keys: tuple[
             low = ()
         return {"kind": "drqv2", "pixels_shape": list(shapes[PIXELS]),
                 "encoder_channels": int(agent_cfg["encoder_channels"]),
-                "encoder_layers": int(agent_cfg["encoder_layers"]), "feature_dim": int(agent_cfg["feature_dim"]),
+                "encoder_layers": int(agent_cfg["encoder_layers"]),
+                "encoder_keypoints": int(agent_cfg.get("encoder_keypoints", 0)), "feature_dim": int(agent_cfg["feature_dim"]),
                 "hidden_dim": int(agent_cfg["hidden_dim"]), "low_dim_keys": list(low),
                 "low_dim": int(sum(math.prod(shapes[k]) for k in low)), "action_dim": int(action_dim)}
     if agent_name == "sac":

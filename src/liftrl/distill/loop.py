@@ -46,7 +46,7 @@ def resolve_config(cfg: Config, teacher: Teacher) -> Config:
     rounds_cfg = cfg.distill
     wanted = set(cfg.obs.actor) | set(teacher.actor_keys)
     if cfg.agent.aux_cube_weight > 0:
-        wanted.add("privileged")
+        wanted |= {"privileged", "state"}  # the aux target: the cube from the tool point
     observations = tuple(k for k in OBSERVATION_KEYS if k in wanted)
     missing = sorted(wanted - set(observations))
     if missing:

@@ -188,7 +188,8 @@ class StageStart:
 def sample_stage_start(stage: int, rng: np.random.Generator, cfg: TaskConfig,
                        cube_half: float, xy_spread: float | None, xy_offset=(0.0, 0.0)) -> StageStart:
     """Sample a stage's start. ``xy_spread`` widens the cube's placement (randomisation) if given;
-    ``xy_offset`` moves the placement's centre (m).
+    ``xy_offset`` moves the cube (m) from where it was placed: at stages 3 and 4 the jaws start at the
+    placement, so the cube starts that far from them; a held cube (stages 1, 2) moves with the jaws.
 
     The pick stage ignores ``xy_spread``: its area is already wider than any randomisation.
     """
@@ -202,20 +203,23 @@ def sample_stage_start(stage: int, rng: np.random.Generator, cfg: TaskConfig,
         cube = np.array([0.40, -0.10]) + offset + rng.uniform(-spread, spread, size=2)
         return StageStart(cube, np.array(cfg.home_tool), cfg.open_gripper, held=False)
     spread = 0.02 if xy_spread is None else xy_spread
-    cube = np.array([0.25, 0.0]) + offset + rng.uniform(-spread, spread, size=2)
+    placed = np.array([0.25, 0.0]) + rng.uniform(-spread, spread, size=2)
+    cube = placed + offset
     if stage == 1:
         tool = np.array([cube[0], cube[1], cfg.lift_height + 0.005])
         return StageStart(cube, tool, 0.0, held=True)
     if stage == 2:
         return StageStart(cube, np.array([cube[0], cube[1], cube_half]), 0.0, held=True)
+    # From here the jaws start over where the cube was placed, and an offset moves only the cube: the
+    # stress report's "cube 3 cm further" is 3 cm from the jaws (a held cube moves with them, above).
     if stage == 3:
-        return StageStart(cube, np.array([cube[0], cube[1], 2 * cube_half + 0.03]), cfg.open_gripper, held=False)
+        return StageStart(cube, np.array([placed[0], placed[1], 2 * cube_half + 0.03]), cfg.open_gripper, held=False)
     # stage 4: a point 8-12 cm from the cube, above it, inside the workspace
     for _ in range(100):
         direction = rng.normal(size=3)
         direction[2] = abs(direction[2]) + 0.3
         direction /= np.linalg.norm(direction)
-        tool = np.array([cube[0], cube[1], cube_half]) + rng.uniform(0.08, 0.12) * direction
+        tool = np.array([placed[0], placed[1], cube_half]) + rng.uniform(0.08, 0.12) * direction
         if tool[2] >= 2 * cube_half + 0.02 and np.all(tool == clamp_target(tool, cfg)):
             return StageStart(cube, tool, cfg.open_gripper, held=False)
     raise RuntimeError("could not sample a stage-4 start inside the workspace")  # pragma: no cover

@@ -1,0 +1,112 @@
+"""The student's keypoint encoder head and its aux target: what the pick-area student finds the cube with."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from liftrl.agents.config import DrQV2Config, StudentConfig
+from liftrl.agents.drqv2 import DrQV2Agent
+from liftrl.agents.networks import Encoder, SpatialSoftmax
+from liftrl.agents.student import AUX_SCALE, StudentAgent, aux_target
+from liftrl.deploy.policy import BundlePolicy, actor_arch, actor_weights
+
+PICK = str(Path(__file__).resolve().parents[1] / "configs" / "student_pick.yaml")
+SHAPES = {"pixels": (9, 32, 32), "state": (18,), "last_actions": (8,)}
+KEYS = ("pixels", "state", "last_actions")
+
+
+def test_a_keypoint_is_the_position_of_its_maps_peak():
+    head = SpatialSoftmax(channels=2, keypoints=2)
+    with torch.no_grad():
+        head.maps.weight.copy_(torch.eye(2).reshape(2, 2, 1, 1))
+        head.maps.bias.zero_()
+        head.log_temperature.fill_(-4.0)  # a sharp softmax: the expectation sits on the peak
+    maps = torch.zeros(1, 2, 5, 9)
+    maps[0, 0, 1, 6] = 10.0  # row 1 of 5, column 6 of 9
+    maps[0, 1, 4, 0] = 10.0  # bottom-left corner
+    x0, y0, x1, y1 = head(maps)[0].tolist()
+    assert (x0, y0) == pytest.approx((np.linspace(-1, 1, 9)[6], np.linspace(-1, 1, 5)[1]), abs=1e-3)
+    assert (x1, y1) == pytest.approx((-1.0, 1.0), abs=1e-3)
+
+
+def test_the_keypoint_encoder_gives_two_values_per_keypoint_and_refuses_a_negative_count():
+    enc = Encoder((9, 64, 64), channels=8, layers=4, keypoints=12)
+    assert enc.repr_dim == 24
+    out = enc(torch.randint(0, 256, (3, 9, 64, 64), dtype=torch.uint8))
+    assert out.shape == (3, 24) and out.abs().max() <= 1.0
+    with pytest.raises(ValueError, match="keypoints"):
+        Encoder((9, 64, 64), keypoints=-1)
+
+
+def test_a_negative_keypoint_count_is_refused_at_config_load():
+    from liftrl.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="agent.encoder_keypoints"):
+        load_config(PICK, ["agent.encoder_keypoints=-2"])
+    assert load_config(PICK, []).agent.encoder_keypoints == 32
+
+
+def _batch(rng, n=16):
+    obs = {"pixels": rng.integers(0, 256, (n, *SHAPES["pixels"]), dtype=np.uint8),
+           "state": rng.normal(size=(n, 18)).astype(np.float32),
+           "last_actions": rng.uniform(-1, 1, (n, 8)).astype(np.float32),
+           "privileged": rng.normal(scale=0.1, size=(n, 11)).astype(np.float32)}  # metres, as a pick area's
+    return {"obs": obs, "action": rng.uniform(-0.8, 0.8, (n, 4)).astype(np.float32)}
+
+
+def test_a_keypoint_student_exports_to_the_same_actions_and_hands_its_weights_to_drqv2():
+    cfg = StudentConfig(encoder_channels=8, encoder_keypoints=6, feature_dim=8, hidden_dim=32)
+    student = StudentAgent(cfg, SHAPES, 4, KEYS, seed=0)
+    batch = _batch(np.random.default_rng(0))
+    student.update(batch, 0)
+    arch = actor_arch("student", dataclasses.asdict(cfg), KEYS, SHAPES, 4)
+    assert arch["encoder_keypoints"] == 6
+    policy = BundlePolicy(arch, actor_weights("student", student.state_dict()))
+    np.testing.assert_allclose(policy(batch["obs"]), student.act(batch["obs"], 0, eval_mode=True), atol=1e-6)
+    # An older bundle's record has no key: it is DrQ-v2's flat map, and these weights do not fit it.
+    with pytest.raises(ValueError, match="encoder"):
+        BundlePolicy({k: v for k, v in arch.items() if k != "encoder_keypoints"},
+                     actor_weights("student", student.state_dict()))
+    drq = DrQV2Agent(DrQV2Config(encoder_channels=8, encoder_keypoints=6, feature_dim=8, hidden_dim=32),
+                     SHAPES, 4, KEYS, KEYS, "cpu")
+    drq.load_actor_weights(student.state_dict())
+    flat = DrQV2Agent(DrQV2Config(encoder_channels=8, feature_dim=8, hidden_dim=32), SHAPES, 4, KEYS, KEYS, "cpu")
+    with pytest.raises(ValueError, match="encoder_keypoints"):
+        flat.load_actor_weights(student.state_dict())
+
+
+def test_the_aux_target_is_the_cube_seen_from_the_tool_point():
+    """What the wrist camera shows is where the cube is from the tool, not where it is on the table:
+    the same cube position with the tool moved gives a different target, and the tool over the cube 0."""
+    obs = {"privileged": torch.tensor([[0.30, 0.05, 0.015] + [0.0] * 8] * 2),
+           "state": torch.zeros(2, 18)}
+    obs["state"][1, 12:15] = torch.tensor([0.30, 0.05, 0.015])
+    target = aux_target(obs)
+    torch.testing.assert_close(target[0], torch.tensor([0.30, 0.05, 0.015]) * AUX_SCALE)
+    torch.testing.assert_close(target[1], torch.zeros(3))
+
+
+def test_the_aux_head_learns_where_a_square_is_and_needs_both_keys_in_replay():
+    """Images with a bright square where the 'cube' is: the aux head learns its offset from the image."""
+    cfg = StudentConfig(encoder_channels=8, encoder_keypoints=4, feature_dim=8, hidden_dim=32, aux_cube_weight=1.0,
+                        lr=3e-3, augment_pad=0)
+    student = StudentAgent(cfg, {"pixels": SHAPES["pixels"]}, 4, ("pixels",), seed=0)
+    assert set(student.replay_keys) == {"pixels", "privileged", "state"}
+    rng = np.random.default_rng(1)
+    rows, cols = rng.integers(2, 26, 32), rng.integers(2, 26, 32)
+    pixels = np.zeros((32, *SHAPES["pixels"]), dtype=np.uint8)
+    for i, (r, c) in enumerate(zip(rows, cols)):
+        pixels[i, :, r:r + 4, c:c + 4] = 255
+    privileged = np.zeros((32, 11), dtype=np.float32)
+    privileged[:, 0], privileged[:, 1] = (cols - 14) / 100, (rows - 14) / 100  # +-12 cm
+    batch = {"obs": {"pixels": pixels, "privileged": privileged, "state": np.zeros((32, 18), np.float32)},
+             "action": np.zeros((32, 4), np.float32)}
+    first = student.update(batch, 0)
+    for _ in range(300):
+        last = student.update(batch, 0)
+    assert last["aux_loss"] < 0.1 * first["aux_loss"]
