@@ -104,8 +104,8 @@ def plot(panels: dict[str, np.ndarray], grid: Grid, episodes: int, out: Path) ->
     plt.close(fig)
 
 
-def run_policy(spec: str):
-    """(env, make_act) for a run folder, ``FOLDER:CHECKPOINT``, evaluated in the run's pick-stage env."""
+def load_pick_policy(spec: str):
+    """(env, policy) for a run folder or ``FOLDER:CHECKPOINT``: its snapshot and the run's pick-stage env."""
     from liftrl.report.evaluation import eval_config
     from liftrl.run.checkpoints import resolve_checkpoint
     from liftrl.run.envs import make_env
@@ -117,8 +117,12 @@ def run_policy(spec: str):
     run = open_run(folder)
     checkpoint = resolve_checkpoint(folder, name or "best")
     cfg = eval_config(run, [f"env.curriculum_stage={PICK_STAGE}"])
-    policy = load_policy(checkpoint.path)
-    env = make_env(cfg.env)
+    return make_env(cfg.env), load_policy(checkpoint.path)
+
+
+def run_policy(spec: str):
+    """(env, make_act) for a run folder, ``FOLDER:CHECKPOINT``, evaluated in the run's pick-stage env."""
+    env, policy = load_pick_policy(spec)
 
     def make_act():
         return lambda obs, info: policy({k: np.asarray(v)[None] for k, v in obs.items()})[0]

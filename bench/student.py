@@ -35,6 +35,10 @@ PROOFS = {
     # configs/teacher_pick.yaml teacher; its summary adds the image checks (grey / another episode's frames).
     "student_pick": {"config": "configs/student_pick.yaml", "overrides": [],
                      "goal": 0.9, "ratio_goal": 0.95},
+    # Issue 25: the same student on a wider scene's looks (textures, lights, cube colours, camera mount),
+    # from the same teachers; compare the two with `liftrl stress` on both bundles.
+    "student_pick_wide": {"config": "configs/student_pick_wide.yaml", "overrides": [],
+                          "goal": 0.9, "ratio_goal": 0.95},
     # What a CPU shows in minutes: the quick start's stage-1 SAC teacher (50 Hz, hold 10), a 32x32
     # student with a 16-channel encoder, 8 rounds of 1000 labelled steps.
     "student_stage1": {

@@ -91,11 +91,14 @@ def test_the_aux_target_is_the_cube_seen_from_the_tool_point():
     torch.testing.assert_close(target[1], torch.zeros(3))
 
 
-def test_the_aux_head_learns_where_a_square_is_and_needs_both_keys_in_replay():
-    """Images with a bright square where the 'cube' is: the aux head learns its offset from the image."""
+@pytest.mark.parametrize("feeds", [False, True], ids=["training-only head", "head the actor reads"])
+def test_the_aux_head_learns_where_a_square_is_and_needs_both_keys_in_replay(feeds):
+    """Images with a bright square where the 'cube' is: the aux head learns its offset from the image,
+    as a separate head or as the encoder's own (``aux_feeds_actor``)."""
     cfg = StudentConfig(encoder_channels=8, encoder_keypoints=4, feature_dim=8, hidden_dim=32, aux_cube_weight=1.0,
-                        lr=3e-3, augment_pad=0)
+                        lr=3e-3, augment_pad=0, aux_feeds_actor=feeds)
     student = StudentAgent(cfg, {"pixels": SHAPES["pixels"]}, 4, ("pixels",), seed=0)
+    assert (student.aux is None) == feeds and (student.encoder.cube is not None) == feeds
     assert set(student.replay_keys) == {"pixels", "privileged", "state"}
     rng = np.random.default_rng(1)
     rows, cols = rng.integers(2, 26, 32), rng.integers(2, 26, 32)
@@ -110,3 +113,61 @@ def test_the_aux_head_learns_where_a_square_is_and_needs_both_keys_in_replay():
     for _ in range(300):
         last = student.update(batch, 0)
     assert last["aux_loss"] < 0.1 * first["aux_loss"]
+
+
+def _feeding_student(seed=0):
+    cfg = StudentConfig(encoder_channels=8, encoder_keypoints=6, feature_dim=8, hidden_dim=32, aux_cube_weight=1.0,
+                        aux_feeds_actor=True)
+    return cfg, StudentAgent(cfg, SHAPES, 4, KEYS, seed=seed)
+
+
+def test_the_actor_reads_the_cube_guess_which_comes_from_pixels_only():
+    """With ``aux_feeds_actor`` the guess is a feature: changing only the guess head's output changes
+    the action; the guess is computed from the image alone (the encoder sees no state or last
+    actions), so the image checks stay meaningful, and it moves when the image does."""
+    _, student = _feeding_student()
+    obs = _batch(np.random.default_rng(3), n=4)["obs"]
+    pixels = torch.as_tensor(obs["pixels"])
+    features = student.encoder(pixels)
+    assert features.shape[1] == 12 + 3 and student.encoder.repr_dim == 15
+    guess = student.encoder.cube_guess(features)
+    torch.testing.assert_close(guess, student.encoder.cube(features[:, :12]))
+    before = student.act(obs, 0, eval_mode=True)
+    with torch.no_grad():
+        student.encoder.cube[-1].bias.add_(5.0)  # another guess, the same keypoints
+    assert np.abs(student.act(obs, 0, eval_mode=True) - before).max() > 1e-3
+    with torch.no_grad():
+        again = student.encoder.cube_guess(student.encoder(pixels))
+        moved = student.encoder.cube_guess(student.encoder(torch.as_tensor(255 - obs["pixels"])))
+    torch.testing.assert_close(again, guess + 5.0)
+    assert (moved - again).abs().max() > 1e-4
+
+
+def test_a_student_reading_its_guess_exports_with_the_head_and_keeps_it_from_drqv2():
+    cfg, student = _feeding_student()
+    batch = _batch(np.random.default_rng(0))
+    student.update(batch, 0)
+    arch = actor_arch("student", dataclasses.asdict(cfg), KEYS, SHAPES, 4)
+    assert arch["encoder_cube_head"] == 32
+    weights = actor_weights("student", student.state_dict())
+    assert any(k.startswith("encoder.cube.") for k in weights)
+    np.testing.assert_allclose(BundlePolicy(arch, weights)(batch["obs"]), student.act(batch["obs"], 0, eval_mode=True),
+                               atol=1e-6)
+    # A record without the key (every bundle before the head) is an encoder without one: these weights do not fit.
+    with pytest.raises(ValueError, match="encoder"):
+        BundlePolicy({k: v for k, v in arch.items() if k != "encoder_cube_head"}, weights)
+    drq = DrQV2Agent(DrQV2Config(encoder_channels=8, encoder_keypoints=6, feature_dim=8, hidden_dim=32),
+                     SHAPES, 4, KEYS, KEYS, "cpu")
+    with pytest.raises(ValueError, match="aux_feeds_actor"):
+        drq.load_actor_weights(student.state_dict())
+    # The training-only head is no part of the actor: its record has no head.
+    plain = dataclasses.replace(cfg, aux_feeds_actor=False)
+    assert actor_arch("student", dataclasses.asdict(plain), KEYS, SHAPES, 4)["encoder_cube_head"] == 0
+
+
+def test_reading_a_guess_that_nothing_trains_is_refused_at_config_load():
+    from liftrl.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="agent.aux_feeds_actor"):
+        load_config(PICK, ["agent.aux_feeds_actor=true", "agent.aux_cube_weight=0"])
+    assert load_config(PICK, ["agent.aux_feeds_actor=true"]).agent.aux_feeds_actor is True

@@ -23,7 +23,7 @@ PIXELS = dict(observations=("pixels", "state"), image_size=48, render_mode=None)
 # One bad value per option: the config names the key. The test below makes every new option appear here.
 BAD_VALUES = {
     "light_scale": [1.5, 0.5], "ambient_scale": [0.5], "light_rgb": [1.0, 1.0], "light_rgb_jitter": -0.1,
-    "light_shift_m": 2.0, "headlight": -1.0, "table_texture": ["plaid"], "table_rgb": [1.0, 2.0, 0.0],
+    "light_shift_m": 2.0, "headlight": -1.0, "headlight_scale": [0.5, 4.0], "table_texture": ["plaid"], "table_rgb": [1.0, 2.0, 0.0],
     "table_rgb_jitter": 0.9, "cube_sizes_mm": [60.0], "cube_saturation": [0.5, 1.5], "cube_value": [-0.1, 0.5],
     "cube_rgb": [0.1, 0.2], "cube_table_colour": 1.5, "cube_mass_kg": [0.0, 0.1], "cube_friction": [1.0, 0.5],
     "cube_friction_governs": 1, "cube_xy_spread": 0.5, "cube_xy_offset": [0.3, 0.0], "camera_shift_m": -0.01,
@@ -104,6 +104,31 @@ def test_randomised_scene_draws_differ_between_episodes_and_resume_exactly():
     np.testing.assert_array_equal(other.step(a)[0]["pixels"], env.step(a)[0]["pixels"])
     env.close()
     other.close()
+
+
+def test_the_headlight_is_drawn_per_episode_down_to_none():
+    """``headlight_scale`` [0, 1]: some episodes lit by the room's lights only, as the real arm's camera sees it."""
+    from liftrl.sim.variation import SceneDraw
+
+    env = LiftCubeEnv(curriculum_stage=3, **STATE, headlight_scale=(0.0, 1.0))
+    base = LiftCubeEnv(curriculum_stage=3, **STATE)
+    base.reset(seed=0)
+    full = np.array(base.model.vis.headlight.diffuse)
+    scales = []
+    for seed in range(6):
+        _, info = env.reset(seed=seed)
+        scale = info["scene"]["headlight_scale"]
+        np.testing.assert_allclose(env.model.vis.headlight.diffuse, full * scale, rtol=1e-6)
+        scales.append(scale)
+    assert len(set(scales)) == 6 and 0.0 <= min(scales) and max(scales) <= 1.0
+    dark = LiftCubeEnv(curriculum_stage=3, **STATE, headlight_scale=(0.0, 0.0))
+    dark.reset(seed=0)
+    assert not np.any(dark.model.vis.headlight.diffuse)
+    # A state saved before the option has no draw for it: the full headlight, as then.
+    old = {k: v for k, v in info["scene"].items() if k != "headlight_scale"}
+    assert SceneDraw.from_dict(old).headlight_scale == 1.0
+    for e in (env, base, dark):
+        e.close()
 
 
 def test_friction_governs_puts_the_cubes_friction_into_its_contacts():

@@ -272,7 +272,8 @@ def test_sim_robot_camera_delay_returns_the_frame_that_old():
 # A valid, non-default value for every scene option: all of them at once must reach the dry run's env.
 GOOD_VALUES = {
     "light_scale": (0.4, 0.6), "ambient_scale": (0.5, 0.6), "light_rgb": (0.8, 0.9, 1.1), "light_rgb_jitter": 0.1,
-    "light_shift_m": 0.1, "headlight": 0.5, "table_texture": ("busy", "noise"), "table_rgb": (0.9, 0.9, 0.9),
+    "light_shift_m": 0.1, "headlight": 0.5, "headlight_scale": (0.2, 0.8), "table_texture": ("busy", "noise"),
+    "table_rgb": (0.9, 0.9, 0.9),
     "table_rgb_jitter": 0.1, "cube_sizes_mm": (40.0,), "cube_saturation": (0.1, 0.2), "cube_value": (0.3, 0.4),
     "cube_rgb": (0.1, 0.2, 0.3), "cube_table_colour": 0.5, "cube_mass_kg": (0.05, 0.06), "cube_friction": (0.3, 0.4),
     "cube_friction_governs": True, "cube_xy_spread": 0.03, "cube_xy_offset": (0.01, 0.0), "camera_shift_m": 0.01,

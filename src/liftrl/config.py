@@ -310,6 +310,9 @@ def _check_agent(agent: AgentConfig) -> AgentConfig:
         raise ConfigError(f"config key 'agent.gamma' must be in (0, 1], got {agent.gamma}")
     if not getattr(agent, "aux_cube_weight", 0.0) >= 0.0:
         raise ConfigError(f"config key 'agent.aux_cube_weight' must be >= 0, got {agent.aux_cube_weight}")
+    if getattr(agent, "aux_feeds_actor", False) and not agent.aux_cube_weight > 0:
+        raise ConfigError("config key 'agent.aux_feeds_actor' needs agent.aux_cube_weight > 0: the actor would read "
+                          "a cube guess that nothing trains")
     if getattr(agent, "encoder_keypoints", 0) < 0:
         raise ConfigError(f"config key 'agent.encoder_keypoints' must be 0 (DrQ-v2's flattened map) or a number of "
                           f"keypoints, got {agent.encoder_keypoints}")

@@ -112,9 +112,15 @@ class StudentConfig:
     # As DrQ-v2: concatenate the low-dimensional inputs (state, last actions) after the trunk.
     fuse_state: bool = True
     # Weight of an auxiliary loss predicting where the cube is from the tool point (privileged's cube
-    # centre minus state's tool point, in decimetres) from the image features alone; training only:
-    # the head is not part of the actor and is dropped at export. 0: no head.
+    # centre minus state's tool point, in decimetres) from the image features alone; training only
+    # (the head is not part of the actor and is dropped at export) unless aux_feeds_actor. 0: no head.
     aux_cube_weight: float = 0.0
+    # With aux_cube_weight > 0: the cube guess becomes an input of the actor (a head inside the
+    # encoder, exported with it) instead of a training signal only. Why it was tried: a pick student
+    # whose guess was right within 1 cm still overshot the cube (docs/pick.md, "Student"). Measured
+    # on two seeds it did no better than the training-only head, so it is off by default. The guess
+    # comes from pixels only, so the image checks keep their meaning.
+    aux_feeds_actor: bool = False
 
 
 AGENT_CONFIGS: dict[str, type] = {"drqv2": DrQV2Config, "sac": SACConfig, "student": StudentConfig}

@@ -242,7 +242,8 @@ class DrQV2Agent(TDLoopFacts):
                    for k, v in mine.items() if k not in theirs or tuple(theirs[k].shape) != tuple(v.shape)]
             if bad or set(theirs) != set(mine):
                 raise ValueError(f"{part} weights do not fit this DrQ-v2 {part} (agent.feature_dim, hidden_dim, "
-                                 f"encoder_channels, encoder_layers, encoder_keypoints must match): {bad or sorted(set(theirs) ^ set(mine))}")
+                                 f"encoder_channels, encoder_layers, encoder_keypoints must match; DrQ-v2 has no cube head, so a "
+                                 f"student with agent.aux_feeds_actor cannot hand over its encoder): {bad or sorted(set(theirs) ^ set(mine))}")
         self.encoder.load_state_dict(state["encoder"])
         self.actor.load_state_dict(state["actor"])
 

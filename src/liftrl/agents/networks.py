@@ -118,6 +118,9 @@ def _trunk(repr_dim: int, feature_dim: int) -> nn.Sequential:
 
 
 # ---------------------------------------------------------------------------- DrQ-v2
+CUBE_GUESS_DIM = 3  # where the cube is from the tool point (x, y, z), as the student's aux target
+
+
 class SpatialSoftmax(nn.Module):
     """``keypoints`` image positions from a conv feature map: a 1x1 conv makes one map per keypoint,
     a softmax over each map's pixels turns it into a distribution, and its expected (x, y) in
@@ -148,11 +151,17 @@ class Encoder(nn.Module):
     DrQ-v2's flattened map (``keypoints=0``) or ``keypoints`` expected image positions
     (``SpatialSoftmax``: 2 values each).
 
+    ``cube_head > 0`` appends ``CUBE_GUESS_DIM`` values to the features: a small MLP (that many
+    hidden units) over them, which the pixel student trains to say where the cube is from the tool
+    point (``agent.aux_feeds_actor``). Why in the encoder: the actor then reads the guess as it reads
+    any feature, and an exported actor carries the head with the encoder's weights.
+
     Takes uint8 (or float 0..255) images and scales them to [-0.5, 0.5] itself.
     ``repr_dim`` is the output size, found by a dummy forward on ``obs_shape``.
     """
 
-    def __init__(self, obs_shape: Sequence[int], channels: int = 32, layers: int = 4, keypoints: int = 0):
+    def __init__(self, obs_shape: Sequence[int], channels: int = 32, layers: int = 4, keypoints: int = 0,
+                 cube_head: int = 0):
         super().__init__()
         if len(obs_shape) != 3:
             raise ValueError(f"Encoder needs a (C, H, W) image shape, got {tuple(obs_shape)}")
@@ -162,6 +171,8 @@ class Encoder(nn.Module):
             raise ValueError(f"Encoder needs at least one layer, got {layers}")
         if keypoints < 0:
             raise ValueError(f"Encoder keypoints must be 0 (flattened map) or more, got {keypoints}")
+        if cube_head < 0:
+            raise ValueError(f"Encoder cube_head must be 0 (none) or a number of hidden units, got {cube_head}")
         convs: list[nn.Module] = []
         in_ch = obs_shape[0]
         for i in range(layers):
@@ -171,9 +182,12 @@ class Encoder(nn.Module):
         self.keypoints = SpatialSoftmax(channels, keypoints) if keypoints else None
         try:
             with torch.no_grad():
-                self.repr_dim = int(self._head(self.convnet(torch.zeros(1, *obs_shape))).shape[1])
+                base_dim = int(self._head(self.convnet(torch.zeros(1, *obs_shape))).shape[1])
         except RuntimeError as e:
             raise ValueError(f"{layers} conv layers shrink a {tuple(obs_shape)} image to nothing") from e
+        self.cube = (nn.Sequential(nn.Linear(base_dim, cube_head), nn.ReLU(), nn.Linear(cube_head, CUBE_GUESS_DIM))
+                     if cube_head else None)
+        self.repr_dim = base_dim + (CUBE_GUESS_DIM if cube_head else 0)
         self.apply(weight_init)
 
     def _head(self, maps: torch.Tensor) -> torch.Tensor:
@@ -181,7 +195,14 @@ class Encoder(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         x = obs.float() / 255.0 - 0.5
-        return self._head(self.convnet(x))
+        h = self._head(self.convnet(x))
+        return h if self.cube is None else torch.cat([h, self.cube(h)], dim=-1)
+
+    def cube_guess(self, features: torch.Tensor) -> torch.Tensor:
+        """The cube guess inside ``forward``'s features (its last values); only with a ``cube_head``."""
+        if self.cube is None:
+            raise ValueError("this encoder has no cube head (cube_head=0)")
+        return features[:, -CUBE_GUESS_DIM:]
 
 
 class Actor(nn.Module):

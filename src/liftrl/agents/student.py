@@ -11,8 +11,10 @@ student's deterministic action and the label, on randomly shifted images (DrQ's 
 plus, when ``aux_cube_weight > 0``, the error of a small head that predicts where the cube is
 relative to the tool point (``privileged``'s cube centre minus ``state``'s tool point, in
 decimetres) from the encoder's features alone: what the wrist camera shows, so it teaches the
-encoder to find the cube. A training signal only, never an input, and not part of the actor
-(export drops it). Unlike DrQ-v2, the encoder learns from the actor's loss.
+encoder to find the cube. By default a training signal only, not part of the actor (export drops
+it); with ``aux_feeds_actor`` the head sits in the encoder (``Encoder(cube_head=...)``) and its
+guess is one more feature the actor reads, exported with the encoder. Unlike DrQ-v2, the encoder
+learns from the actor's loss.
 
 ``act`` is deterministic in both modes: in DAgger the student drives as it will be evaluated.
 All randomness (augmentation) comes from the agent's own ``torch.Generator``, which
@@ -76,11 +78,13 @@ class StudentAgent:
         self.actor_low = low_dim_keys(self.actor_keys) if cfg.fuse_state else ()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.encoder = Encoder(obs_shapes[PIXELS], cfg.encoder_channels, cfg.encoder_layers, cfg.encoder_keypoints)
+            feeds = cfg.aux_feeds_actor and cfg.aux_cube_weight > 0
+            self.encoder = Encoder(obs_shapes[PIXELS], cfg.encoder_channels, cfg.encoder_layers, cfg.encoder_keypoints,
+                                   cube_head=cfg.hidden_dim if feeds else 0)
             self.actor = Actor(self.encoder.repr_dim, low_dim_size(self.actor_low, obs_shapes), self.action_dim,
                                cfg.feature_dim, cfg.hidden_dim)
             self.aux = None
-            if cfg.aux_cube_weight > 0:
+            if cfg.aux_cube_weight > 0 and not feeds:
                 self.aux = nn.Sequential(nn.Linear(self.encoder.repr_dim, cfg.hidden_dim), nn.ReLU(),
                                          nn.Linear(cfg.hidden_dim, AUX_DIM))
                 self.aux.apply(weight_init)
@@ -95,7 +99,17 @@ class StudentAgent:
     @property
     def replay_keys(self) -> tuple[str, ...]:
         """Observation keys a training batch must hold: the actor's, plus the aux target when on."""
-        return tuple(sorted(set(self.actor_keys) | ({AUX_TARGET, "state"} if self.aux is not None else set())))
+        return tuple(sorted(set(self.actor_keys) | ({AUX_TARGET, "state"} if self.learns_cube else set())))
+
+    @property
+    def learns_cube(self) -> bool:
+        """Whether the update has a cube guess to train (a separate aux head or the encoder's own)."""
+        return self.aux is not None or self.encoder.cube is not None
+
+    def _cube_guess(self, features: torch.Tensor) -> torch.Tensor | None:
+        if self.encoder.cube is not None:
+            return self.encoder.cube_guess(features)
+        return self.aux(features) if self.aux is not None else None
 
     # What the loop needs to know: a regression has no TD target (returns of one step, undiscounted)
     # and no critic to bound; ``liftrl distill`` sets the update cadence (``distill.updates_per_round``).
@@ -133,7 +147,8 @@ class StudentAgent:
         with autocast(self.device, self.amp):
             features = self.encoder(pixels)
             mu = self.actor(features, concat_low_dim(obs, self.actor_low)).float()
-            cube_guess = self.aux(features).float() if self.aux is not None else None
+            cube_guess = self._cube_guess(features)
+            cube_guess = None if cube_guess is None else cube_guess.float()
         action_mse = F.mse_loss(mu, label)
         loss = action_mse
         aux_loss = torch.zeros((), device=self.device)

@@ -59,8 +59,10 @@ class BundlePolicy:
         with torch.random.fork_rng(devices=[]):  # construction draws init weights; keep the caller's RNG
             if self.kind == "drqv2":
                 # Bundles written before the keypoint head have no "encoder_keypoints": DrQ-v2's flat map.
+                # ... and none before the student's cube head ("encoder_cube_head"): no head.
                 self.encoder = Encoder(tuple(arch["pixels_shape"]), int(arch["encoder_channels"]),
-                                       int(arch["encoder_layers"]), int(arch.get("encoder_keypoints", 0)))
+                                       int(arch["encoder_layers"]), int(arch.get("encoder_keypoints", 0)),
+                                       int(arch.get("encoder_cube_head", 0)))
                 self.actor = Actor(self.encoder.repr_dim, int(arch["low_dim"]), self.action_dim,
                                    int(arch["feature_dim"]), int(arch["hidden_dim"]))
                 _load(self.encoder, weights, "encoder.")
@@ -89,17 +91,24 @@ class BundlePolicy:
         return out.numpy().astype(np.float32)
 
 
+def _cube_head(agent_cfg: Mapping[str, Any]) -> int:
+    """Hidden units of the encoder's cube head: a student whose actor reads its cube guess; else 0."""
+    feeds = bool(agent_cfg.get("aux_feeds_actor", False)) and float(agent_cfg.get("aux_cube_weight", 0.0)) > 0
+    return int(agent_cfg["hidden_dim"]) if feeds else 0
+
+
 def actor_arch(agent_name: str, agent_cfg: Mapping[str, Any], actor_keys: tuple[str, ...],
                shapes: Mapping[str, tuple[int, ...]], action_dim: int) -> dict[str, Any]:
     """The architecture record of a run's actor, from its agent config and observation shapes."""
     low = tuple(sorted(k for k in actor_keys if k != PIXELS))
-    if agent_name in PIXEL_ACTORS:  # the distilled student's actor is DrQ-v2's (its aux head is not exported)
+    if agent_name in PIXEL_ACTORS:  # the distilled student's actor is DrQ-v2's (a training-only aux head is not exported)
         if not agent_cfg.get("fuse_state", True):
             low = ()
         return {"kind": "drqv2", "pixels_shape": list(shapes[PIXELS]),
                 "encoder_channels": int(agent_cfg["encoder_channels"]),
                 "encoder_layers": int(agent_cfg["encoder_layers"]),
-                "encoder_keypoints": int(agent_cfg.get("encoder_keypoints", 0)), "feature_dim": int(agent_cfg["feature_dim"]),
+                "encoder_keypoints": int(agent_cfg.get("encoder_keypoints", 0)),
+                "encoder_cube_head": _cube_head(agent_cfg), "feature_dim": int(agent_cfg["feature_dim"]),
                 "hidden_dim": int(agent_cfg["hidden_dim"]), "low_dim_keys": list(low),
                 "low_dim": int(sum(math.prod(shapes[k]) for k in low)), "action_dim": int(action_dim)}
     if agent_name == "sac":

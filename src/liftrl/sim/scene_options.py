@@ -46,6 +46,9 @@ class SceneOptions:
     light_shift_m: float = 0.0
     # The camera-following headlight's strength (0: none; a real room has no light on the camera).
     headlight: float = 1.0
+    # The headlight is further scaled by a factor drawn from this range per episode ([0, 1]: from
+    # none to full), so a student meets scenes lit only by the room's lights, as on the real arm.
+    headlight_scale: tuple[float, ...] = (1.0, 1.0)
     # Table textures, one drawn per episode: checker, flat, gradient, noise (a speckled cloth), busy
     # (a patterned cloth of random colour blocks and stripes).
     table_texture: tuple[str, ...] = ("checker",)
@@ -144,6 +147,7 @@ def _check_lights(o: SceneOptions) -> None:
     _scalar(o, "light_rgb_jitter", 0.0, 1.0)
     _scalar(o, "light_shift_m", 0.0, 1.0)
     _scalar(o, "headlight", 0.0, 3.0)
+    _range(o, "headlight_scale", 0.0, 3.0)
 
 
 def _check_table_and_cube(o: SceneOptions) -> None:

@@ -70,6 +70,7 @@ class SceneDraw:
     pad_friction: float
     floor_friction: float
     servo_kp_scale: float
+    headlight_scale: float = 1.0  # states saved before the option exist without it: the full headlight
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -128,7 +129,8 @@ def sample_scene(rng: np.random.Generator, o: SceneOptions, nlight: int, randomi
         cube_mass=_ranged(rng, o.cube_mass_kg, randomize),
         camera_rotation_deg=tuple(float(a) for a in np.asarray(o.camera_rotation_deg, float) + tilt),
         pad_friction=_ranged(rng, o.pad_friction, randomize), floor_friction=_ranged(rng, o.floor_friction, randomize),
-        servo_kp_scale=_ranged(rng, o.servo_kp_scale, randomize))
+        servo_kp_scale=_ranged(rng, o.servo_kp_scale, randomize),
+        headlight_scale=_ranged(rng, o.headlight_scale, randomize))  # last: earlier draws keep their order
 
 
 def configure_model(model: mujoco.MjModel, o: SceneOptions, ids) -> None:
@@ -170,8 +172,9 @@ def apply_scene(model: mujoco.MjModel, draw: SceneDraw, nominal: SceneNominal, o
     """Write a draw into the model after ``randomize.apply``; True when the table texture changed."""
     model.light_diffuse[:] = model.light_diffuse * np.asarray(draw.light_rgb)[None, :]
     model.light_pos[:] = nominal.light_pos + np.asarray(draw.light_shift).reshape(-1, 3)
-    model.vis.headlight.ambient[:] = np.asarray(model.vis.headlight.ambient) * o.headlight * np.asarray(draw.light_rgb)
-    model.vis.headlight.diffuse[:] = nominal.headlight_diffuse * o.headlight * np.asarray(draw.light_rgb)
+    headlight = o.headlight * draw.headlight_scale
+    model.vis.headlight.ambient[:] = np.asarray(model.vis.headlight.ambient) * headlight * np.asarray(draw.light_rgb)
+    model.vis.headlight.diffuse[:] = nominal.headlight_diffuse * headlight * np.asarray(draw.light_rgb)
     if draw.cube_rgb is not None:
         model.geom_rgba[ids.cube_geom, :3] = draw.cube_rgb
     ratio = draw.cube_mass / nominal.cube_mass
