@@ -104,8 +104,9 @@ def plot(panels: dict[str, np.ndarray], grid: Grid, episodes: int, out: Path) ->
     plt.close(fig)
 
 
-def load_pick_policy(spec: str):
-    """(env, policy) for a run folder or ``FOLDER:CHECKPOINT``: its snapshot and the run's pick-stage env."""
+def load_pick_policy(spec: str, overrides: tuple[str, ...] = ()):
+    """(env, policy) for a run folder or ``FOLDER:CHECKPOINT``: its snapshot and the run's pick-stage env,
+    with config ``overrides`` (``env.camera_shift_m=0``) on top."""
     from liftrl.report.evaluation import eval_config
     from liftrl.run.checkpoints import resolve_checkpoint
     from liftrl.run.envs import make_env
@@ -116,7 +117,7 @@ def load_pick_policy(spec: str):
     folder, _, name = spec.partition(":")
     run = open_run(folder)
     checkpoint = resolve_checkpoint(folder, name or "best")
-    cfg = eval_config(run, [f"env.curriculum_stage={PICK_STAGE}"])
+    cfg = eval_config(run, [f"env.curriculum_stage={PICK_STAGE}", *overrides])
     return make_env(cfg.env), load_policy(checkpoint.path)
 
 

@@ -1,10 +1,12 @@
 """How precisely must a pixel student know where the cube is? The state teacher, fed a cube position
 that is off by a per-episode error, on the pick-stage evaluation.
 
-A distilled student can at best act as its teacher would on the student's own idea of the cube's
-position. So the teacher's success when its ``privileged`` cube centre carries an error of a given
-size is a ceiling for a student that localises the cube that well, and says which of the two to
-improve: the student's localisation, or the teacher's tolerance of error.
+A distilled student that acted as its teacher would on its own idea of the cube's position would
+do as well as the teacher does when its ``privileged`` cube centre carries that error. So this is a
+guide to how well a student must localise the cube, and to which of the two to improve: the
+student's localisation, or the teacher's tolerance of error. It is not a hard bound: the student
+also sees the gap to the cube close in its image (bench/student_cube_guess.py --teacher runs the
+teacher on a student's own guesses, beside the student, on the same episodes).
 
 Each episode draws one error (normal, ``--bias`` metres per horizontal axis, half that vertically)
 that stays for the whole episode, as a misjudged cube would; ``--jitter`` adds fresh noise per step.

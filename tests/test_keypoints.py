@@ -12,7 +12,7 @@ import torch
 from liftrl.agents.config import DrQV2Config, StudentConfig
 from liftrl.agents.drqv2 import DrQV2Agent
 from liftrl.agents.networks import Encoder, SpatialSoftmax
-from liftrl.agents.student import AUX_SCALE, StudentAgent, aux_target
+from liftrl.agents.student import AUX_SCALE, StudentAgent, aux_target, cube_from_guess
 from liftrl.deploy.policy import BundlePolicy, actor_arch, actor_weights
 
 PICK = str(Path(__file__).resolve().parents[1] / "configs" / "student_pick.yaml")
@@ -91,6 +91,64 @@ def test_the_aux_target_is_the_cube_seen_from_the_tool_point():
     torch.testing.assert_close(target[1], torch.zeros(3))
 
 
+def test_euler_to_matrix_undoes_the_states_orientation_triple_even_at_gimbal_lock():
+    """The gripper-axis target rotates by the matrix rebuilt from ``state``'s roll, pitch, yaw: it must be
+    the matrix the env measured, also with the gripper pointing straight down (pitch +-90 deg)."""
+    import mujoco
+
+    from liftrl.agents.student import euler_to_matrix
+    from liftrl.sim.ik import rotation_to_euler
+
+    rng = np.random.default_rng(0)
+    quats = [*rng.normal(size=(200, 4)), [np.cos(np.pi / 4), 0, np.sin(np.pi / 4), 0], [np.cos(np.pi / 4), 0, -np.sin(np.pi / 4), 0]]
+    mats = []
+    for q in quats:
+        m = np.zeros(9)
+        mujoco.mju_quat2Mat(m, np.asarray(q) / np.linalg.norm(q))
+        mats.append(m.reshape(3, 3))
+    euler = torch.tensor(np.array([rotation_to_euler(m) for m in mats]), dtype=torch.float64)
+    np.testing.assert_allclose(euler_to_matrix(euler).numpy(), np.array(mats), atol=1e-9)
+
+
+def test_the_gripper_axis_target_is_the_cube_in_the_end_effectors_frame():
+    """On a real env observation, ``aux_cube_frame="gripper"`` is R^T (cube - tool) with R the end
+    effector's orientation as MuJoCo has it; turning the arm changes the world target, not the other
+    when the cube turns with it."""
+    from liftrl.sim.factory import build_env
+    from liftrl.sim.options import EnvOptions
+    from liftrl.sim.task import PICK_STAGE
+
+    env = build_env(EnvOptions(curriculum_stage=PICK_STAGE, image_size=16, observations=("state", "privileged")))
+    try:
+        obs, info = env.reset(seed=3)
+        base = env.unwrapped
+        rot = base.data.site_xmat[base.ids.ee_site].reshape(3, 3)
+        batch = {k: torch.as_tensor(np.asarray(obs[k], dtype=np.float32)[None]) for k in ("privileged", "state")}
+        expected = rot.T @ (np.asarray(info["cube_pos"]) - np.asarray(info["tool_pos"])) * AUX_SCALE
+        np.testing.assert_allclose(aux_target(batch, "gripper")[0].numpy(), expected, atol=2e-4)
+        world = aux_target(batch, "world")[0].numpy()
+        np.testing.assert_allclose(world, (np.asarray(info["cube_pos"]) - np.asarray(info["tool_pos"])) * AUX_SCALE,
+                                   atol=2e-4)
+    finally:
+        env.close()
+    # The whole scene turned 90 deg about the vertical (arm and cube): the world target turns, the gripper's does not.
+    turn = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    turned = {"state": batch["state"].clone(), "privileged": batch["privileged"].clone()}
+    turned["state"][:, 12:15] = batch["state"][:, 12:15] @ turn.T
+    turned["privileged"][:, :3] = batch["privileged"][:, :3] @ turn.T
+    turned["state"][:, 17] += np.pi / 2
+    torch.testing.assert_close(aux_target(turned, "gripper"), aux_target(batch, "gripper"), atol=1e-4, rtol=0)
+    torch.testing.assert_close(aux_target(turned, "world"), aux_target(batch, "world") @ turn.T, atol=1e-4, rtol=0)
+    assert not torch.allclose(aux_target(turned, "world"), aux_target(batch, "world"), atol=1e-2)
+    # A guess maps back to the cube centre it stands for (the teacher-on-guess bench feeds it as privileged's).
+    for frame in ("world", "gripper"):
+        for obs_ in (batch, turned):
+            back = cube_from_guess(obs_["state"], aux_target(obs_, frame), frame)
+            torch.testing.assert_close(back, obs_["privileged"][:, :3], atol=1e-5, rtol=0)
+    wrong = cube_from_guess(turned["state"], aux_target(turned, "gripper"), "world")
+    assert not torch.allclose(wrong, turned["privileged"][:, :3], atol=1e-3)
+
+
 @pytest.mark.parametrize("feeds", [False, True], ids=["training-only head", "head the actor reads"])
 def test_the_aux_head_learns_where_a_square_is_and_needs_both_keys_in_replay(feeds):
     """Images with a bright square where the 'cube' is: the aux head learns its offset from the image,
@@ -113,6 +171,32 @@ def test_the_aux_head_learns_where_a_square_is_and_needs_both_keys_in_replay(fee
     for _ in range(300):
         last = student.update(batch, 0)
     assert last["aux_loss"] < 0.1 * first["aux_loss"]
+
+
+@pytest.mark.parametrize("frame", ["world", "gripper"])
+def test_the_update_regresses_the_guess_on_the_configured_axes(frame):
+    """The aux loss ``update`` reports is the guess's error against ``aux_target`` in
+    ``agent.aux_cube_frame``'s axes, not the other's (the arm turned, so the two differ)."""
+    cfg = StudentConfig(encoder_channels=8, encoder_keypoints=4, feature_dim=8, hidden_dim=32, aux_cube_weight=1.0,
+                        augment_pad=0, aux_cube_frame=frame)
+    student = StudentAgent(cfg, {"pixels": SHAPES["pixels"]}, 4, ("pixels",), seed=0)
+    rng = np.random.default_rng(4)
+    state = np.zeros((8, 18), np.float32)
+    state[:, 12:15] = rng.uniform(-0.1, 0.1, (8, 3))
+    state[:, 15:18] = rng.uniform(-1.5, 1.5, (8, 3))  # a turned, tilted end effector
+    privileged = np.zeros((8, 11), np.float32)
+    privileged[:, :3] = state[:, 12:15] + rng.uniform(-0.1, 0.1, (8, 3))
+    obs = {"pixels": rng.integers(0, 255, (8, *SHAPES["pixels"]), dtype=np.uint8), "privileged": privileged,
+           "state": state}
+    tensors = {k: torch.as_tensor(v) for k, v in obs.items()}
+    with torch.no_grad():  # a constant guess far from both targets: the two frames' errors then differ
+        student.aux[-1].weight.zero_()
+        student.aux[-1].bias.copy_(torch.tensor([5.0, -3.0, 2.0]))
+        guess = student._cube_guess(student.encoder(tensors["pixels"].float()))
+    expected = {f: float(torch.nn.functional.mse_loss(guess, aux_target(tensors, f))) for f in ("world", "gripper")}
+    assert abs(expected["world"] - expected["gripper"]) > 0.5
+    reported = student.update({"obs": obs, "action": np.zeros((8, 4), np.float32)}, 0)["aux_loss"]
+    assert reported == pytest.approx(expected[frame], rel=1e-5)
 
 
 def _feeding_student(seed=0):
@@ -171,3 +255,13 @@ def test_reading_a_guess_that_nothing_trains_is_refused_at_config_load():
     with pytest.raises(ConfigError, match="agent.aux_feeds_actor"):
         load_config(PICK, ["agent.aux_feeds_actor=true", "agent.aux_cube_weight=0"])
     assert load_config(PICK, ["agent.aux_feeds_actor=true"]).agent.aux_feeds_actor is True
+
+
+def test_a_cube_guess_frame_that_is_unknown_or_untrained_is_refused_at_config_load():
+    from liftrl.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="agent.aux_cube_frame.*'camera'"):
+        load_config(PICK, ["agent.aux_cube_frame=camera"])
+    assert load_config(PICK, ["agent.aux_cube_frame=gripper"]).agent.aux_cube_frame == "gripper"
+    with pytest.raises(ConfigError, match="agent.aux_cube_frame.*aux_cube_weight > 0"):
+        load_config(PICK, ["agent.aux_cube_frame=gripper", "agent.aux_cube_weight=0"])

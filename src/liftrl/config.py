@@ -24,7 +24,7 @@ from typing import Any, Mapping, Union
 
 import yaml
 
-from liftrl.agents.config import AGENT_CONFIGS, DrQV2Config, SACConfig, StudentConfig
+from liftrl.agents.config import AGENT_CONFIGS, AUX_CUBE_FRAMES, DrQV2Config, SACConfig, StudentConfig
 from liftrl.sim.options import EnvOptions
 from liftrl.sim.task import OptionError
 from liftrl.common.schedules import parse_schedule
@@ -313,6 +313,12 @@ def _check_agent(agent: AgentConfig) -> AgentConfig:
     if getattr(agent, "aux_feeds_actor", False) and not agent.aux_cube_weight > 0:
         raise ConfigError("config key 'agent.aux_feeds_actor' needs agent.aux_cube_weight > 0: the actor would read "
                           "a cube guess that nothing trains")
+    if getattr(agent, "aux_cube_frame", "world") not in AUX_CUBE_FRAMES:
+        raise ConfigError(f"config key 'agent.aux_cube_frame' must be one of {list(AUX_CUBE_FRAMES)}, "
+                          f"got {agent.aux_cube_frame!r}")
+    if getattr(agent, "aux_cube_frame", "world") != "world" and not agent.aux_cube_weight > 0:
+        raise ConfigError("config key 'agent.aux_cube_frame' needs agent.aux_cube_weight > 0: it sets the axes of a "
+                          "cube guess that nothing trains")
     if getattr(agent, "encoder_keypoints", 0) < 0:
         raise ConfigError(f"config key 'agent.encoder_keypoints' must be 0 (DrQ-v2's flattened map) or a number of "
                           f"keypoints, got {agent.encoder_keypoints}")

@@ -121,6 +121,13 @@ class StudentConfig:
     # on two seeds it did no better than the training-only head, so it is off by default. The guess
     # comes from pixels only, so the image checks keep their meaning.
     aux_feeds_actor: bool = False
+    # The axes of that guess: "world" (the table's x, y, z) or "gripper" (the end effector's own axes;
+    # the wrist camera is fixed to it, so both turn with the wrist roll and the base pan). The image alone
+    # shows the cube in the camera's axes: a world-axis target asks the pixels for the arm's heading
+    # too, which only the joint state knows (docs/pick.md, "The cube guess's axes").
+    aux_cube_frame: str = "world"
 
+
+AUX_CUBE_FRAMES = ("world", "gripper")  # agent.aux_cube_frame's choices
 
 AGENT_CONFIGS: dict[str, type] = {"drqv2": DrQV2Config, "sac": SACConfig, "student": StudentConfig}

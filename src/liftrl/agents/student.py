@@ -10,7 +10,7 @@ labels, not the actions that were executed). The loss is the mean squared error 
 student's deterministic action and the label, on randomly shifted images (DrQ's augmentation),
 plus, when ``aux_cube_weight > 0``, the error of a small head that predicts where the cube is
 relative to the tool point (``privileged``'s cube centre minus ``state``'s tool point, in
-decimetres) from the encoder's features alone: what the wrist camera shows, so it teaches the
+decimetres, along the world's or the gripper's axes: ``aux_cube_frame``) from the encoder's features alone: what the wrist camera shows, so it teaches the
 encoder to find the cube. By default a training signal only, not part of the actor (export drops
 it); with ``aux_feeds_actor`` the head sits in the encoder (``Encoder(cube_head=...)``) and its
 guess is one more feature the actor reads, exported with the encoder. Unlike DrQ-v2, the encoder
@@ -45,15 +45,41 @@ from liftrl.agents.precision import autocast, use_amp
 AUX_TARGET = "privileged"  # the cube position (its first three values), known only in simulation
 AUX_DIM = 3
 TOOL_POINT = slice(12, 15)  # the tool point in ``state`` (liftrl.sim.kinematics.state_vector)
+EE_EULER = slice(15, 18)  # the end effector's roll, pitch, yaw in ``state``
 AUX_SCALE = 10.0  # metres -> decimetres: the pick area's offsets become values of about 1
 DIAGNOSTICS = ("loss", "action_mse", "aux_loss", "grad_norm", "action_abs_error")
 _STATE_KEYS = ("encoder", "actor", "opt", "generator", "updates")
 
 
-def aux_target(obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """(B, 3) where the cube's centre is from the tool point, in decimetres (world axes)."""
-    cube = obs[AUX_TARGET].float()[:, :AUX_DIM]
-    return (cube - obs["state"].float()[:, TOOL_POINT]) * AUX_SCALE
+def euler_to_matrix(rpy: torch.Tensor) -> torch.Tensor:
+    """(B, 3, 3) rotation matrices from ``state``'s (roll, pitch, yaw) triple, x-y-z extrinsic
+    (R = Rz(yaw) Ry(pitch) Rx(roll)), the inverse of ``liftrl.sim.ik.rotation_to_euler``."""
+    cr, cp, cy = torch.cos(rpy).unbind(-1)
+    sr, sp, sy = torch.sin(rpy).unbind(-1)
+    rows = (cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr,
+            sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr,
+            -sp, cp * sr, cp * cr)
+    return torch.stack(rows, -1).reshape(*rpy.shape[:-1], 3, 3)
+
+
+def aux_target(obs: Mapping[str, torch.Tensor], frame: str = "world") -> torch.Tensor:
+    """(B, 3) where the cube's centre is from the tool point, in decimetres, along the world's axes or
+    (``frame="gripper"``) the end effector's: R^T (cube - tool), R from ``state``'s orientation."""
+    state = obs["state"].float()
+    offset = obs[AUX_TARGET].float()[:, :AUX_DIM] - state[:, TOOL_POINT]
+    if frame == "gripper":
+        offset = torch.einsum("bji,bj->bi", euler_to_matrix(state[:, EE_EULER]), offset)
+    return offset * AUX_SCALE
+
+
+def cube_from_guess(state: torch.Tensor, guess: torch.Tensor, frame: str = "world") -> torch.Tensor:
+    """(B, 3) the cube centre in world metres that a guess in ``aux_target``'s units and axes stands
+    for: its inverse, so a student's guess can stand in for ``privileged``'s cube centre (what its
+    teacher would do with the student's idea of the cube: bench/student_cube_guess.py --teacher)."""
+    offset = guess.float() / AUX_SCALE
+    if frame == "gripper":
+        offset = torch.einsum("bij,bj->bi", euler_to_matrix(state[:, EE_EULER].float()), offset)
+    return state[:, TOOL_POINT].float() + offset
 
 
 class StudentAgent:
@@ -153,7 +179,7 @@ class StudentAgent:
         loss = action_mse
         aux_loss = torch.zeros((), device=self.device)
         if cube_guess is not None:
-            aux_loss = F.mse_loss(cube_guess, aux_target(obs))
+            aux_loss = F.mse_loss(cube_guess, aux_target(obs, self.cfg.aux_cube_frame))
             loss = loss + self.cfg.aux_cube_weight * aux_loss
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
