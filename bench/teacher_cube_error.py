@@ -72,7 +72,10 @@ def main(argv=None) -> None:
     policy = load_policy(resolve_checkpoint(args.run, args.checkpoint).path)
     if "privileged" not in policy.actor_keys:
         parser.error(f"{args.run}'s actor reads {list(policy.actor_keys)}, not 'privileged': not a state teacher")
-    env = make_env(eval_config(open_run(args.run), [f"env.curriculum_stage={PICK_STAGE}", "env.num_envs=1"]).env)
+    # A teacher trained against an error (env.privileged_cube_error_m) is measured on the true cube plus
+    # this script's error only: the same env for every teacher.
+    env = make_env(eval_config(open_run(args.run), [f"env.curriculum_stage={PICK_STAGE}", "env.num_envs=1",
+                                                    "env.privileged_cube_error_m=0"]).env)
     try:
         rows = [{"bias_m": b, "jitter_m": args.jitter,
                  "successes": success_with_error(env, policy, b, args.jitter, args.episodes, args.seed0),

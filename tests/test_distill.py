@@ -244,6 +244,50 @@ def _agent_tensors(run: Path) -> dict:
 
 
 @pytest.mark.slow
+def test_round_updates_take_the_update_threads_and_acting_gets_its_own_back():
+    """The env workers wait while the student learns: the round's updates run on distill.update_threads
+    (0: every usable core) and acting returns to train.torch_threads afterwards, even if an update fails."""
+    from types import SimpleNamespace
+
+    from liftrl.distill.loop import DaggerLearner
+    from liftrl.sim.inprocess import usable_cores
+
+    seen = []
+
+    class Agent:
+        batch_size = 4
+
+        def update(self, batch, step):
+            seen.append(torch.get_num_threads())
+            if batch == "boom":
+                raise RuntimeError("update failed")
+            return {"train/loss": 0.0}
+
+    acting = SimpleNamespace(round_counts={"teacher_steps": 0, "steps": 1}, beta=lambda r: 0.0)
+    replay = SimpleNamespace(sample=lambda n: "batch")
+    torch.set_num_threads(1)
+    assert DaggerLearner(Agent(), replay, acting, 10, 3, update_threads=3).after_step(10, 2) == 3
+    assert seen == [3, 3, 3] and torch.get_num_threads() == 1
+    seen.clear()
+    DaggerLearner(Agent(), replay, acting, 10, 2).after_step(10, 2)
+    assert seen == [usable_cores()] * 2 and torch.get_num_threads() == 1
+    with pytest.raises(RuntimeError, match="update failed"):
+        DaggerLearner(Agent(), SimpleNamespace(sample=lambda n: "boom"), acting, 10, 2, 2).after_step(10, 2)
+    assert torch.get_num_threads() == 1
+    for bad in ("-1", "1.5", "true"):
+        with pytest.raises(ConfigError, match="distill.update_threads"):
+            load_config(STUDENT, [f"distill.update_threads={bad}"])
+    with pytest.raises(ConfigError, match="privileged_cube_error_m"):
+        load_config(STUDENT, ["env.privileged_cube_error_m=0.01"])
+    from liftrl.train.console import Banner, banner_lines
+
+    banner = Banner(run_dir=Path("r"), device="cpu", torch_threads=1, num_envs=4, envs="2 worker process(es)",
+                    config="c", command="distill", update_threads=2)
+    assert "torch threads: 1 (2 for each round's updates), 4 training envs" in banner_lines(banner)[2]
+    same = Banner(run_dir=Path("r"), device="cpu", torch_threads=2, num_envs=4, envs="e", config="c", update_threads=2)
+    assert "torch threads: 2, 4 training envs" in banner_lines(same)[2]
+
+
 def test_resume_continues_exactly(teacher_run, tmp_path):
     """2 rounds in one go == 1 round + resume + 1 round: same student weights, same metrics."""
     whole = distill(teacher_run, STUDENT, TINY, run_root=str(tmp_path / "a"))

@@ -49,6 +49,42 @@ def test_privileged_layout_matches_the_simulator():
     env.close()
 
 
+def test_privileged_cube_error_moves_only_the_observation_and_is_held_per_episode():
+    """A teacher trained against a student's cube estimate reads an offset cube centre; the physics,
+    reward and success keep the true cube, the offset stays for the episode, and each env draws its own."""
+    plain, noisy = env_of(randomize=True), env_of(randomize=True, privileged_cube_error_m=0.01)
+    offsets = []
+    for seed in (0, 1, 2):
+        (o1, i1), (o2, i2) = plain.reset(seed=seed), noisy.reset(seed=seed)
+        np.testing.assert_allclose(i1["cube_pos"], i2["cube_pos"])  # the same scene: drawn last
+        np.testing.assert_allclose(o1["privileged"][3:], o2["privileged"][3:], atol=1e-6)
+        offset = o2["privileged"][:3] - i2["cube_pos"]
+        assert 1e-4 < np.linalg.norm(offset) < 0.08
+        np.testing.assert_allclose(o1["privileged"][:3], i1["cube_pos"], atol=1e-6)
+        for _ in range(3):
+            a = np.array([0.0, 0.0, -1.0, 1.0])
+            (o1, r1, *_, i1), (o2, r2, *_, i2) = plain.step(a), noisy.step(a)
+            assert r1 == pytest.approx(r2) and i1["is_grasping"] == i2["is_grasping"]
+            np.testing.assert_allclose(o2["privileged"][:3] - i2["cube_pos"], offset, atol=1e-5)
+        offsets.append(offset)
+    assert not np.allclose(offsets[0], offsets[1])
+    state = noisy.get_state()  # a resumed env keeps its episode's offset
+    again = env_of(randomize=True, privileged_cube_error_m=0.01)
+    again.reset(seed=9)
+    again.set_state(state)
+    np.testing.assert_allclose(again.privileged()[:3] - again.cube_pos(), offsets[-1], atol=1e-5)
+    for env in (plain, noisy, again):
+        env.close()
+
+
+@pytest.mark.parametrize("bad", [-0.01, 0.2, True, "1cm"])
+def test_privileged_cube_error_is_refused_when_out_of_range(bad):
+    from liftrl.sim.task import OptionError
+
+    with pytest.raises(OptionError, match="privileged_cube_error_m"):
+        env_of(privileged_cube_error_m=bad)
+
+
 def test_privileged_quaternion_sign_and_tilt():
     q = np.array([-0.9, 0.1, 0.2, 0.3])
     v = privileged_vector([0.1, 0.2, 0.3], 0.015, q, [0.0, 0.0, -1.0])

@@ -153,6 +153,11 @@ class DistillConfig:
     steps_per_round: int = 2000
     # Regression steps on the aggregated buffer after each round's collection.
     updates_per_round: int = 500
+    # Torch threads for each round's regression steps (0: every usable core). The env workers wait
+    # while the student learns, so the updates need not leave them a core as acting does
+    # (train.torch_threads); on 2 cores a 64 px update took 40 ms on two threads against 63 ms on
+    # one (bench/results/student_update.txt). Acting goes back to train.torch_threads after each round.
+    update_threads: int = 0
     # Probability that the teacher drives a step, per env and step, as a schedule of the round
     # number (the first round is 0): the student soon drives and the teacher only labels.
     beta_schedule: str = "linear(1.0,0.0,3)"
@@ -430,6 +435,15 @@ def _check_student(cfg: Config) -> None:
     for name in ("rounds", "steps_per_round", "updates_per_round", "eval_every_rounds"):
         if getattr(distill_cfg, name) < 1:
             raise ConfigError(f"config key 'distill.{name}' must be >= 1, got {getattr(distill_cfg, name)}")
+    if isinstance(distill_cfg.update_threads, bool) or not (isinstance(distill_cfg.update_threads, int)
+                                                            and distill_cfg.update_threads >= 0):
+        raise ConfigError(f"config key 'distill.update_threads' must be an integer >= 0 (0: every usable core), "
+                          f"got {distill_cfg.update_threads!r}")
+    error = cfg.env.privileged_cube_error_m
+    if error:
+        raise ConfigError(f"config key 'env.privileged_cube_error_m' is {error} in a student's config: the "
+                          f"teacher's labels and the cube target read the env's privileged cube, which must be "
+                          f"the true one (set it on the teacher's run only)")
     try:
         beta = parse_schedule(distill_cfg.beta_schedule)
     except ValueError as exc:

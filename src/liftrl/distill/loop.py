@@ -23,6 +23,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from liftrl.config import Config, load_config, save_config
 from liftrl.distill.dagger import beta_schedule, choose_driver, mix, round_of
@@ -30,6 +31,7 @@ from liftrl.distill.teacher import Teacher, load_teacher, resolve_snapshot
 from liftrl.obs.keys import OBSERVATION_KEYS
 from liftrl.replay.buffer import ReplayBuffer
 from liftrl.run.folder import CONFIG_FILE, new_run_dir
+from liftrl.sim.inprocess import usable_cores
 from liftrl.train.evaluator import Baseline
 from liftrl.train.guard import CriticWatch
 from liftrl.train.loop import build_core
@@ -94,8 +96,9 @@ class DaggerLearner:
     regression steps on the aggregated dataset, each row marked with the round it followed."""
 
     def __init__(self, agent, replay: ReplayBuffer, acting: DaggerActing, steps_per_round: int,
-                 updates_per_round: int):
+                 updates_per_round: int, update_threads: int = 0):
         self.agent = agent
+        self.update_threads = update_threads or usable_cores()
         self.replay = replay
         self.acting = acting
         self.steps_per_round = steps_per_round
@@ -115,10 +118,15 @@ class DaggerLearner:
         extra = {"round": finished, "beta": self.acting.beta(finished), "labelled_frames": env_steps,
                  "teacher_drove_frac": counts["teacher_steps"] / max(counts["steps"], 1)}
         self.acting.round_counts = {"teacher_steps": 0, "steps": 0}
-        for _ in range(self.updates_per_round):
-            row = self.agent.update(self.replay.sample(self.agent.batch_size), env_steps)
-            self.pending.append({**row, **extra})
-            self.updates += 1
+        acting_threads = torch.get_num_threads()
+        torch.set_num_threads(self.update_threads)  # the workers wait: the updates may take every core
+        try:
+            for _ in range(self.updates_per_round):
+                row = self.agent.update(self.replay.sample(self.agent.batch_size), env_steps)
+                self.pending.append({**row, **extra})
+                self.updates += 1
+        finally:
+            torch.set_num_threads(acting_threads)
         return self.updates_per_round
 
     def state(self) -> dict:
@@ -154,7 +162,7 @@ def dagger_parts(cfg: Config, run_dir: Path, teacher: Teacher, resume: bool = Fa
         _check_teacher_inputs(core.env.single_observation_space, core.env.single_action_space, teacher)
         acting = DaggerActing(core.agent, teacher, cfg)
         learner = DaggerLearner(core.agent, core.replay, acting, cfg.distill.steps_per_round,
-                                cfg.distill.updates_per_round)
+                                cfg.distill.updates_per_round, cfg.distill.update_threads)
         baseline = Baseline("teacher", teacher.act, "distill", lambda summary: (
             f"liftrl distill: teacher {teacher.run} ({teacher.snapshot}) succeeds "
             f"{summary.successes}/{summary.episodes} on the evaluation seeds"))

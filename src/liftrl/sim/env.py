@@ -105,6 +105,7 @@ class LiftCubeEnv(gym.Env):
         # The real camera's noise and per-episode gain, as the deploy dry run emulates them.
         self.camera_noise = camera_noise
         self._gain = 1.0
+        self._cube_error = np.zeros(3)  # the episode's privileged_cube_error_m draw
         tick_ms = 1000.0 / CONTROL_HZ
         self._delay = FrameDelay(int(round(float(camera_delay_ms) / tick_ms)))
         self.video_size = video_size
@@ -184,7 +185,8 @@ class LiftCubeEnv(gym.Env):
         """The cube as only the simulator knows it, in ``liftrl.sim.privileged.PRIVILEGED_LAYOUT``."""
         d, ids = self.data, self.ids
         quat = d.qpos[ids.cube_qpos + 3:ids.cube_qpos + 7]
-        return privileged_vector(self.cube_pos(), float(self.model.geom_size[ids.cube_geom][0]), quat,
+        observed = self.cube_pos() + self._cube_error  # privileged_cube_error_m: the observation only
+        return privileged_vector(observed, float(self.model.geom_size[ids.cube_geom][0]), quat,
                                  d.qvel[ids.cube_dof:ids.cube_dof + 3])
 
     def _state(self) -> np.ndarray:
@@ -363,6 +365,8 @@ class LiftCubeEnv(gym.Env):
         self._t = 0
         if self.camera_noise.active:  # drawn last: without noise every episode is what it was before
             self._gain = self.camera_noise.draw_gain(self.np_random)
+        if self.options.privileged_cube_error_m > 0:  # after the gain, for the same reason
+            self._cube_error = self.np_random.normal(0.0, self.options.privileged_cube_error_m, 3)
         self._history.reset()
         if self._delay.active and "pixels" in self.observation_keys:
             self._delay.reset(self.render_wrist())
@@ -452,6 +456,7 @@ class LiftCubeEnv(gym.Env):
             "draw": None if self.draw is None else self.draw.as_dict(),
             "rng": self.np_random.bit_generator.state,
             "camera_gain": float(self._gain),
+            "cube_error": self._cube_error.tolist(),
             "history": self._history.state(),
         }
         if "pixels" in self.observation_keys:
@@ -491,6 +496,7 @@ class LiftCubeEnv(gym.Env):
         self._t = int(state["t"])
         self.np_random.bit_generator.state = state["rng"]
         self._gain = float(state.get("camera_gain", 1.0))
+        self._cube_error = np.array(state.get("cube_error", (0.0, 0.0, 0.0)), dtype=float)
         if "history" in state:
             self._history.set_state(state["history"])
         else:  # a state saved before last_actions existed: nothing recorded, as at a reset

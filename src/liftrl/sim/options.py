@@ -34,6 +34,7 @@ from liftrl.sim.scene_options import SceneOptions
 from liftrl.sim.task import OptionError, TaskConfig
 
 IMAGE_SIZE_RANGE = (16, 512)  # a wrist image smaller than 16 px shows nothing; above 512 px is only slow
+MAX_CUBE_ERROR_M = 0.05  # a cube estimate off by more than 5 cm per axis is not one to train against
 _TASK = TaskConfig  # the task options' defaults are TaskConfig's class attributes
 
 
@@ -73,6 +74,12 @@ class TaskOptions(SceneOptions):
     # actions [dx, dy, dz, gripper], roll held top-down (every stage-3 config and bundle). Rewards
     # see the first four values only, so a reward version keeps its meaning (v20 has no action term).
     wrist_roll_action: bool = False
+    # A state teacher that tolerates a pixel student's cube estimate (docs/pick.md, "A teacher for
+    # the student's cube estimate"): each episode offsets the `privileged` cube centre by a Gaussian
+    # draw with this std (m, per axis), held for the whole episode, because a persistent error is
+    # what misleads a teacher. Only the observation moves: physics, rewards and success use the true
+    # cube. 0 (the default) draws nothing, so every other episode is what it was.
+    privileged_cube_error_m: float = 0.0
 
     @property
     def action_dim(self) -> int:
@@ -97,6 +104,10 @@ class TaskOptions(SceneOptions):
             raise OptionError("action_history", f"action_history must be an integer >= 1, got {self.action_history!r}")
         if not isinstance(self.wrist_roll_action, (bool, np.bool_)):
             raise OptionError("wrist_roll_action", f"wrist_roll_action must be true or false, got {self.wrist_roll_action!r}")
+        error = self.privileged_cube_error_m
+        if isinstance(error, bool) or not (isinstance(error, (int, float)) and 0 <= error <= MAX_CUBE_ERROR_M):
+            raise OptionError("privileged_cube_error_m", f"privileged_cube_error_m must be in "
+                                                         f"[0, {MAX_CUBE_ERROR_M}] m (std per axis), got {error!r}")
 
     def task_config(self) -> TaskConfig:
         """The task rules these options describe (workspace, scale and gripper angles are the model's)."""

@@ -24,13 +24,17 @@ class Banner:
     overrides: Sequence[str] = ()
     resumed_from: str | None = None
     command: str = "train"  # the liftrl command running (train, distill)
+    update_threads: int | None = None  # distill: the threads of each round's updates, when not torch_threads
 
 
 def banner_lines(b: Banner) -> list[str]:
     source = f"{b.config}" + (f" with {' '.join(b.overrides)}" if b.overrides else "")
+    threads = f"{b.torch_threads}"
+    if b.update_threads not in (None, b.torch_threads):
+        threads += f" ({b.update_threads} for each round's updates)"
     lines = [f"liftrl {b.command}: run folder {b.run_dir}",
              f"  config: {source}",
-             f"  device: {b.device}, torch threads: {b.torch_threads}, {b.num_envs} training envs: {b.envs}"]
+             f"  device: {b.device}, torch threads: {threads}, {b.num_envs} training envs: {b.envs}"]
     if b.resumed_from:
         lines.append(f"  resumed from: {b.resumed_from}")
     return lines

@@ -70,7 +70,8 @@ def _report_session(trainer: Trainer, banner: console.Banner, after: AfterTraini
 def session_banner(trainer: Trainer, config: str, overrides: list[str], resumed_from: str | None = None) -> console.Banner:
     return console.Banner(run_dir=trainer.run_dir, device=str(trainer.device), torch_threads=torch.get_num_threads(),
                           num_envs=trainer.num_envs, envs=trainer.env.placement, config=config,
-                          overrides=tuple(overrides), resumed_from=resumed_from, command=trainer.COMMAND)
+                          overrides=tuple(overrides), resumed_from=resumed_from, command=trainer.COMMAND,
+                          update_threads=getattr(trainer.learner, "update_threads", None))
 
 
 def run_new(run_dir: Path, make: Callable[[StopRequest], Trainer], config: str, overrides: list[str],
