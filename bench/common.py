@@ -112,6 +112,20 @@ def wall_seconds(rows: list[dict]) -> float:
     return wall + last
 
 
+def mark_if_running(summary: dict, run) -> None:
+    """Mark ``summary`` of a run that is still being written (``--summarize`` of a run that goes on):
+    its figures lack the rows to come, which the JSON then says and the console warns about."""
+    import sys
+
+    from liftrl.run.lock import current_writer
+
+    holder = current_writer(run)
+    if holder is not None:
+        summary["still_running"] = holder.describe()
+        print(f"{run} is still being written by {holder.describe()}: this summary lacks the rows to come; "
+              f"summarise it again when it stops", file=sys.stderr)
+
+
 def pyplot():
     """matplotlib's pyplot, headless (Agg): the benches write PNGs and never open a window."""
     import matplotlib

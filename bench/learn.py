@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import pyplot, save_panels, wall_seconds  # bench/ is on sys.path when run as a script
+from common import mark_if_running, pyplot, save_panels, wall_seconds  # bench/ is on sys.path when run as a script
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -266,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
                              "frames; bench/image_checks.py); 0 skips them")
     parser.add_argument("--summarize", metavar="RUN", nargs="+", default=None,
                         help="no training: write the curves and summaries of existing runs of this proof "
-                             "(stopped early, continued with `liftrl train --resume`, or still running)")
+                             "(stopped early, continued with `liftrl train --resume`, or still running: "
+                             "then the JSON's still_running names the writer, since rows are still to come)")
     args = parser.parse_intermixed_args(argv)
     if args.proof in student.PROOFS:
         return student.main(args)
@@ -298,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["seed"] = seed
         if args.summarize:  # the run was made elsewhere: its own config.yaml says what it ran
             summary["overrides"] = None
+            mark_if_running(summary, run)
         if args.note:
             summary["note"] = args.note
         run_stem.with_suffix(".json").write_text(json.dumps(summary, indent=1))

@@ -20,7 +20,7 @@ import platform
 import time
 from pathlib import Path
 
-from common import pyplot, save_panels, wall_seconds  # bench/ is on sys.path when run as a script
+from common import mark_if_running, pyplot, save_panels, wall_seconds  # bench/ is on sys.path when run as a script
 
 from liftrl.sim.task import PICK_STAGE
 
@@ -139,6 +139,7 @@ def main(args) -> int:
         "best": best, "student_teacher_ratio": (best["success_rate"] / teacher_rate) if teacher_rate else None,
         "curve": points,
     }
+    mark_if_running(summary, run)
     if args.dry_run:
         summary["dry_run"] = dry_run(run, args.dry_run)
     episodes = getattr(args, "image_checks", IMAGE_CHECK_EPISODES)

@@ -10,7 +10,7 @@ import sys
 import pytest
 from cli_run import TINY, WAIT_S, run_folder, start_cli, wait_for_rows
 
-from liftrl.run.lock import LOCK_FILE, RunLock, RunLocked
+from liftrl.run.lock import LOCK_FILE, RunLock, RunLocked, current_writer
 from liftrl.run.snapshot import read_metadata
 from liftrl.train.loop import resume
 
@@ -40,6 +40,36 @@ def test_stale_lock_is_taken_over_with_a_warning_but_not_another_hosts(tmp_path)
     (tmp_path / LOCK_FILE).write_text(json.dumps({**stale, "host": "elsewhere"}))
     with pytest.raises(RunLocked, match=r"pid \d+ on elsewhere.*cannot tell whether that run still goes"):
         RunLock(tmp_path).acquire()
+
+
+def test_readers_learn_whether_a_run_is_still_being_written(tmp_path):
+    """A summary of a run that goes on lacks its last rows: readers ask current_writer, which names a live
+    holder here or one on another host, and not a process that is gone (nor a run never locked)."""
+    import importlib
+    from pathlib import Path
+
+    bench = str(Path(__file__).resolve().parents[1] / "bench")
+    sys.path.insert(0, bench)
+    try:
+        mark_if_running = importlib.import_module("common").mark_if_running
+    finally:
+        sys.path.remove(bench)
+    assert current_writer(tmp_path) is None
+    with RunLock(tmp_path):
+        holder = current_writer(tmp_path)
+        assert holder is not None and holder.pid == os.getpid()
+        summary = {}
+        mark_if_running(summary, tmp_path)
+        assert summary["still_running"].startswith(f"pid {os.getpid()} on {socket.gethostname()}")
+    assert current_writer(tmp_path) is None
+    summary = {}
+    mark_if_running(summary, tmp_path)
+    assert summary == {}
+    stale = {"pid": dead_pid(), "host": socket.gethostname(), "started": "2026-01-01T00:00:00", "command": "liftrl"}
+    (tmp_path / LOCK_FILE).write_text(json.dumps(stale))
+    assert current_writer(tmp_path) is None
+    (tmp_path / LOCK_FILE).write_text(json.dumps({**stale, "host": "elsewhere"}))
+    assert current_writer(tmp_path).host == "elsewhere"
 
 
 @pytest.mark.slow

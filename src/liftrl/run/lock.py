@@ -148,3 +148,22 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def current_writer(run_dir: str | os.PathLike) -> LockHolder | None:
+    """Who is writing ``run_dir`` now, or None: for readers (summaries, figures) to say that what they
+    read may lack the rows still to come. Reads the lock file's record only (taking even a shared
+    flock could make a writer starting at that moment fail); a holder on another host counts, since
+    this host cannot tell that it stopped."""
+    path = Path(run_dir) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        holder = _read_holder(fd)
+    finally:
+        os.close(fd)
+    if holder is None or (holder.host == socket.gethostname() and not holder.running_here()):
+        return None
+    return holder
