@@ -243,7 +243,6 @@ def _agent_tensors(run: Path) -> dict:
     return out
 
 
-@pytest.mark.slow
 def test_round_updates_take_the_update_threads_and_acting_gets_its_own_back():
     """The env workers wait while the student learns: the round's updates run on distill.update_threads
     (0: every usable core) and acting returns to train.torch_threads afterwards, even if an update fails."""
@@ -288,6 +287,7 @@ def test_round_updates_take_the_update_threads_and_acting_gets_its_own_back():
     assert "torch threads: 2, 4 training envs" in banner_lines(same)[2]
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(teacher_run, tmp_path):
     """2 rounds in one go == 1 round + resume + 1 round: same student weights, same metrics."""
     whole = distill(teacher_run, STUDENT, TINY, run_root=str(tmp_path / "a"))

@@ -157,6 +157,8 @@ class DistillConfig:
     # while the student learns, so the updates need not leave them a core as acting does
     # (train.torch_threads); on 2 cores a 64 px update took 40 ms on two threads against 63 ms on
     # one (bench/results/student_update.txt). Acting goes back to train.torch_threads after each round.
+    # The float sums depend on the thread count: for runs equal bit for bit across machines with
+    # different core counts, set a number.
     update_threads: int = 0
     # Probability that the teacher drives a step, per env and step, as a schedule of the round
     # number (the first round is 0): the student soon drives and the teacher only labels.

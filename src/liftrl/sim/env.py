@@ -367,6 +367,8 @@ class LiftCubeEnv(gym.Env):
             self._gain = self.camera_noise.draw_gain(self.np_random)
         if self.options.privileged_cube_error_m > 0:  # after the gain, for the same reason
             self._cube_error = self.np_random.normal(0.0, self.options.privileged_cube_error_m, 3)
+        else:  # no draw: nothing an earlier set_state loaded stays
+            self._cube_error = np.zeros(3)
         self._history.reset()
         if self._delay.active and "pixels" in self.observation_keys:
             self._delay.reset(self.render_wrist())
