@@ -137,14 +137,15 @@ def test_image_checks_replace_the_frame():
 
 
 # ---------------------------------------------------------------------------------------------- the dry run uses them
-def tiny_bundle(tmp_path, actor=("state",)):
+def tiny_bundle(tmp_path, actor=("state",), scene=None):
     cfg = SACConfig(hidden_dim=16, hidden_layers=2)
     shapes = {"state": (18,)}
     agent = make_agent(cfg, shapes, 4, actor, ("state",), "cpu", seed=0)
     meta = {"format": RUN_SNAPSHOT_FORMAT, "agent": "sac", "env_steps": 10, "reward": {"name": "v11", "fingerprint": "x"},
             "observations": {"actor": list(actor), "critic": ["state"], "shapes": {"state": [18]}},
             "action_dim": 4, "config": {"env": {"curriculum_stage": 3, "hold_steps": 5, "max_episode_steps": 10,
-                                                "image_size": 32, "frame_stack": 2, "reward": "v11"},
+                                                "image_size": 32, "frame_stack": 2, "reward": "v11",
+                                                **(scene or {})},
                                         "agent": dataclasses.asdict(cfg)}}
     return export_snapshot({"agent": agent.state_dict()}, meta, tmp_path / "bundle")
 
@@ -175,6 +176,58 @@ def test_bundle_grasp_rule_reaches_the_dry_run_env(tmp_path):
     assert spec["task"]["grasp_rule"] == "jaw_0.45"
     bundle = load_bundle(path)
     assert stress.baseline_env(bundle, stress.Baseline(15.0, 100.0)).grasp_rule == "jaw_0.45"
+
+
+def test_the_dry_run_is_in_the_scene_the_bundle_was_trained_in(tmp_path):
+    from liftrl.deploy.dryrun import dry_run_rows
+
+    trained = {"cube_sizes_mm": [40.0], "table_texture": ["busy"], "camera_shift_m": 0.0}
+    path = tiny_bundle(tmp_path / "a", scene=trained)
+    assert json.loads((path / "bundle.json").read_text())["task"]["scene"] == trained
+    bundle = load_bundle(path)
+    rows = dry_run_rows(bundle, 15.0, 100.0, stress.CameraNoise(std=4.0))
+    assert len(rows) == 3 and all(r.env.cube_sizes_mm == (40.0,) and r.env.table_texture == ("busy",)
+                                  and r.env.camera_shift_m == 0.0 for r in rows)
+    # --env goes over the trained scene, key by key
+    over = dry_run_rows(bundle, 15.0, 100.0, scene={"table_texture": ["flat"]})
+    assert all(r.env.cube_sizes_mm == (40.0,) and r.env.table_texture == ("flat",) for r in over)
+    # --default-scene, and liftrl stress's baseline, are the default scene
+    default = EnvConfig()
+    for env in [r.env for r in dry_run_rows(bundle, 15.0, 100.0, trained_scene=False)] + \
+            [stress.baseline_env(bundle, stress.Baseline(15.0, 100.0))]:
+        assert (env.cube_sizes_mm, env.table_texture, env.camera_shift_m) == \
+            (default.cube_sizes_mm, default.table_texture, default.camera_shift_m)
+    # a run in the default scene records none
+    assert load_bundle(tiny_bundle(tmp_path / "b")).task.scene == {}
+
+
+@pytest.mark.parametrize("scene,match", [
+    ({"cube_sizes_mm": [5.0]}, r"task\.scene.*cube_sizes_mm"),
+    ({"tabel_texture": ["busy"]}, r"unknown scene option\(s\) \['tabel_texture'\]"),
+    ({"grasp_rule": "cube_width"}, r"unknown scene option\(s\) \['grasp_rule'\]"),
+    (["cube_sizes_mm"], "task.scene must be a mapping"),
+])
+def test_a_bad_trained_scene_in_bundle_json_is_refused_by_name(tmp_path, scene, match):
+    from liftrl.deploy.bundle import BundleError
+
+    path = tiny_bundle(tmp_path)
+    spec = json.loads((path / "bundle.json").read_text())
+    spec["task"]["scene"] = scene
+    (path / "bundle.json").write_text(json.dumps(spec))
+    with pytest.raises(BundleError, match=match):
+        load_bundle(path)
+
+
+def test_the_dry_run_says_which_scene_it_is_in():
+    from liftrl.deploy.cli_commands import scene_line
+
+    assert scene_line({}, {}, False) == "scene: the default scene"
+    assert scene_line({"cube_sizes_mm": [30.0]}, {}, False) == \
+        "scene: the scene it was trained in (cube_sizes_mm=[30.0])"
+    assert scene_line({"cube_sizes_mm": [30.0]}, {"headlight": 0.5}, True) == \
+        "scene: the default scene, with --env headlight=0.5"
+    with pytest.raises(ValueError, match="--default-scene"):
+        _deploy_cli(["deploy", "nowhere", "--robot", "so101", "--default-scene", "--port", "x"])
 
 
 def _cli(argv):
@@ -246,7 +299,7 @@ def test_dry_run_takes_scene_options_and_names_a_bad_one(tmp_path, capsys):
         _deploy_cli(["deploy", str(path), "--env", "table_texture=[plaid]", "--episodes", "1"])
     with pytest.raises(ConfigError, match=r"\['latency_ms'\] belong to the loop"):
         env_config(bundle, {"latency_ms": 50})
-    with pytest.raises(ValueError, match="--env and --camera-delay-ms are for the dry run"):
+    with pytest.raises(ValueError, match="--env, --default-scene and --camera-delay-ms are for the dry run"):
         _deploy_cli(["deploy", str(path), "--robot", "so101", "--env", "headlight=0", "--port", "x"])
     assert _deploy_cli(["deploy", str(path), "--env", "cube_sizes_mm=[40]", "--env", "headlight=0.5",
                         "--camera-delay-ms", "60", "--episodes", "1"]) == 0

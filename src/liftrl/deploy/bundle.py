@@ -179,7 +179,7 @@ def _bundle_spec(actor: _ExportedActor, meta: Mapping[str, Any], source: Mapping
         "control": _control_json(env.control_hz, env.latency_ms),
         "task": {"curriculum_stage": env.curriculum_stage, "hold_steps": env.hold_steps,
                  "lift_height": float(env.lift_height), "max_episode_steps": env.max_episode_steps,
-                 "grasp_rule": env.grasp_rule},
+                 "grasp_rule": env.grasp_rule, "scene": env.scene_changes()},
         "reward": reward.get("name") if isinstance(reward, dict) else env.reward,
         "actor": actor.arch,
         "source": {"env_steps": meta.get("env_steps"), "saved_at": meta.get("saved_at"), **dict(source or {})},

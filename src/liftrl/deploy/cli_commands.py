@@ -53,13 +53,15 @@ def _deploy_sim(args: argparse.Namespace) -> int:
     latency = REAL_LATENCY_MS if args.latency_ms is None else args.latency_ms
     noise = CameraNoise(std=args.camera_noise, gain=args.camera_gain)
     # a bad scene option fails here, naming its key, before any episode
-    rows = dry_run_rows(bundle, rate, latency, noise, log_dir=args.log_dir, scene=parse_env_options(args.env),
-                        camera_delay_ms=args.camera_delay_ms)
+    scene = parse_env_options(args.env)
+    rows = dry_run_rows(bundle, rate, latency, noise, log_dir=args.log_dir, scene=scene,
+                        camera_delay_ms=args.camera_delay_ms, trained_scene=not args.default_scene)
     seeds = dry_run_seeds(args.episodes, DRY_RUN_SEED_BASE if args.seed is None else args.seed)
     workers = args.workers or default_workers(len(rows) * len(seeds))
     print(f"dry run of {bundle.path}: {args.episodes} episodes per row, stage {bundle.task.curriculum_stage}, "
           f"hold {bundle.task.hold_steps} ticks of 20 ms, {workers} worker process{'es' if workers > 1 else ''}",
           flush=True)
+    print(scene_line(bundle.task.scene, scene, args.default_scene), flush=True)
     with SuccessBar(len(rows) * len(seeds), desc="dry run", verbose=args.verbose) as bar:
         def progress(row: int, k: int, outcome) -> None:
             spec = rows[row]
@@ -71,6 +73,16 @@ def _deploy_sim(args: argparse.Namespace) -> int:
         results = run_rows(bundle, rows, seeds, workers, progress)
     print(format_rows(results))
     return 0
+
+
+def scene_line(trained: dict, given: dict, default_scene: bool) -> str:
+    """Which scene the dry run's episodes are in, so a result is never read against the wrong one."""
+    base = "the default scene" if default_scene or not trained else f"the scene it was trained in ({_options(trained)})"
+    return f"scene: {base}" + (f", with --env {_options(given)}" if given else "")
+
+
+def _options(options: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in options.items())
 
 
 def parse_env_options(items: list[str] | None) -> dict:
@@ -98,8 +110,8 @@ def _deploy(args: argparse.Namespace) -> int:
         raise ValueError(f"--rate must be a positive number of Hz, got {args.rate}")
     if args.latency_ms is not None and args.latency_ms < 0:
         raise ValueError(f"--latency-ms must be >= 0, got {args.latency_ms}")
-    if args.robot != "sim" and (args.env or args.camera_delay_ms):
-        raise ValueError("--env and --camera-delay-ms are for the dry run (--robot sim)")
+    if args.robot != "sim" and (args.env or args.camera_delay_ms or args.default_scene):
+        raise ValueError("--env, --default-scene and --camera-delay-ms are for the dry run (--robot sim)")
     if args.camera_delay_ms < 0:
         raise ValueError(f"--camera-delay-ms must be >= 0, got {args.camera_delay_ms}")
     if args.max_joint_speed <= 0 or args.max_lead <= 0:
@@ -135,6 +147,9 @@ def add_deploy_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--env", action="append", default=None, metavar="KEY=VALUE",
                    help="sim only: a scene option over the default scene (docs/stress.md), e.g. "
                         "--env table_texture=[busy] --env light_rgb=[0.8,0.9,1.15]; repeatable")
+    p.add_argument("--default-scene", action="store_true",
+                   help="sim only: run in the default scene instead of the scene options the bundle was trained with "
+                        "(bundle.json task.scene, e.g. cube_sizes_mm); --env still applies over it")
     p.add_argument("--seed", type=int, default=None,
                    help="sim only: first episode seed (default: dry-run seeds, apart from training and evaluation)")
     p.add_argument("--workers", type=int, default=None,
@@ -246,6 +261,9 @@ def add_stress_parser(sub) -> argparse.ArgumentParser:
                    help=f"baseline command latency (default {REAL_LATENCY_MS:g})")
     p.add_argument("--camera-noise", type=float, default=0.0, help="baseline per-pixel noise std (0-255 units)")
     p.add_argument("--camera-gain", type=float, default=0.0, help="baseline per-episode brightness jitter")
+    p.add_argument("--default-scene", action="store_true",
+                   help="sim only: run in the default scene instead of the scene options the bundle was trained with "
+                        "(bundle.json task.scene, e.g. cube_sizes_mm); --env still applies over it")
     p.add_argument("--seed", type=int, default=None, help="first episode seed (default: the dry run's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_stress)

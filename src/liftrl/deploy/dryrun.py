@@ -47,7 +47,8 @@ LOOP_KEYS = frozenset(f.name for f in dataclasses.fields(EnvOptions)) - {f.name 
 class RowSpec:
     """How one row runs the policy: ``loop`` "env" (the training env at ``rate_hz``/``latency_ms``) or
     "deploy" (the deploy loop on SimRobot at that rate and latency, with ``camera_noise`` and frames
-    ``camera_delay_ms`` old), in the scene ``env`` describes (default: the bundle's ``env_config``)."""
+    ``camera_delay_ms`` old), in the scene ``env`` describes (default: the scene the bundle was trained in,
+    ``env_config(bundle, trained_scene=True)``)."""
 
     label: str
     loop: str
@@ -108,12 +109,15 @@ class DryRunRow:
                    sum(o.success for o in outcomes), sum(o.safety_stop for o in outcomes), tuple(outcomes))
 
 
-def env_config(bundle: Bundle, scene: Mapping[str, Any] | None = None) -> EnvConfig:
+def env_config(bundle: Bundle, scene: Mapping[str, Any] | None = None, trained_scene: bool = False) -> EnvConfig:
     """The env a bundle was trained in, at its trained control rate and latency, with ``scene`` options
-    (``liftrl.sim.scene_options``, e.g. ``{"table_texture": ["busy"]}``) over the default scene.
+    (``liftrl.sim.scene_options``, e.g. ``{"table_texture": ["busy"]}``) over the default scene, or
+    over the scene it was trained in (``bundle.task.scene``) when ``trained_scene``.
 
     A bad scene option raises ``ConfigError`` naming ``env.KEY``; the loop's options (rate, latency,
     camera) are not scene options and are refused here (the dry run sets them itself)."""
+    if trained_scene:
+        scene = {**bundle.task.scene, **dict(scene or {})}
     if scene:
         loop = sorted(set(scene) & LOOP_KEYS)
         if loop:
@@ -148,7 +152,7 @@ class _EnvRow:
 
     def __init__(self, bundle: Bundle, spec: RowSpec):
         self.bundle = bundle
-        self.env = make_env(spec.env or env_config(bundle))
+        self.env = make_env(spec.env or env_config(bundle, trained_scene=True))
 
     def __call__(self, seed: int) -> EpisodeOutcome:
         last: dict = {}
@@ -168,7 +172,7 @@ class _DeployRow:
     def __init__(self, bundle: Bundle, spec: RowSpec, arm: ArmModel, limits: SafetyLimits | None,
                  adapter: Callable[[SimRobot], Robot] | None):
         # The env alone: SimRobot applies the rate, latency and camera itself, at physics resolution.
-        self.env = make_task_env(spec.env or env_config(bundle))
+        self.env = make_task_env(spec.env or env_config(bundle, trained_scene=True))
         self.sim = SimRobot(self.env, latency_s=spec.latency_ms / 1000.0, camera_noise=spec.camera_noise,
                             render="pixels" in bundle.observation.keys, camera_delay_s=spec.camera_delay_ms / 1000.0)
         self.robot = self.sim if adapter is None else adapter(self.sim)
@@ -266,7 +270,7 @@ def run_deploy(bundle: Bundle, episode_seeds: list[int], rate_hz: float, latency
     """The deploy loop on the simulated robot, at ``rate_hz`` with ``latency_ms`` command latency, in this
     process (``adapter``, e.g. ``sim_lerobot``'s or ``liftrl stress``'s, need not pickle).
 
-    ``env_options`` (default: the bundle's ``env_config``) describe the scene, e.g. a condition of
+    ``env_options`` (default: the scene the bundle was trained in) describe the scene, e.g. a condition of
     ``liftrl stress``; ``camera_delay_ms`` makes every frame that much older than the joints.
     """
     spec = RowSpec(label, "deploy", rate_hz, latency_ms, camera_noise, None if log_dir is None else str(log_dir),
@@ -280,10 +284,11 @@ def run_deploy(bundle: Bundle, episode_seeds: list[int], rate_hz: float, latency
 
 def dry_run_rows(bundle: Bundle, rate_hz: float, latency_ms: float, camera_noise: CameraNoise = CameraNoise(),
                  log_dir: str | Path | None = None, scene: Mapping[str, Any] | None = None,
-                 camera_delay_ms: float = 0.0) -> list[RowSpec]:
+                 camera_delay_ms: float = 0.0, trained_scene: bool = True) -> list[RowSpec]:
     """The env row, the deploy loop at the trained rate, and (if anything differs) at the real rate, all in
-    the scene ``scene`` describes (default: the default scene); ``camera_delay_ms`` applies to the last row."""
-    env = env_config(bundle, scene)
+    the scene the bundle was trained in with ``scene``'s options over it (``trained_scene=False``: over the
+    default scene); ``camera_delay_ms`` applies to the last row."""
+    env = env_config(bundle, scene, trained_scene)
     hz, ms = bundle.control.hz, bundle.control.latency_ms
     rows = [RowSpec("env (training loop)", "env", hz, ms, env=env),
             RowSpec("deploy loop on SimRobot", "deploy", hz, ms, env=env)]
@@ -296,10 +301,10 @@ def dry_run_rows(bundle: Bundle, rate_hz: float, latency_ms: float, camera_noise
 def dry_run(bundle: Bundle, rate_hz: float, latency_ms: float, episodes: int, camera_noise: CameraNoise = CameraNoise(),
             log_dir: str | Path | None = None, seed: int = DRY_RUN_SEED_BASE,
             scene: Mapping[str, Any] | None = None, camera_delay_ms: float = 0.0, workers: int = 1,
-            progress: RowProgress | None = None) -> list[DryRunRow]:
+            progress: RowProgress | None = None, trained_scene: bool = True) -> list[DryRunRow]:
     """The dry run's rows (``dry_run_rows``) over ``episodes`` dry-run seeds, in ``workers`` processes."""
-    return run_rows(bundle, dry_run_rows(bundle, rate_hz, latency_ms, camera_noise, log_dir, scene, camera_delay_ms),
-                    dry_run_seeds(episodes, seed), workers, progress)
+    rows = dry_run_rows(bundle, rate_hz, latency_ms, camera_noise, log_dir, scene, camera_delay_ms, trained_scene)
+    return run_rows(bundle, rows, dry_run_seeds(episodes, seed), workers, progress)
 
 
 def format_rows(rows: list[DryRunRow]) -> str:

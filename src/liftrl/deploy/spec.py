@@ -14,7 +14,8 @@ from typing import Any, Mapping
 from liftrl.common.units import CONTROL_HZ
 from liftrl.obs.pipeline import CameraSpec
 from liftrl.sim import task
-from liftrl.sim.task import ROLL_SPAN, ROLL_STEP
+from liftrl.sim.scene_options import SceneOptions
+from liftrl.sim.task import ROLL_SPAN, ROLL_STEP, OptionError
 
 
 
@@ -143,6 +144,10 @@ class TaskSpec:
     # How "grasped" was judged in training (liftrl.sim.task.GRASP_RULES); bundles from before the
     # option existed were all trained under the original rule.
     grasp_rule: str = "jaw_0.45"
+    # The scene options the run trained with that differ from the default scene
+    # (``SceneOptions.scene_changes``, e.g. {"cube_sizes_mm": [30.0]}), so the dry run rebuilds that
+    # scene; bundles from before the field existed were exported from default-scene runs or read as such.
+    scene: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> "TaskSpec":
@@ -150,6 +155,22 @@ class TaskSpec:
         rule = str(raw.get("grasp_rule", "jaw_0.45")) if isinstance(raw, Mapping) else "jaw_0.45"
         if rule not in task.GRASP_RULES:
             raise SpecError(f"bundle.json task.grasp_rule {rule!r} is not one of {tuple(task.GRASP_RULES)}")
+        scene = _scene(raw.get("scene", {}) if isinstance(raw, Mapping) else {})
         return cls(curriculum_stage=int(_need(raw, "curriculum_stage", w)), hold_steps=int(_need(raw, "hold_steps", w)),
                    lift_height=float(_need(raw, "lift_height", w)),
-                   max_episode_steps=int(_need(raw, "max_episode_steps", w)), grasp_rule=rule)
+                   max_episode_steps=int(_need(raw, "max_episode_steps", w)), grasp_rule=rule, scene=scene)
+
+
+def _scene(raw: Any) -> dict[str, Any]:
+    """``task.scene`` checked by the scene's own rules: a field it does not know, or a bad value, is named."""
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"bundle.json task.scene must be a mapping of scene options, got {type(raw).__name__}")
+    known = {f.name for f in dataclasses.fields(SceneOptions)} - {"grasp_rule"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise SpecError(f"bundle.json task.scene has unknown scene option(s) {unknown}")
+    try:
+        SceneOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+    except (OptionError, TypeError) as exc:
+        raise SpecError(f"bundle.json task.scene: {exc}") from None
+    return dict(raw)

@@ -116,6 +116,16 @@ class SceneOptions:
         """True when nothing differs from the original scene: the env then draws and writes nothing new."""
         return self.scene_options() == SceneOptions()
 
+    def scene_changes(self) -> dict:
+        """The scene options that differ from the default scene, as JSON values (tuples as lists).
+
+        A bundle records these so its dry run can rebuild the scene it was trained in. The grasp rule
+        is left out: it is a task rule, recorded on its own (``TaskSpec.grasp_rule``)."""
+        default = SceneOptions()
+        return {f.name: list(v) if isinstance(v, tuple) else v
+                for f in fields(SceneOptions) if f.name != "grasp_rule"
+                and (v := getattr(self, f.name)) != getattr(default, f.name)}
+
 
 def _range(opts, key: str, lo: float, hi: float) -> None:
     v = getattr(opts, key)
