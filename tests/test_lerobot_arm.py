@@ -298,3 +298,76 @@ def test_bringup_stops_naming_a_servo_that_stops_answering(tmp_path, calibrated,
     assert "no per-arm file was written" in err and not (tmp_path / "arm.json").exists()
     assert all(s.get("Torque_Enable") == 1 for i, s in arm.servos.items() if i != 2)  # no release offered
     assert arm.written() == {}
+
+
+# ---------------------------------------------------------------------------------------------- a soft first contact
+def bringup_args(cal_file: Path, tmp_path: Path, *extra: str) -> list[str]:
+    return ["bringup", "--port", PORT, "--robot-id", ROBOT_ID, "--calibration-dir", str(cal_file.parent),
+            "--arm-file", str(tmp_path / "arm.json"), "--speed", "60", "--rate", "30", *extra]
+
+
+def register_log(servo: feetech.Servo, *names: str) -> list[tuple[str, int]]:
+    return [w for w in servo.writes if w[0] in names]
+
+
+@pytest.mark.slow
+def test_bringup_moves_the_arm_under_a_lowered_torque_limit_and_restores_it(tmp_path, calibrated, monkeypatch,
+                                                                          capsys):
+    """Every move of the bring-up (probes, gripper, rest pose) happens while every servo's Torque_Limit is
+    at the asked fraction; the power-up value is back afterwards, with the torque kept on."""
+    arm, cal_file = calibrated
+    arm.servos[6].set("Torque_Limit", 300)  # a servo already below the limit keeps its own value
+    monkeypatch.setattr("builtins.input", answers())
+    assert main(bringup_args(cal_file, tmp_path, "--torque-limit", "0.4")) == 0
+    assert "every servo at most 40% of full torque" in capsys.readouterr().out
+    for i, servo in arm.servos.items():
+        log = register_log(servo, "Torque_Limit", "Goal_Position")
+        limits = [k for k, w in enumerate(log) if w[0] == "Torque_Limit"]
+        goals = [k for k, w in enumerate(log) if w[0] == "Goal_Position"]
+        assert [log[k][1] for k in limits] == ([400, 1000] if i != 6 else [300, 300]), (i, log)
+        assert goals and limits[0] < min(goals) and max(goals) < limits[1], (i, log)
+        assert servo.get("Torque_Limit") == (1000 if i != 6 else 300)
+    assert holding(arm) and (tmp_path / "arm.json").is_file()
+
+
+@pytest.mark.slow
+def test_bringup_restores_the_torque_limit_when_the_user_aborts(tmp_path, calibrated, monkeypatch, capsys):
+    arm, cal_file = calibrated
+    ask = answers()
+    monkeypatch.setattr("builtins.input", lambda p="": "a" if "Did the arm do that" in p else ask(p))
+    assert main(bringup_args(cal_file, tmp_path)) == 2
+    assert "bring-up aborted" in capsys.readouterr().err
+    assert all(register_log(s, "Torque_Limit") == [("Torque_Limit", 500), ("Torque_Limit", 1000)]
+               for s in arm.servos.values())
+    assert holding(arm) and not (tmp_path / "arm.json").exists()
+
+
+def test_bringup_does_not_move_an_arm_whose_torque_limit_cannot_be_lowered(tmp_path, calibrated, monkeypatch,
+                                                                         capsys):
+    """A servo that does not acknowledge its Torque_Limit write: the servos already lowered get their
+    value back, nothing moves, no file is written, and the message names the servo."""
+    arm, cal_file = calibrated
+    real_write = feetech.PacketHandler.writeTxRx
+
+    def deaf_elbow(self, port, scs_id, address, length, data):
+        if scs_id == 3 and address == feetech.ADDR["Torque_Limit"][0]:
+            return feetech.COMM_RX_TIMEOUT, 0
+        return real_write(self, port, scs_id, address, length, data)
+
+    monkeypatch.setattr(feetech.PacketHandler, "writeTxRx", deaf_elbow)
+    monkeypatch.setattr("builtins.input", answers())
+    assert main(bringup_args(cal_file, tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert "could not lower the torque limit of elbow_flex" in err and "nothing was moved" in err, err
+    assert not (tmp_path / "arm.json").exists()
+    for i, servo in arm.servos.items():
+        assert register_log(servo, "Torque_Limit") == ([("Torque_Limit", 500), ("Torque_Limit", 1000)] if i < 3 else [])
+        assert not register_log(servo, "Goal_Position")
+        assert servo.get("Torque_Limit") == 1000
+
+
+@pytest.mark.parametrize("value", ["0.05", "1.5", "nan"])
+def test_a_torque_limit_outside_its_range_is_refused_before_connecting(tmp_path, value, capsys):
+    assert main(["bringup", "--port", PORT, "--robot-id", ROBOT_ID, "--calibration-dir", str(tmp_path),
+                 "--torque-limit", value]) == 2
+    assert "--torque-limit must be a fraction of full torque in [0.1, 1]" in capsys.readouterr().err

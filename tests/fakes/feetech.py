@@ -50,6 +50,7 @@ ADDR = {  # name: (address, bytes, sign bit or None) -- Feetech STS/SMS memory t
     "ID": (5, 1, None), "Min_Position_Limit": (9, 2, None), "Max_Position_Limit": (11, 2, None),
     "Homing_Offset": (31, 2, 11), "Operating_Mode": (33, 1, None), "Torque_Enable": (40, 1, None),
     "Goal_Position": (42, 2, 15), "Lock": (55, 1, None), "Present_Position": (56, 2, 15),
+    "Max_Torque_Limit": (16, 2, None), "Torque_Limit": (48, 2, None),
 }
 CALIBRATION_REGISTERS = ("Min_Position_Limit", "Max_Position_Limit", "Homing_Offset")
 SPEED_COUNTS_S = 3000.0  # ~264 deg/s: the STS3215 at 12 V, no load (0.22 s per 60 deg)
@@ -102,6 +103,8 @@ class Servo:
         self.set("Model_Number", MODEL_NUMBER)
         self.set("ID", self.id)
         self.set("Max_Position_Limit", RESOLUTION - 1)
+        self.set("Max_Torque_Limit", 1000)
+        self.set("Torque_Limit", 1000)  # at power-up the servo loads it from Max_Torque_Limit
         self.set("Goal_Position", self.present())
 
     # registers by name (the servo's own view, decoded)

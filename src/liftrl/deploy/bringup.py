@@ -117,7 +117,8 @@ class Bringup:
         short = {j: abs(reached[j] - target[j]) for j in BODY if abs(reached[j] - target[j]) > self.cfg.tolerance_deg}
         if short:
             raise BringupAborted(f"{sorted(short)} stopped {max(short.values()):.1f} deg short of the goal: blocked, "
-                                 f"or not powered; check the arm before trying again")
+                                 f"held back by the torque limit (--torque-limit), or not powered; check the arm "
+                                 f"before trying again")
         return reached
 
     def hold(self) -> None:

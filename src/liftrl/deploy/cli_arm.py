@@ -222,7 +222,7 @@ def deploy_so101(args: argparse.Namespace, rate: float) -> int:
     from liftrl.deploy.calibration import mapping_for_arm
     from liftrl.deploy.pipeline import ArmModel
     from liftrl.deploy.so101 import So101Robot, import_so101_follower, make_lerobot_follower
-    from liftrl.deploy.so101_session import ArmFault, ask_release, connect_follower, finish, silent_motors
+    from liftrl.deploy.so101_session import ArmFault, connect_follower, silent_motors
 
     if args.latency_ms is not None or args.camera_noise or args.camera_gain:
         raise ValueError("--latency-ms and --camera-noise emulate the real arm in simulation; with --robot so101 "
@@ -256,11 +256,20 @@ def deploy_so101(args: argparse.Namespace, rate: float) -> int:
     if silent:
         failures.append(f"servo(s) {silent} stopped answering (check their 3-pin cables and the 12 V supply); "
                         f"every servo keeps its last goal with torque on while powered")
+    return _close_session(follower, args, "deploy", failures, silent, f"done: {args.episodes} episodes")
+
+
+def _close_session(follower, args: argparse.Namespace, command: str, failures: list[str], silent: list,
+                   done: str) -> int:
+    """Close the follower (torque kept unless the user types release, never offered with a silent servo),
+    then one line: the failures and exit code 2, or ``done`` and 0; either says the state the arm is left in."""
+    from liftrl.deploy.so101_session import ask_release, finish
+
     state = finish(follower, release=not silent and ask_release(input, args.unattended))
     if failures:
-        print(f"liftrl deploy: error: {'; '.join(failures)}; {state}", file=sys.stderr)
+        print(f"liftrl {command}: error: {'; '.join(failures)}; {state}", file=sys.stderr)
         return 2
-    print(f"done: {args.episodes} episodes; {state}")
+    print(f"{done}; {state}")
     return 0
 
 
@@ -293,10 +302,10 @@ def _real_follower(args: argparse.Namespace):
 
 def _bringup_so101(args: argparse.Namespace, arm, cfg) -> int:
     """Bring-up of the real arm: connect without calibrating, run, rest at LeRobot's zero, keep torque unless told."""
-    from liftrl.deploy.bringup import Bringup, BringupAborted
-    from liftrl.deploy.calibration import save_arm_file
-    from liftrl.deploy.mapping import BODY
-    from liftrl.deploy.so101_session import ArmFault, ask_release, connect_follower, finish, silent_motors
+    from liftrl.deploy.bringup import Bringup
+    from liftrl.deploy.mapping import MOTORS
+    from liftrl.deploy.so101_session import ArmFault, connect_follower, silent_motors
+    from liftrl.deploy.torque_limit import TorqueLimitError, lowered_torque
 
     try:
         follower, clock, cal = _real_follower(args)
@@ -305,6 +314,21 @@ def _bringup_so101(args: argparse.Namespace, arm, cfg) -> int:
         print(f"liftrl bringup: error: {exc}", file=sys.stderr)
         return 2
     bringup = Bringup(follower, clock, cal, arm, robot_id(args), cfg=cfg)
+    try:
+        with lowered_torque(follower, MOTORS, args.torque_limit):
+            failure, silent = _bringup_steps(bringup, follower, args)
+    except TorqueLimitError as exc:
+        failure, silent = f"{exc}; no per-arm file was written", silent_motors(follower)
+    return _close_session(follower, args, "bringup", [failure] if failure else [], silent, "bring-up done")
+
+
+def _bringup_steps(bringup, follower, args: argparse.Namespace) -> tuple[str | None, list]:
+    """Run the bring-up, then (if every servo answers) rest at LeRobot's zero: (failure or None, silent servos)."""
+    from liftrl.deploy.bringup import BringupAborted
+    from liftrl.deploy.calibration import save_arm_file
+    from liftrl.deploy.mapping import BODY
+    from liftrl.deploy.so101_session import silent_motors
+
     failure = None
     try:
         print(f"per-arm file: {save_arm_file(bringup.run(), arm_file(args))}")
@@ -321,12 +345,7 @@ def _bringup_so101(args: argparse.Namespace, arm, cfg) -> int:
             bringup.move({j: 0.0 for j in BODY})
         except (BringupAborted, KeyboardInterrupt) as exc:
             failure = f"rest pose not reached ({exc or 'Ctrl-C'}); the arm holds where it is"
-    state = finish(follower, release=not silent and ask_release(input, args.unattended))
-    if failure:
-        print(f"liftrl bringup: error: {failure}; {state}", file=sys.stderr)
-        return 2
-    print(f"bring-up done; {state}")
-    return 0
+    return failure, silent
 
 
 def _bringup(args: argparse.Namespace) -> int:
@@ -334,6 +353,9 @@ def _bringup(args: argparse.Namespace) -> int:
     from liftrl.deploy.calibration import save_arm_file
     from liftrl.deploy.pipeline import ArmModel
 
+    from liftrl.deploy.torque_limit import check_fraction
+
+    check_fraction(args.torque_limit)  # a bad value fails before anything connects
     arm = ArmModel.build()
     cfg = BringupConfig(speed_deg_s=args.speed, rate_hz=args.rate)
     if args.robot == "so101":
@@ -360,6 +382,9 @@ def add_bringup_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--port", help="so101: serial port of the follower arm")
     p.add_argument("--speed", type=float, default=15.0, help="joint speed of every bring-up move (deg/s)")
     p.add_argument("--rate", type=float, default=15.0, help="command rate of the moves (Hz)")
+    p.add_argument("--torque-limit", type=float, default=0.5,
+                   help="so101: every servo pushes with at most this fraction of its full torque during the bring-up "
+                        "(the servos' Torque_Limit register, in RAM, restored at the end; 0.1-1)")
     add_arm_arguments(p)
     p.set_defaults(func=_bringup, uncalibrated=False)
     return p
