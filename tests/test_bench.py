@@ -364,3 +364,19 @@ def test_stress_example_bundles(tmp_path):
     np.testing.assert_allclose(hold.policy(obs), [[0, 0, 0, -0.99991]] * 2, atol=1e-4)
     assert hold.task.curriculum_stage == 1 and untrained.task.curriculum_stage == 3
     assert not np.allclose(untrained.policy(obs)[0], untrained.policy(obs)[1])
+
+
+def test_teacher_cube_sensitivity_moves_only_the_cube_and_bins_by_distance():
+    sens = bench_module("teacher_cube_sensitivity")
+    obs = {"privileged": np.arange(2 * 10, dtype=np.float32).reshape(2, 10) / 10, "state": np.zeros((2, 18))}
+    moved = sens.shifted(obs, np.array([0.005, -0.005, 0.0], dtype=np.float32))
+    np.testing.assert_allclose(moved["privileged"][:, :3] - obs["privileged"][:, :3], [[0.005, -0.005, 0.0]] * 2,
+                               atol=1e-7)
+    np.testing.assert_array_equal(moved["privileged"][:, 3:], obs["privileged"][:, 3:])
+    assert moved["state"] is obs["state"] and not np.shares_memory(moved["privileged"], obs["privileged"])
+    rows = [{"distance_cm": d, "shift_change": np.full(4, s), "step_change": None if k == 0 else np.full(4, 2 * s)}
+            for k, (d, s) in enumerate([(1.0, 0.1), (1.2, 0.3), (20.0, 0.5)])]
+    text, bins = sens.table(rows, 4)
+    assert [(b["from_cm"], b["steps"]) for b in bins] == [(0.0, 2), (15.0, 1)]
+    assert bins[0]["shift_change"] == [0.2] * 4 and bins[0]["step_change"] == [0.6] * 4  # the first step has none
+    assert "| 0-1.5 cm | 2 | 0.200 / 0.600 |" in text and "gripper: shift / step" in text

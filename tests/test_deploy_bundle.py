@@ -193,8 +193,9 @@ def test_loading_needs_no_training_code_nor_simulator(tmp_path):
             "print(sorted(m for m in sys.modules if m == 'mujoco' or m.startswith(('liftrl.sim.', 'liftrl.train', "
             "'liftrl.replay', 'liftrl.report')) and m not in PURE or m in ('liftrl.agents.drqv2', 'liftrl.agents.sac', "
             "'liftrl.agents.augment')))")
-    # the task's pure rules (workspace, gripper mapping) and the env id registration need no simulator
-    code = "PURE = ('liftrl.sim.task', 'liftrl.sim.registration'); " + code
+    # the task's pure rules (workspace, gripper mapping), the scene options' checks (bundle.json's
+    # task.scene) and the env id registration need no simulator
+    code = "PURE = ('liftrl.sim.task', 'liftrl.sim.scene_options', 'liftrl.sim.registration'); " + code
     done = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
