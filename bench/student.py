@@ -86,7 +86,8 @@ def plot(points: list[dict], teacher: dict | None, title: str, out: Path) -> Non
 
 
 def dry_run(run: Path, episodes: int) -> list[dict]:
-    """Export the best student and run it in the deploy loop at its trained rate, with camera noise."""
+    """Export the best student and run it in the deploy loop at its trained rate, with camera noise, in the
+    scene it was trained in (each row names it: the bundle's ``task.scene``, ``{}`` for the default scene)."""
     from liftrl.deploy.bundle import export_run, load_bundle
     from liftrl.deploy.dryrun import dry_run as run_dry
     from liftrl.obs.pipeline import CameraNoise
@@ -94,7 +95,7 @@ def dry_run(run: Path, episodes: int) -> list[dict]:
     bundle = load_bundle(export_run(run, "best"), real_arm=True)
     rows = run_dry(bundle, bundle.control.hz, bundle.control.latency_ms, episodes, CameraNoise(std=4.0, gain=0.2))
     return [{"run": r.label, "rate_hz": r.rate_hz, "latency_ms": r.latency_ms, "camera_noise": r.camera_noise,
-             "successes": r.successes, "episodes": r.episodes} for r in rows]
+             "successes": r.successes, "episodes": r.episodes, "scene": dict(bundle.task.scene)} for r in rows]
 
 
 def main(args) -> int:

@@ -304,7 +304,8 @@ def test_student_proof_script_runs_at_tiny_size(tmp_path):
                     run_root=str(tmp_path / "teacher"))
     stem = tmp_path / "curve"
     out = subprocess.run([sys.executable, str(BENCH / "learn.py"), "student_stage1", "--teacher", str(teacher),
-                          "--tiny", "--runs", str(tmp_path / "runs"), "--out", str(stem), "train.progress=false"],
+                          "--tiny", "--runs", str(tmp_path / "runs"), "--out", str(stem), "--dry-run", "1",
+                          "train.progress=false", "env.camera_shift_m=0.0"],
                          capture_output=True, text=True, timeout=300, env={**os.environ, "MUJOCO_GL": "egl"})
     assert out.returncode == 0, out.stderr[-2000:]
     summary = json.loads(stem.with_suffix(".json").read_text())
@@ -312,7 +313,9 @@ def test_student_proof_script_runs_at_tiny_size(tmp_path):
     assert 0.0 <= summary["teacher"]["success_rate"] <= 1.0 and summary["teacher"]["snapshot"].startswith("step_")
     assert [p["beta"] for p in summary["curve"]] == pytest.approx([1.0, 2 / 3])
     assert stem.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert out.stdout.strip().splitlines()[-1].startswith("teacher ")
+    # the dry run is in the scene the student trained in, and says so
+    assert len(summary["dry_run"]) == 3 and all(r["scene"] == {"camera_shift_m": 0.0} for r in summary["dry_run"])
+    assert any(line.startswith("teacher ") for line in out.stdout.splitlines())
 
 
 # ------------------------------------------------------------------------------------ student_update.py
