@@ -359,6 +359,7 @@ def test_bringup_does_not_move_an_arm_whose_torque_limit_cannot_be_lowered(tmp_p
     assert main(bringup_args(cal_file, tmp_path)) == 2
     err = capsys.readouterr().err
     assert "could not lower the torque limit of elbow_flex" in err and "nothing was moved" in err, err
+    assert "could not restore elbow_flex (ConnectionError" in err  # it may have applied the write whose reply was lost
     assert not (tmp_path / "arm.json").exists()
     for i, servo in arm.servos.items():
         assert register_log(servo, "Torque_Limit") == ([("Torque_Limit", 500), ("Torque_Limit", 1000)] if i < 3 else [])
@@ -371,3 +372,52 @@ def test_a_torque_limit_outside_its_range_is_refused_before_connecting(tmp_path,
     assert main(["bringup", "--port", PORT, "--robot-id", ROBOT_ID, "--calibration-dir", str(tmp_path),
                  "--torque-limit", value]) == 2
     assert "--torque-limit must be a fraction of full torque in [0.1, 1]" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_joint_blocked_short_of_its_goal_holds_before_its_torque_limit_is_lifted(tmp_path, calibrated,
+                                                                                   monkeypatch, capsys):
+    """A move that ends short (a blocked shoulder_lift) must not push at full torque once the bring-up
+    ends: the arm is told to hold where it is before the limit is restored, and the run fails."""
+    from liftrl.deploy import cli_arm
+
+    arm, cal_file = calibrated
+    arm.servos[2].stuck = True
+
+    def blocked_steps(bringup, follower, args):
+        goal = bringup.present()
+        bringup.follower.send_action({f"{m}.pos": v + (20.0 if m == "shoulder_lift" else 0.0) for m, v in goal.items()})
+        return "rest pose not reached (blocked)", []
+
+    monkeypatch.setattr(cli_arm, "_bringup_steps", blocked_steps)
+    monkeypatch.setattr("builtins.input", answers())
+    assert main(bringup_args(cal_file, tmp_path)) == 2
+    assert "rest pose not reached (blocked)" in capsys.readouterr().err
+    log = register_log(arm.servos[2], "Torque_Limit", "Goal_Position")
+    restore = log.index(("Torque_Limit", 1000))
+    last_goal = [w for w in log[:restore] if w[0] == "Goal_Position"][-1][1]
+    assert abs(last_goal - arm.servos[2].present()) <= 3, log  # holding, not pushing 20 deg on
+    assert any(w[0] == "Goal_Position" and abs(w[1] - arm.servos[2].present()) > 200 for w in log[:restore])
+
+
+def test_lowered_torque_names_a_servo_it_could_not_restore():
+    """What ``_bringup_so101`` turns into a failure of the run (exit 2, the servo named)."""
+    from liftrl.deploy.torque_limit import lowered_torque
+
+    class Bus:
+        def __init__(self):
+            self.values, self.deaf = {"a": 1000, "b": 700}, False
+
+        def read(self, name, motor, normalize=True):
+            return self.values[motor]
+
+        def write(self, name, motor, value, normalize=True):
+            if self.deaf and motor == "b":
+                raise ConnectionError("no status packet")
+            self.values[motor] = value
+
+    bus, said = Bus(), []
+    with lowered_torque(type("F", (), {"bus": bus})(), ("a", "b"), 0.5, said.append) as limit:
+        assert bus.values == {"a": 500, "b": 500} and limit.applied
+        bus.deaf = True
+    assert bus.values == {"a": 1000, "b": 500} and limit.unrestored == ["b (ConnectionError: no status packet)"]

@@ -201,6 +201,27 @@ def test_the_dry_run_is_in_the_scene_the_bundle_was_trained_in(tmp_path):
     assert load_bundle(tiny_bundle(tmp_path / "b")).task.scene == {}
 
 
+def test_dry_run_rows_given_no_scene_play_in_the_trained_one(tmp_path, monkeypatch):
+    """``run_env`` and ``run_deploy`` without env options (bench scripts, ``--robot sim-lerobot``) build the
+    scene the bundle was trained in."""
+    import liftrl.deploy.dryrun as dryrun_module
+
+    bundle = load_bundle(tiny_bundle(tmp_path, scene={"cube_sizes_mm": [40.0], "table_texture": ["busy"]}))
+    seen = []
+
+    def recording(make):
+        def build(env_cfg, *a, **kw):
+            seen.append((env_cfg.cube_sizes_mm, env_cfg.table_texture))
+            return make(env_cfg, *a, **kw)
+        return build
+
+    monkeypatch.setattr(dryrun_module, "make_env", recording(dryrun_module.make_env))
+    monkeypatch.setattr(dryrun_module, "make_task_env", recording(dryrun_module.make_task_env))
+    dryrun_module.run_env(bundle, [1_500_000_000])
+    dryrun_module.run_deploy(bundle, [1_500_000_000], 15.0, 100.0)
+    assert seen == [((40.0,), ("busy",))] * 2
+
+
 @pytest.mark.parametrize("scene,match", [
     ({"cube_sizes_mm": [5.0]}, r"task\.scene.*cube_sizes_mm"),
     ({"tabel_texture": ["busy"]}, r"unknown scene option\(s\) \['tabel_texture'\]"),
@@ -219,7 +240,7 @@ def test_a_bad_trained_scene_in_bundle_json_is_refused_by_name(tmp_path, scene, 
 
 
 def test_the_dry_run_says_which_scene_it_is_in():
-    from liftrl.deploy.cli_commands import scene_line
+    from liftrl.deploy.dryrun import scene_line
 
     assert scene_line({}, {}, False) == "scene: the default scene"
     assert scene_line({"cube_sizes_mm": [30.0]}, {}, False) == \
@@ -299,7 +320,7 @@ def test_dry_run_takes_scene_options_and_names_a_bad_one(tmp_path, capsys):
         _deploy_cli(["deploy", str(path), "--env", "table_texture=[plaid]", "--episodes", "1"])
     with pytest.raises(ConfigError, match=r"\['latency_ms'\] belong to the loop"):
         env_config(bundle, {"latency_ms": 50})
-    with pytest.raises(ValueError, match="--env, --default-scene and --camera-delay-ms are for the dry run"):
+    with pytest.raises(ValueError, match="--env and --camera-delay-ms are for the dry run"):
         _deploy_cli(["deploy", str(path), "--robot", "so101", "--env", "headlight=0", "--port", "x"])
     assert _deploy_cli(["deploy", str(path), "--env", "cube_sizes_mm=[40]", "--env", "headlight=0.5",
                         "--camera-delay-ms", "60", "--episodes", "1"]) == 0

@@ -93,6 +93,7 @@ class Servo:
     id: int
     actual: float = 2048.0
     answering: bool = True
+    stuck: bool = False  # a blocked joint: the shaft does not move whatever the goal
     regs: bytearray = field(default_factory=lambda: bytearray(128))
     writes: list = field(default_factory=list)  # (register name or address, value) in order
     last_t: float = field(default_factory=time.monotonic)
@@ -124,7 +125,7 @@ class Servo:
     def advance(self, now: float) -> None:
         """Move toward the clamped goal at the servo's speed for the time since the last packet."""
         dt, self.last_t = max(0.0, now - self.last_t), now
-        if not self.get("Torque_Enable"):
+        if not self.get("Torque_Enable") or self.stuck:
             return
         lo, hi = self.get("Min_Position_Limit"), self.get("Max_Position_Limit")
         goal = min(max(self.get("Goal_Position"), lo), hi) if hi > lo else self.get("Goal_Position")

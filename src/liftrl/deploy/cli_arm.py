@@ -128,7 +128,7 @@ def limits_from_args(args: argparse.Namespace, arm, bundle):
 def deploy_sim_lerobot(args: argparse.Namespace, rate: float, latency: float) -> int:
     from liftrl.deploy.bundle import load_bundle
     from liftrl.common.seeds import DRY_RUN_SEED_BASE, dry_run_seeds
-    from liftrl.deploy.dryrun import format_rows, run_deploy
+    from liftrl.deploy.dryrun import env_config, format_rows, run_deploy, scene_line
     from liftrl.deploy.pipeline import ArmModel
     from liftrl.deploy.sim_lerobot import lerobot_adapter
 
@@ -137,11 +137,13 @@ def deploy_sim_lerobot(args: argparse.Namespace, rate: float, latency: float) ->
     cal, joint_mapping, source = mapping(args, arm)
     limits = limits_from_args(args, arm, bundle)
     print(f"sim-lerobot dry run of {bundle.path}: {args.episodes} episodes per row; mapping {source}")
+    print(scene_line(bundle.task.scene, {}, args.default_scene))
+    env = env_config(bundle, trained_scene=not args.default_scene)
     s = dry_run_seeds(args.episodes, DRY_RUN_SEED_BASE if args.seed is None else args.seed)
-    rows = [run_deploy(bundle, s, rate, latency, arm=arm, limits=limits),
+    rows = [run_deploy(bundle, s, rate, latency, arm=arm, limits=limits, env_options=env),
             run_deploy(bundle, s, rate, latency, log_dir=args.log_dir, arm=arm, limits=limits,
                        adapter=lerobot_adapter(cal, joint_mapping, arm.joint_range, limits),
-                       label="deploy loop on sim-lerobot")]
+                       label="deploy loop on sim-lerobot", env_options=env)]
     print(format_rows(rows))
     return 0
 
@@ -315,11 +317,29 @@ def _bringup_so101(args: argparse.Namespace, arm, cfg) -> int:
         return 2
     bringup = Bringup(follower, clock, cal, arm, robot_id(args), cfg=cfg)
     try:
-        with lowered_torque(follower, MOTORS, args.torque_limit):
+        with lowered_torque(follower, MOTORS, args.torque_limit) as limit:
             failure, silent = _bringup_steps(bringup, follower, args)
-    except TorqueLimitError as exc:
-        failure, silent = f"{exc}; no per-arm file was written", silent_motors(follower)
-    return _close_session(follower, args, "bringup", [failure] if failure else [], silent, "bring-up done")
+            # hold where the arm is before any servo gets its full torque back: a joint blocked short of
+            # its goal must not push at full strength once the limit is lifted
+            held = None if silent else _hold(bringup)
+        failures = [f for f in (failure, held) if f]
+        if limit.unrestored:
+            failures.append(f"could not restore the torque limit of {'; '.join(limit.unrestored)}: those servos stay weaker "
+                            f"until the arm is power-cycled")
+    except (TorqueLimitError, KeyboardInterrupt) as exc:
+        failures = [f"{exc or 'interrupted (Ctrl-C) while the torque limit was being set; it was put back'}; "
+                    f"no per-arm file was written"]
+        silent = silent_motors(follower)
+    return _close_session(follower, args, "bringup", failures, silent, "bring-up done")
+
+
+def _hold(bringup) -> str | None:
+    """Command the pose the arm is in now; a failure described (None when it holds)."""
+    try:
+        bringup.hold()
+    except Exception as exc:  # the bus: LeRobot raises ConnectionError/RuntimeError naming the motor ids
+        return f"could not command a hold before lifting the torque limit ({type(exc).__name__}: {str(exc).strip()})"
+    return None
 
 
 def _bringup_steps(bringup, follower, args: argparse.Namespace) -> tuple[str | None, list]:

@@ -39,7 +39,7 @@ def _deploy_sim(args: argparse.Namespace) -> int:
     from liftrl.common.progress import SuccessBar
     from liftrl.common.seeds import DRY_RUN_SEED_BASE, dry_run_seeds
     from liftrl.deploy.bundle import load_bundle
-    from liftrl.deploy.dryrun import dry_run_rows, format_rows, run_rows
+    from liftrl.deploy.dryrun import dry_run_rows, format_rows, run_rows, scene_line
     from liftrl.deploy.sim_robot import CameraNoise
     from liftrl.sim.parallel import default_workers
 
@@ -75,16 +75,6 @@ def _deploy_sim(args: argparse.Namespace) -> int:
     return 0
 
 
-def scene_line(trained: dict, given: dict, default_scene: bool) -> str:
-    """Which scene the dry run's episodes are in, so a result is never read against the wrong one."""
-    base = "the default scene" if default_scene or not trained else f"the scene it was trained in ({_options(trained)})"
-    return f"scene: {base}" + (f", with --env {_options(given)}" if given else "")
-
-
-def _options(options: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in options.items())
-
-
 def parse_env_options(items: list[str] | None) -> dict:
     """``--env KEY=VALUE`` pairs (VALUE as YAML: ``[busy, flat]``, ``0.5``, ``true``) as a dict of scene options."""
     import yaml
@@ -110,8 +100,10 @@ def _deploy(args: argparse.Namespace) -> int:
         raise ValueError(f"--rate must be a positive number of Hz, got {args.rate}")
     if args.latency_ms is not None and args.latency_ms < 0:
         raise ValueError(f"--latency-ms must be >= 0, got {args.latency_ms}")
-    if args.robot != "sim" and (args.env or args.camera_delay_ms or args.default_scene):
-        raise ValueError("--env, --default-scene and --camera-delay-ms are for the dry run (--robot sim)")
+    if args.robot == "so101" and args.default_scene:
+        raise ValueError("--default-scene is for the dry runs (--robot sim or sim-lerobot)")
+    if args.robot != "sim" and (args.env or args.camera_delay_ms):
+        raise ValueError("--env and --camera-delay-ms are for the dry run (--robot sim)")
     if args.camera_delay_ms < 0:
         raise ValueError(f"--camera-delay-ms must be >= 0, got {args.camera_delay_ms}")
     if args.max_joint_speed <= 0 or args.max_lead <= 0:
@@ -148,8 +140,8 @@ def add_deploy_parser(sub) -> argparse.ArgumentParser:
                    help="sim only: a scene option over the default scene (docs/stress.md), e.g. "
                         "--env table_texture=[busy] --env light_rgb=[0.8,0.9,1.15]; repeatable")
     p.add_argument("--default-scene", action="store_true",
-                   help="sim only: run in the default scene instead of the scene options the bundle was trained with "
-                        "(bundle.json task.scene, e.g. cube_sizes_mm); --env still applies over it")
+                   help="sim and sim-lerobot: run in the default scene instead of the scene options the bundle was "
+                        "trained with (bundle.json task.scene, e.g. cube_sizes_mm); --env still applies over it")
     p.add_argument("--seed", type=int, default=None,
                    help="sim only: first episode seed (default: dry-run seeds, apart from training and evaluation)")
     p.add_argument("--workers", type=int, default=None,
@@ -261,9 +253,6 @@ def add_stress_parser(sub) -> argparse.ArgumentParser:
                    help=f"baseline command latency (default {REAL_LATENCY_MS:g})")
     p.add_argument("--camera-noise", type=float, default=0.0, help="baseline per-pixel noise std (0-255 units)")
     p.add_argument("--camera-gain", type=float, default=0.0, help="baseline per-episode brightness jitter")
-    p.add_argument("--default-scene", action="store_true",
-                   help="sim only: run in the default scene instead of the scene options the bundle was trained with "
-                        "(bundle.json task.scene, e.g. cube_sizes_mm); --env still applies over it")
     p.add_argument("--seed", type=int, default=None, help="first episode seed (default: the dry run's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_stress)

@@ -307,6 +307,16 @@ def dry_run(bundle: Bundle, rate_hz: float, latency_ms: float, episodes: int, ca
     return run_rows(bundle, rows, dry_run_seeds(episodes, seed), workers, progress)
 
 
+def scene_line(trained: dict, given: dict, default_scene: bool) -> str:
+    """Which scene the dry run's episodes are in, so a result is never read against the wrong one."""
+    base = "the default scene" if default_scene or not trained else f"the scene it was trained in ({_options(trained)})"
+    return f"scene: {base}" + (f", with --env {_options(given)}" if given else "")
+
+
+def _options(options: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in options.items())
+
+
 def format_rows(rows: list[DryRunRow]) -> str:
     lines = ["| run | rate (Hz) | latency (ms) | camera noise (std, 0-255) | success | safety stops |",
              "| --- | --- | --- | --- | --- | --- |"]

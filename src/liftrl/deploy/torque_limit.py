@@ -15,6 +15,7 @@ read and written with ``normalize=False``; a servo already below the limit keeps
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 REGISTER = "Torque_Limit"
@@ -44,41 +45,55 @@ def _restore(bus: Any, before: dict[str, int]) -> list[str]:
 
 
 def _lower(bus: Any, motors: Sequence[str], limit: int) -> dict[str, int]:
-    """Read every servo's limit, then lower each; a failure puts back those already lowered and raises."""
+    """Read every servo's limit, then lower each; a failure (or Ctrl-C) puts back every servo a write was
+    sent to, the one that failed included (it may have applied a write whose reply was lost), and raises."""
     before: dict[str, int] = {}
-    lowered: dict[str, int] = {}
+    sent: dict[str, int] = {}
     try:
         for motor in motors:
             before[motor] = int(bus.read(REGISTER, motor, normalize=False))
         for motor in motors:
+            sent[motor] = before[motor]
             bus.write(REGISTER, motor, min(before[motor], limit), normalize=False)
-            lowered[motor] = before[motor]
-    except Exception as exc:  # the bus: LeRobot raises ConnectionError/RuntimeError naming the motor
-        left = _restore(bus, lowered)
-        tail = f"; could not restore {left}: power-cycle the arm to reset them" if left else ""
+    except BaseException as exc:  # the bus: LeRobot raises ConnectionError/RuntimeError naming the motor
+        left = _restore(bus, sent)
+        tail = f"; could not restore {'; '.join(left)}: power-cycle the arm to reset them" if left else ""
+        if not isinstance(exc, Exception):  # Ctrl-C: the limits are back; let it through
+            raise
         raise TorqueLimitError(f"could not lower the torque limit of {motor} ({type(exc).__name__}: "
                                f"{str(exc).strip()}); nothing was moved{tail}") from None
     return before
 
 
+@dataclass
+class TorqueLimit:
+    """What ``lowered_torque`` did: whether the limit applied, and the servos it could not restore
+    (filled in when the block ends; the caller reports them as a failure)."""
+
+    applied: bool = False
+    unrestored: list[str] = field(default_factory=list)
+
+
 @contextmanager
 def lowered_torque(follower: Any, motors: Sequence[str], fraction: float,
-                   say: Callable[[str], None] = print) -> Iterator[bool]:
-    """Within the block every servo of ``follower.bus`` pushes with at most ``fraction`` of its torque;
-    yields whether the limit applies. On leaving (also on an error or Ctrl-C) each servo gets back
-    the value it had; a servo that cannot be restored is named, with the power cycle that resets it."""
+                   say: Callable[[str], None] = print) -> Iterator[TorqueLimit]:
+    """Within the block every servo of ``follower.bus`` pushes with at most ``fraction`` of its torque.
+
+    On leaving (also on an error or Ctrl-C) each servo gets back the value it had; the caller must
+    first make the arm hold where it is, so that no servo still pushing toward an unreached goal gets
+    its full torque back. A servo that cannot be restored is listed in ``unrestored``."""
+    state = TorqueLimit()
     bus = getattr(follower, "bus", None)
     if bus is None:
         say("torque limit: this follower has no servo bus (a simulation): not lowered")
-        yield False
+        yield state
         return
     limit = int(round(FULL_SCALE * check_fraction(fraction)))
     before = _lower(bus, motors, limit)
+    state.applied = True
     say(f"torque limit: every servo at most {100 * limit / FULL_SCALE:.0f}% of full torque until the bring-up ends "
         f"(--torque-limit; a blocked move stalls softly)")
     try:
-        yield True
+        yield state
     finally:
-        left = _restore(bus, before)
-        if left:
-            say(f"torque limit: could not restore {left}; those servos stay weaker until the arm is power-cycled")
+        state.unrestored = _restore(bus, before)
