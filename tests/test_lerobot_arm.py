@@ -86,6 +86,10 @@ def deploy_args(bundle: str, cal_file: Path, tmp_path: Path, *extra: str) -> lis
             *extra]
 
 
+def register_log(servo: feetech.Servo, *names: str) -> list[tuple[str, int]]:
+    return [w for w in servo.writes if w[0] in names]
+
+
 def holding(arm: feetech.FakeArm) -> bool:
     """Every servo has torque on and its goal at its present position (within a few counts): it holds still."""
     return all(s.get("Torque_Enable") == 1 and abs(s.get("Goal_Position") - s.present()) <= 3
@@ -101,12 +105,23 @@ def test_lerobot_calibration_then_bringup_then_deploy(tmp_path, bundles, calibra
     assert data["wrist_roll"]["range_min"] == 0 and data["wrist_roll"]["range_max"] == 4095
     prompts: list[str] = []
     monkeypatch.setattr("builtins.input", answers(log=prompts))
+    arm.servos[6].set("Torque_Limit", 300)  # a servo already below the bring-up's limit keeps its own value
     bringup = ["bringup", "--robot", "so101", "--port", PORT, "--robot-id", ROBOT_ID, "--calibration-dir",
-               str(cal_file.parent), "--arm-file", str(tmp_path / "arm.json"), "--speed", "60", "--rate", "30"]
+               str(cal_file.parent), "--arm-file", str(tmp_path / "arm.json"), "--speed", "60", "--rate", "30",
+               "--torque-limit", "0.4"]
     assert main(bringup) == 0
     out = capsys.readouterr().out
     assert f"LeRobot calibration: {cal_file}" in out and (tmp_path / "arm.json").is_file()
     assert "torque on" in out and holding(arm)  # the release prompt was answered with Enter
+    # every move of the bring-up (probes, gripper, rest, the final hold) under the lowered torque limit
+    assert "every servo at most 40% of full torque" in out
+    for i, servo in arm.servos.items():
+        log = register_log(servo, "Torque_Limit", "Goal_Position")
+        limits = [k for k, w in enumerate(log) if w[0] == "Torque_Limit"]
+        goals = [k for k, w in enumerate(log) if w[0] == "Goal_Position"]
+        assert [log[k][1] for k in limits] == ([400, 1000] if i != 6 else [300, 300]), (i, log)
+        assert goals and limits[0] < min(goals) and max(goals) < limits[1], (i, log)
+        assert servo.get("Torque_Limit") == (1000 if i != 6 else 300)
     assert main(deploy_args(bundles["state"], cal_file, tmp_path)) == 0
     out = capsys.readouterr().out
     assert f"mapping: calibrated: per-arm file {tmp_path / 'arm.json'}" in out and "done: 1 episodes" in out
@@ -304,30 +319,6 @@ def test_bringup_stops_naming_a_servo_that_stops_answering(tmp_path, calibrated,
 def bringup_args(cal_file: Path, tmp_path: Path, *extra: str) -> list[str]:
     return ["bringup", "--port", PORT, "--robot-id", ROBOT_ID, "--calibration-dir", str(cal_file.parent),
             "--arm-file", str(tmp_path / "arm.json"), "--speed", "60", "--rate", "30", *extra]
-
-
-def register_log(servo: feetech.Servo, *names: str) -> list[tuple[str, int]]:
-    return [w for w in servo.writes if w[0] in names]
-
-
-@pytest.mark.slow
-def test_bringup_moves_the_arm_under_a_lowered_torque_limit_and_restores_it(tmp_path, calibrated, monkeypatch,
-                                                                          capsys):
-    """Every move of the bring-up (probes, gripper, rest pose) happens while every servo's Torque_Limit is
-    at the asked fraction; the power-up value is back afterwards, with the torque kept on."""
-    arm, cal_file = calibrated
-    arm.servos[6].set("Torque_Limit", 300)  # a servo already below the limit keeps its own value
-    monkeypatch.setattr("builtins.input", answers())
-    assert main(bringup_args(cal_file, tmp_path, "--torque-limit", "0.4")) == 0
-    assert "every servo at most 40% of full torque" in capsys.readouterr().out
-    for i, servo in arm.servos.items():
-        log = register_log(servo, "Torque_Limit", "Goal_Position")
-        limits = [k for k, w in enumerate(log) if w[0] == "Torque_Limit"]
-        goals = [k for k, w in enumerate(log) if w[0] == "Goal_Position"]
-        assert [log[k][1] for k in limits] == ([400, 1000] if i != 6 else [300, 300]), (i, log)
-        assert goals and limits[0] < min(goals) and max(goals) < limits[1], (i, log)
-        assert servo.get("Torque_Limit") == (1000 if i != 6 else 300)
-    assert holding(arm) and (tmp_path / "arm.json").is_file()
 
 
 @pytest.mark.slow
