@@ -165,6 +165,16 @@ class DistillConfig:
     beta_schedule: str = "linear(1.0,0.0,3)"
     # Evaluate the student (and once, at the start, the teacher) every this many rounds.
     eval_every_rounds: int = 1
+    # Moved-cube views (liftrl.distill.cube_views): after each round, this many arm states from the
+    # dataset (with the cube resting on the table) are rendered again with the cube moved, in a fresh
+    # random scene, and labelled by the teacher. The same joints then come with different cubes and
+    # labels, so only the image can say where the cube is. Needs a teacher that reads privileged and
+    # agent.aux_cube_weight > 0 (the dataset then keeps the cube). 0: off.
+    moved_cube_views: int = 0
+    # How far a view moves the cube on the table from where it was in that row (uniform over a disc, m).
+    moved_cube_shift_m: float = 0.04
+    # The share of each of the round's regression batches drawn from its views (the rest from the rollouts).
+    moved_cube_batch_fraction: float = 0.5
 
 
 AgentConfig = Union[DrQV2Config, SACConfig, StudentConfig]
@@ -441,6 +451,7 @@ def _check_student(cfg: Config) -> None:
                                                             and distill_cfg.update_threads >= 0):
         raise ConfigError(f"config key 'distill.update_threads' must be an integer >= 0 (0: every usable core), "
                           f"got {distill_cfg.update_threads!r}")
+    _check_moved_cube(cfg)
     error = cfg.env.privileged_cube_error_m
     if error:
         raise ConfigError(f"config key 'env.privileged_cube_error_m' is {error} in a student's config: the "
@@ -453,6 +464,25 @@ def _check_student(cfg: Config) -> None:
     if not all(0.0 <= beta(round_index) <= 1.0 for round_index in range(distill_cfg.rounds)):
         raise ConfigError(f"config key 'distill.beta_schedule' must stay in [0, 1] (a probability), "
                           f"got {distill_cfg.beta_schedule!r}")
+
+
+def _check_moved_cube(cfg: Config) -> None:
+    """``distill.moved_cube_*`` in range; whether the teacher and the dataset allow views is checked at start."""
+    distill_cfg = cfg.distill
+    views, shift, fraction = (distill_cfg.moved_cube_views, distill_cfg.moved_cube_shift_m,
+                              distill_cfg.moved_cube_batch_fraction)
+    if views < 0:
+        raise ConfigError(f"config key 'distill.moved_cube_views' must be >= 0 (0: off), got {views}")
+    if not 0.0 < shift <= 0.2:
+        raise ConfigError(f"config key 'distill.moved_cube_shift_m' must be in (0, 0.2] m, got {shift}")
+    if not 0.0 < fraction < 1.0:
+        raise ConfigError(f"config key 'distill.moved_cube_batch_fraction' must be in (0, 1): the rest of each "
+                          f"batch comes from the rollouts, got {fraction}")
+    if views and round(cfg.agent.batch_size * fraction) < 1:
+        raise ConfigError(f"config key 'distill.moved_cube_batch_fraction' {fraction} of agent.batch_size "
+                          f"{cfg.agent.batch_size} is no row: raise one of them")
+
+
 def _check_teacher_options(cfg: Config) -> None:
     """Demos, the collapse guard and the SAC options against collapse."""
     t, r = cfg.train, cfg.replay

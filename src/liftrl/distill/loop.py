@@ -7,7 +7,8 @@ A distillation run is the train loop's ``Trainer`` over DAgger's own collector a
   action computed from the same step's observation (``privileged`` / ``state``);
 - storing: the replay buffer (frames stored once) keeps the *label* as the step's action, so it is
   the aggregated DAgger dataset; it is saved with every snapshot, since it is the training data;
-- learning: after each round's ``steps_per_round`` env steps, ``updates_per_round`` regression steps.
+- learning: after each round's ``steps_per_round`` env steps, ``updates_per_round`` regression steps,
+  with part of each batch moved-cube views when ``distill.moved_cube_views`` is on (``cube_views``).
 Everything else is the train loop's: vector env workers collecting in parallel, run folder
 ``runs/distill/<stamp>/``, snapshots, ``metrics.jsonl``, TensorBoard, evaluation on the usual
 seeds with best by the Wilson bound, exact resume, and the end-of-run video (the CLI's ``after``
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 
 from liftrl.config import Config, load_config, save_config
+from liftrl.distill.cube_views import ViewMaker, ViewRenderer, ViewSettings
 from liftrl.distill.dagger import beta_schedule, choose_driver, mix, round_of
 from liftrl.distill.teacher import Teacher, load_teacher, resolve_snapshot
 from liftrl.obs.keys import OBSERVATION_KEYS
@@ -96,8 +98,9 @@ class DaggerLearner:
     regression steps on the aggregated dataset, each row marked with the round it followed."""
 
     def __init__(self, agent, replay: ReplayBuffer, acting: DaggerActing, steps_per_round: int,
-                 updates_per_round: int, update_threads: int = 0):
+                 updates_per_round: int, update_threads: int = 0, views: ViewMaker | None = None):
         self.agent = agent
+        self.views = views  # moved-cube views (distill.moved_cube_views), or None
         self.update_threads = update_threads or usable_cores()
         self.replay = replay
         self.acting = acting
@@ -118,16 +121,24 @@ class DaggerLearner:
         extra = {"round": finished, "beta": self.acting.beta(finished), "labelled_frames": env_steps,
                  "teacher_drove_frac": counts["teacher_steps"] / max(counts["steps"], 1)}
         self.acting.round_counts = {"teacher_steps": 0, "steps": 0}
+        if self.views is not None:
+            extra["moved_cube_views"] = self.views.new_round(finished, self.replay)
         acting_threads = torch.get_num_threads()
         torch.set_num_threads(self.update_threads)  # the workers wait: the updates may take every core
         try:
             for _ in range(self.updates_per_round):
-                row = self.agent.update(self.replay.sample(self.agent.batch_size), env_steps)
+                batch = (self.views.batch(self.replay, self.agent.batch_size) if self.views is not None
+                         else self.replay.sample(self.agent.batch_size))
+                row = self.agent.update(batch, env_steps)
                 self.pending.append({**row, **extra})
                 self.updates += 1
         finally:
             torch.set_num_threads(acting_threads)
         return self.updates_per_round
+
+    def close(self) -> None:
+        if self.views is not None:
+            self.views.close()
 
     def state(self) -> dict:
         return {"agent": self.agent.state_dict(), "counters": {"updates": self.updates},
@@ -162,7 +173,8 @@ def dagger_parts(cfg: Config, run_dir: Path, teacher: Teacher, resume: bool = Fa
         _check_teacher_inputs(core.env.single_observation_space, core.env.single_action_space, teacher)
         acting = DaggerActing(core.agent, teacher, cfg)
         learner = DaggerLearner(core.agent, core.replay, acting, cfg.distill.steps_per_round,
-                                cfg.distill.updates_per_round, cfg.distill.update_threads)
+                                cfg.distill.updates_per_round, cfg.distill.update_threads,
+                                _view_maker(cfg, teacher, core.agent.replay_keys))
         baseline = Baseline("teacher", teacher.act, "distill", lambda summary: (
             f"liftrl distill: teacher {teacher.run} ({teacher.snapshot}) succeeds "
             f"{summary.successes}/{summary.episodes} on the evaluation seeds"))
@@ -170,6 +182,25 @@ def dagger_parts(cfg: Config, run_dir: Path, teacher: Teacher, resume: bool = Fa
     except BaseException:
         core.close()
         raise
+
+
+def _view_maker(cfg: Config, teacher: Teacher, replay_keys: tuple[str, ...]) -> ViewMaker | None:
+    """The moved-cube views of ``distill.moved_cube_views`` (None when 0): they need a teacher that reads
+    the cube, or moving it would not change its label."""
+    d = cfg.distill
+    if not d.moved_cube_views:
+        return None
+    if "privileged" not in teacher.actor_keys:
+        raise ValueError(f"distill.moved_cube_views={d.moved_cube_views} needs a teacher that reads 'privileged' "
+                         f"(the cube it labels from); teacher {teacher.run} reads {list(teacher.actor_keys)}")
+    missing = sorted((set(teacher.actor_keys) | {"state", "privileged"}) - set(replay_keys))
+    if missing:
+        raise ValueError(f"distill.moved_cube_views={d.moved_cube_views}: the dataset does not keep {missing}, which "
+                         f"a view's label and cube need (the replay keeps the student's keys, and 'state' and "
+                         f"'privileged' with agent.aux_cube_weight > 0)")
+    settings = ViewSettings(d.moved_cube_views, d.moved_cube_shift_m, d.moved_cube_batch_fraction,
+                            cfg.env.frame_stack, 1.0 / cfg.env.control_hz)
+    return ViewMaker(ViewRenderer(cfg.env, settings), teacher.act, replay_keys, cfg.train.seed)
 
 
 def build_distiller(cfg: Config, run_dir: Path, teacher: Teacher | None = None, resume: bool = False,

@@ -358,6 +358,15 @@ class ReplayBuffer:
             "discount": discount.astype(np.float32),
         }
 
+    def sample_vectors(self, count: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """The low-dimensional observations of ``count`` rows drawn uniformly (with replacement) by
+        ``rng``, not the buffer's own generator, and no pixels: source rows for a caller that renders
+        its own images (``liftrl.distill.cube_views``) without moving the training batches' draws."""
+        index = self._sampleable_index()
+        if index.size == 0:
+            raise ValueError("cannot sample: no transition has a complete n-step window yet (add more steps)")
+        return self._gather_vectors(index[rng.integers(0, index.size, size=_positive_int("count", count))])
+
     def _gather_vectors(self, flat: np.ndarray) -> dict[str, np.ndarray]:
         return {key: np.take(arr.reshape(-1, *self.specs[key].shape), flat, axis=0)
                 for key, arr in self._vectors.items()}

@@ -39,6 +39,9 @@ class Learner(Protocol):
     def load(self, state: Mapping[str, Any]) -> None:
         """Restore what ``state`` saved, from the whole snapshot state."""
 
+    def close(self) -> None:
+        """Release what it holds beyond the agent and replay (a renderer); the trainer calls it once."""
+
 
 class OnlineLearner:
     """Online RL's updates (see the module docstring)."""
@@ -101,3 +104,6 @@ class OnlineLearner:
         if self.demos is not None and self._demo_rng is not None:
             self.demos.set_rng_state(self._demo_rng)
         self.pending = list(state["pending"]["updates"])
+
+    def close(self) -> None:
+        """Nothing beyond the agent and the replays, which the trainer's core owns."""

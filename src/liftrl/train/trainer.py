@@ -61,6 +61,7 @@ class Parts:
         self.logger.close()
         self.collector.close()
         self.evaluator.close()
+        self.learner.close()
 
 
 class Trainer:
