@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+from bench_modules import bench_module
 
 
 def checks():
-    sys.path.insert(0, str(BENCH))
-    try:
-        return importlib.import_module("image_checks")
-    finally:
-        sys.path.remove(str(BENCH))
+    return bench_module("image_checks")
 
 
 @pytest.fixture(scope="module")

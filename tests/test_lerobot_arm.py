@@ -141,7 +141,8 @@ def test_a_pick_bundle_moves_the_arm_to_the_dry_runs_start_pose(tmp_path, calibr
 
     arm, cal_file = calibrated
     state, meta, _ = snapshot(TINY_SAC, ("state",), ("state",),
-                              env_extra={"curriculum_stage": PICK_STAGE, "max_episode_steps": 400})
+                              env_extra={"curriculum_stage": PICK_STAGE, "max_episode_steps": 400,
+                                         "cube_sizes_mm": [30.0], "camera_shift_m": 0.005})
     bundle = export_snapshot(state, meta, tmp_path / "pick")
     moves: list[tuple[str, np.ndarray]] = []
     real_move = cli_arm._slow_move
@@ -154,6 +155,8 @@ def test_a_pick_bundle_moves_the_arm_to_the_dry_runs_start_pose(tmp_path, calibr
     monkeypatch.setattr("builtins.input", answers())
     assert main(deploy_args(str(bundle), cal_file, tmp_path, "--uncalibrated")) == 0
     assert [w for w, _ in moves] == ["start pose", "rest pose"]
+    out = capsys.readouterr().out  # the operator is told what the narrower training scene needs, first
+    assert out.index("this policy needs a cube of 30 mm") < out.index("this policy needs the wrist camera within +-5 mm")
     sim = LiftCubeEnv(curriculum_stage=PICK_STAGE, observations=("state",), render_mode=None)
     try:
         sim.reset(seed=11)

@@ -3,22 +3,14 @@ with a misplaced cube (teacher_cube_error.py)."""
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+from bench_modules import bench_module
 
 
 def module(name):
-    sys.path.insert(0, str(BENCH))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(str(BENCH))
+    return bench_module(name)
 
 
 def test_an_episode_is_sorted_by_the_furthest_stage_it_reached():

@@ -239,6 +239,21 @@ def test_a_bad_trained_scene_in_bundle_json_is_refused_by_name(tmp_path, scene, 
         load_bundle(path)
 
 
+def test_a_bundle_trained_narrower_than_the_default_scene_says_what_the_real_table_needs():
+    from liftrl.deploy.spec import TaskSpec
+
+    def needs(scene):
+        return TaskSpec(curriculum_stage=5, hold_steps=150, lift_height=0.08, max_episode_steps=400,
+                        scene=scene).real_scene_needs()
+
+    assert needs({}) == [] and needs({"table_texture": ["busy"], "camera_shift_m": 0.04}) == []
+    one = needs({"cube_sizes_mm": [30.0], "camera_shift_m": 0.005})
+    assert one[0].startswith("a cube of 30 mm") and one[1].startswith("the wrist camera within +-5 mm per axis of "
+                                                                       "the model's mount")
+    assert needs({"cube_sizes_mm": [28.0, 32.0]})[0].startswith("a cube of 28-32 mm")
+    assert "moved by [0.0, 0.01, 0.0] m" in needs({"camera_offset_m": [0.0, 0.01, 0.0]})[0]
+
+
 def test_the_dry_run_says_which_scene_it_is_in():
     from liftrl.deploy.dryrun import scene_line
 

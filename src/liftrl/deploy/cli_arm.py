@@ -232,6 +232,8 @@ def deploy_so101(args: argparse.Namespace, rate: float) -> int:
     if not args.port:
         raise ValueError("--robot so101 needs --port (the arm's serial port, e.g. /dev/ttyACM0)")
     bundle = load_bundle(args.bundle, real_arm=True)
+    for need in bundle.task.real_scene_needs():
+        print(f"this policy needs {need}")
     try:
         import_so101_follower()
     except ImportError as exc:

@@ -149,6 +149,24 @@ class TaskSpec:
     # scene; bundles from before the field existed were exported from default-scene runs or read as such.
     scene: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
+    def real_scene_needs(self) -> list[str]:
+        """What the real table must match because training held it narrower than the default scene: the
+        cube's size and the wrist camera's mount (docs/pick.md, "One cube size and a measured mount"),
+        in words for the operator before the first episode; empty for a default-scene bundle."""
+        needs = []
+        default = SceneOptions()
+        sizes = tuple(float(v) for v in self.scene.get("cube_sizes_mm", default.cube_sizes_mm))
+        if sizes != default.cube_sizes_mm:
+            what = f"{sizes[0]:g} mm" if len(sizes) == 1 else f"{min(sizes):g}-{max(sizes):g} mm"
+            needs.append(f"a cube of {what} (trained on cube_sizes_mm={list(sizes)}; other sizes were not trained)")
+        shift = float(self.scene.get("camera_shift_m", default.camera_shift_m))
+        offset = tuple(float(v) for v in self.scene.get("camera_offset_m", default.camera_offset_m))
+        if shift < default.camera_shift_m or offset != default.camera_offset_m:
+            at = "the model's mount" if not any(offset) else f"the model's mount moved by {list(offset)} m"
+            needs.append(f"the wrist camera within +-{shift * 1000:g} mm per axis of {at} (trained with "
+                         f"camera_shift_m={shift:g}; the default trains +-{default.camera_shift_m * 1000:g} mm)")
+        return needs
+
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> "TaskSpec":
         w = "task"
