@@ -118,6 +118,28 @@ def test_bad_arguments_are_named(tmp_path):
         call(["deploy", str(run / "bundle_latest"), "--robot", "so101", "--latency-ms", "50", "--port", "x"])
     with pytest.raises(FileNotFoundError, match="not a policy bundle"):
         call(["deploy", str(run), "--robot", "sim"])
+    # the real arm's caps are not silently dropped by the sim dry run, which keeps the default caps
+    with pytest.raises(ValueError, match="--max-joint-speed and --max-lead are for --robot so101 or sim-lerobot"):
+        call(["deploy", str(run / "bundle_latest"), "--robot", "sim", "--max-lead", "3"])
+    with pytest.raises(ValueError, match="must be > 0, got None, 0.0"):
+        call(["deploy", str(run / "bundle_latest"), "--robot", "sim-lerobot", "--max-lead", "0"])
+
+
+def test_caps_left_out_are_the_safety_defaults_and_given_ones_are_used():
+    from liftrl.deploy.cli_arm import limits_from_args
+    from liftrl.deploy.pipeline import ArmModel
+    from liftrl.deploy.safety import SafetyLimits
+
+    arm = ArmModel.build()
+    bundle = argparse.Namespace(action=argparse.Namespace(gripper_ctrl=(-0.17, 1.75), workspace_low=(0.1, -0.3, 0.0),
+                                                          workspace_high=(0.5, 0.3, 0.3)))
+    default = SafetyLimits.for_arm(arm.joint_range, (-0.17, 1.75), (0.1, -0.3, 0.0), (0.5, 0.3, 0.3))
+    args = parser().parse_args(["deploy", "b", "--robot", "so101"])
+    assert limits_from_args(args, arm, bundle) == default
+    args = parser().parse_args(["deploy", "b", "--robot", "so101", "--max-lead", "0.2", "--max-joint-speed", "3"])
+    given = limits_from_args(args, arm, bundle)
+    assert given.max_lead[:5] == (0.2,) * 5 and given.max_joint_speed[:5] == (3.0,) * 5
+    assert given.max_lead[5] == default.max_lead[5]  # the gripper keeps its own
 
 
 def test_deploy_help_says_max_steps_defaults_to_the_bundles_episode(capsys):

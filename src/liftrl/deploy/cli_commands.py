@@ -106,7 +106,10 @@ def _deploy(args: argparse.Namespace) -> int:
         raise ValueError("--env and --camera-delay-ms are for the dry run (--robot sim)")
     if args.camera_delay_ms < 0:
         raise ValueError(f"--camera-delay-ms must be >= 0, got {args.camera_delay_ms}")
-    if args.max_joint_speed <= 0 or args.max_lead <= 0:
+    if args.robot == "sim" and (args.max_joint_speed is not None or args.max_lead is not None):
+        raise ValueError("--max-joint-speed and --max-lead are for --robot so101 or sim-lerobot; the sim dry run "
+                         "keeps the default caps (liftrl.deploy.safety.SafetyLimits.for_arm)")
+    if any(v is not None and v <= 0 for v in (args.max_joint_speed, args.max_lead)):
         raise ValueError(f"--max-joint-speed and --max-lead must be > 0, got {args.max_joint_speed}, {args.max_lead}")
     from liftrl.deploy import cli_arm
 
@@ -157,11 +160,12 @@ def add_deploy_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=None,
                    help="so101: control steps per episode (default: the bundle's episode length, "
                         "task.max_episode_steps ticks of 20 ms, at --rate)")
-    p.add_argument("--max-joint-speed", type=float, default=5.0,
-                   help="so101/sim-lerobot: body joint speed limit between commands (rad/s, the same at any rate)")
-    p.add_argument("--max-lead", type=float, default=0.35,
-                   help="so101/sim-lerobot: max distance of a body joint command from the measured joint (rad); "
-                        "also LeRobot's max_relative_target")
+    p.add_argument("--max-joint-speed", type=float, default=None,
+                   help="so101/sim-lerobot: body joint speed limit between commands (rad/s, the same at any rate; "
+                        "default 5)")
+    p.add_argument("--max-lead", type=float, default=None,
+                   help="so101/sim-lerobot: max distance of a body joint command from the measured joint (rad, "
+                        "default 0.35); also LeRobot's max_relative_target")
     p.add_argument("--start-speed", type=float, default=0.4,
                    help="so101: speed of the slow move to the start pose before each episode (rad/s)")
     p.add_argument("--no-log-frames", action="store_true", help="so101: leave raw camera frames out of the logs")
