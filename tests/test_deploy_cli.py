@@ -125,21 +125,31 @@ def test_bad_arguments_are_named(tmp_path):
         call(["deploy", str(run / "bundle_latest"), "--robot", "sim-lerobot", "--max-lead", "0"])
 
 
-def test_caps_left_out_are_the_safety_defaults_and_given_ones_are_used():
+def test_caps_left_out_are_the_safety_defaults_and_given_ones_are_used(capsys):
     from liftrl.deploy.cli_arm import limits_from_args
     from liftrl.deploy.pipeline import ArmModel
     from liftrl.deploy.safety import SafetyLimits
+    from liftrl.deploy.spec import TaskSpec
 
     arm = ArmModel.build()
+    task = TaskSpec(curriculum_stage=5, hold_steps=150, lift_height=0.08, max_episode_steps=400,
+                    command_lead_rad=(0.35, 0.8))
     bundle = argparse.Namespace(action=argparse.Namespace(gripper_ctrl=(-0.17, 1.75), workspace_low=(0.1, -0.3, 0.0),
-                                                          workspace_high=(0.5, 0.3, 0.3)))
+                                                          workspace_high=(0.5, 0.3, 0.3)), task=task)
     default = SafetyLimits.for_arm(arm.joint_range, (-0.17, 1.75), (0.1, -0.3, 0.0), (0.5, 0.3, 0.3))
     args = parser().parse_args(["deploy", "b", "--robot", "so101"])
     assert limits_from_args(args, arm, bundle) == default
+    assert "lead" not in capsys.readouterr().out  # the caps it was trained under: nothing to say
     args = parser().parse_args(["deploy", "b", "--robot", "so101", "--max-lead", "0.2", "--max-joint-speed", "3"])
     given = limits_from_args(args, arm, bundle)
     assert given.max_lead[:5] == (0.2,) * 5 and given.max_joint_speed[:5] == (3.0,) * 5
     assert given.max_lead[5] == default.max_lead[5]  # the gripper keeps its own
+    out = capsys.readouterr().out
+    assert "trained with commands within 0.35 / 0.8 rad" in out and "now caps at 0.2 / 0.8 rad" in out
+    old = argparse.Namespace(action=bundle.action, task=TaskSpec(curriculum_stage=5, hold_steps=150,
+                                                                lift_height=0.08, max_episode_steps=400))
+    limits_from_args(parser().parse_args(["deploy", "b", "--robot", "so101"]), arm, old)
+    assert "trained without a lead cap" in capsys.readouterr().out
 
 
 def test_deploy_help_says_max_steps_defaults_to_the_bundles_episode(capsys):

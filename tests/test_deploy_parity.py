@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from liftrl.deploy.pipeline import ArmModel, CommandMapper, ObservationBuilder
+from liftrl.deploy.safety import SafetyLimits, limit_command
 from liftrl.deploy.sim_robot import CameraNoise, SimRobot
 from liftrl.deploy.spec import ActionSpec, ObservationSpec, TaskSpec
 from liftrl.obs.pipeline import CameraSpec
@@ -14,6 +15,7 @@ from liftrl.sim.env import LiftCubeEnv
 from liftrl.sim.ik import WRIST_ROLL
 from liftrl.sim.kinematics import MAX_JOINT_SPEED, STATE_LAYOUT, ArmKinematics, action_to_joint_targets
 from liftrl.sim.options import EnvOptions
+from liftrl.sim.task import OptionError
 from liftrl.sim.factory import build_env
 from liftrl.sim.latency import ControlRateWrapper
 
@@ -89,32 +91,67 @@ def test_action_to_joint_targets_is_the_env_step_mapping():
 @pytest.mark.parametrize("latency_ms,roll", [(0.0, False), (100.0, False), (100.0, True)])
 def test_a_15hz_period_commands_what_the_deploy_loop_commands(arm, latency_ms, roll):
     """From the pick stage's start pose (the IK far from converged), the env at 15 Hz turns each
-    action into exactly the joint command the deploy loop's mapper gives it, and holds that
+    action into exactly the joint command the deploy loop sends for it (its mapper, then its safety
+    layer's speed and lead caps against the joints read with the observation), and holds that
     command for the rest of the period. Re-solving the IK on the period's other ticks (as the env
-    once did) walks the arm elsewhere: 14/20 in the env against 1/20 in the dry run."""
+    once did) walked the arm elsewhere: 14/20 in the env against 1/20 in the dry run; without the
+    lead cap a fast approach was cut back on the arm only: 43/50 in the env against 22/50."""
     env = build_env(EnvOptions(curriculum_stage=5, observations=("state",), control_hz=15.0, latency_ms=latency_ms,
                                wrist_roll_action=roll))
     env.reset(seed=4)
     u = env.unwrapped
     state = u.get_state()
-    mapper = CommandMapper(action_spec(u), TaskSpec(curriculum_stage=5, hold_steps=150, lift_height=0.08,
-                                                    max_episode_steps=400), arm)
+    action = action_spec(u)
+    mapper = CommandMapper(action, TaskSpec(curriculum_stage=5, hold_steps=150, lift_height=0.08,
+                                            max_episode_steps=400), arm)
     mapper.reset(state["target"], state["q_cmd"])
+    limits = SafetyLimits.for_arm(arm.joint_range, action.gripper_ctrl, action.workspace_low, action.workspace_high)
     rng = np.random.default_rng(1)
-    expected, starts, checked = [], [], 0
+    expected, starts, checked, capped = [], [], 0, set()
+    sent = u.data.ctrl[u.ids.actuators].copy()
     for k in range(30):
         a = rng.uniform(-1.0, 1.0, size=4 + roll) if k % 3 else np.array([1.0, 1.0, -1.0, -1.0, 1.0][:4 + roll])
-        expected.append(mapper.step(a, 1.0 / 15.0))
+        requested = mapper.step(a, 1.0 / 15.0)
+        sent, events = limit_command(requested, sent, u.joints(), limits, 1.0 / 15.0)
+        expected.append(sent)
+        capped |= set(events)
         starts.append(env.get_wrapper_attr("_tick"))
         env.step(a)
         end = env.get_wrapper_attr("_tick")
         # The newest action whose latency has elapsed by this period's last tick is the one in force.
-        sent = [j for j, t in enumerate(starts) if t + env.get_wrapper_attr("latency_ticks") < end]
-        if sent:
-            np.testing.assert_array_equal(u.data.ctrl[u.ids.actuators], expected[sent[-1]])
+        due = [j for j, t in enumerate(starts) if t + env.get_wrapper_attr("latency_ticks") < end]
+        if due:
+            np.testing.assert_array_equal(u.data.ctrl[u.ids.actuators], expected[due[-1]])
             checked += 1
     assert checked >= 27
+    assert "max_lead" in capped  # the lead cap bound on this path, in the env as in the loop
     env.close()
+
+
+def test_the_lead_cap_holds_commands_near_the_joints_observed():
+    """A full-scale approach from the start pose at 15 Hz / 100 ms: every command the env sends is
+    within ``command_lead_rad`` of the joints read when its action was asked for, and the cap binds;
+    without it (``command_lead_rad=[]``) the same actions run ahead of the arm by more."""
+    def worst_lead(**kw):
+        env = build_env(EnvOptions(curriculum_stage=5, observations=("state",), control_hz=15.0, latency_ms=100.0, **kw))
+        env.reset(seed=2)
+        u, worst, asked = env.unwrapped, np.zeros(6), []
+        for _ in range(12):
+            asked.append(u.joints())
+            env.step(np.array([1.0, 0.0, -1.0, 1.0]))
+            for q in asked[-3:]:  # the command in force answers one of the last few observations
+                worst = np.maximum(worst, np.abs(u.data.ctrl[u.ids.actuators] - q))
+        env.close()
+        return worst
+
+    capped = worst_lead()
+    free = worst_lead(command_lead_rad=[])
+    assert free[:4].max() > 0.45  # the approach asks for more than the cap allows ...
+    assert capped[:4].max() < free[:4].max()  # ... and the cap holds it back
+    with pytest.raises(OptionError, match="command_lead_rad"):
+        EnvOptions(command_lead_rad=(0.35,))
+    with pytest.raises(OptionError, match="command_lead_rad"):
+        EnvOptions(command_lead_rad=(0.0, 0.8))
 
 
 def test_the_env_keeps_joint_commands_to_the_servo_speed():

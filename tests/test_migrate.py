@@ -41,16 +41,33 @@ def test_snapshot_2_to_3_counts_no_worker_restart_before_it_was_counted():
 
 def test_a_v1_snapshot_walks_every_step_to_today_and_today_s_is_unchanged():
     state, meta = migrate_snapshot(_v1_snapshot()["state"], _v1_snapshot()["metadata"], "old.pt")
-    assert meta["run_version"] == migrate.RUN_SNAPSHOT_VERSION == 3
+    assert meta["run_version"] == migrate.RUN_SNAPSHOT_VERSION == 4
     assert state["counters"] == {"env_steps": 300, "updates": 10, "guard_restores": 0, "worker_restarts": 0}
     today = {"counters": {"guard_restores": 1, "worker_restarts": 4}}
-    assert migrate_snapshot(today, {"run_version": 3}, "new.pt") == (today, {"run_version": 3})
+    assert migrate_snapshot(today, {"run_version": 4}, "new.pt") == (today, {"run_version": 4})
     assert sorted(migrate.SNAPSHOT_STEPS) == list(range(1, migrate.RUN_SNAPSHOT_VERSION))  # no gap
 
 
 def test_a_newer_snapshot_is_refused_by_name():
-    with pytest.raises(FormatTooNew, match=r"runs/x/step_5\.pt: run snapshot format version 4 .*newer liftrl"):
-        migrate_snapshot({}, {"run_version": 4}, "runs/x/step_5.pt")
+    with pytest.raises(FormatTooNew, match=r"runs/x/step_5\.pt: run snapshot format version 5 .*newer liftrl"):
+        migrate_snapshot({}, {"run_version": 5}, "runs/x/step_5.pt")
+
+
+def test_snapshot_3_to_4_says_a_run_from_before_the_lead_cap_trained_without_one():
+    old = {"state": {}, "metadata": {"run_version": 3, "config": {"env": {"curriculum_stage": 5}, "agent": {}}}}
+    new = migrate.snapshot_3_to_4(old)
+    assert new["metadata"]["config"]["env"] == {"curriculum_stage": 5, "command_lead_rad": []}
+    assert new["metadata"]["run_version"] == 4 and "command_lead_rad" not in old["metadata"]["config"]["env"]
+    kept = {"state": {}, "metadata": {"run_version": 3, "config": {"env": {"command_lead_rad": [0.3, 0.7]}}}}
+    assert migrate.snapshot_3_to_4(kept)["metadata"]["config"]["env"]["command_lead_rad"] == [0.3, 0.7]
+    assert migrate.snapshot_3_to_4({"state": {}, "metadata": {"run_version": 3}})["metadata"] == {"run_version": 4}
+
+
+def test_bundle_2_to_3_says_an_old_bundle_trained_without_a_lead_cap():
+    old = {"version": 2, "task": {"curriculum_stage": 5}}
+    new = migrate.bundle_2_to_3(old)
+    assert new == {"version": 3, "task": {"curriculum_stage": 5, "command_lead_rad": []}}
+    assert old == {"version": 2, "task": {"curriculum_stage": 5}}
 
 
 def test_bundle_1_to_2_gives_an_old_sac_actor_no_layer_norm():
@@ -64,8 +81,8 @@ def test_bundle_1_to_2_gives_an_old_sac_actor_no_layer_norm():
 
 
 def test_a_newer_or_unversioned_bundle_is_refused_by_name():
-    with pytest.raises(FormatTooNew, match=r"b/bundle\.json: bundle format version 3 .*newer liftrl"):
-        migrate_bundle({"version": 3}, "b/bundle.json")
+    with pytest.raises(FormatTooNew, match=r"b/bundle\.json: bundle format version 4 .*newer liftrl"):
+        migrate_bundle({"version": 4}, "b/bundle.json")
     with pytest.raises(ValueError, match="b/bundle.json: bundle version None"):
         migrate_bundle({}, "b/bundle.json")
 
@@ -80,14 +97,21 @@ def test_an_old_sac_bundle_loads_and_acts_as_exported(tmp_path):
     out = export_snapshot(state, meta, tmp_path / "bundle")
     spec = json.loads((out / SPEC_FILE).read_text())
     assert spec["version"] == migrate.BUNDLE_VERSION
+    assert spec["task"]["command_lead_rad"] == [0.35, 0.8]  # today's default, recorded
     spec["version"] = 1
     del spec["actor"]["layer_norm"]
+    del spec["task"]["command_lead_rad"]
     (out / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n")
     with np.load(out / GOLDEN_FILE, allow_pickle=False) as golden:
         golden = dict(golden)
     golden[GOLDEN_SPEC] = np.array(canonical_spec(spec))
     np.savez(out / GOLDEN_FILE, **golden)
     bundle = load_bundle(out)
+    assert bundle.task.command_lead_rad == ()  # trained before the cap: its dry-run env row has none
+    from liftrl.deploy.dryrun import env_config
+
+    assert env_config(bundle).command_lead_rad == ()
+    assert "trained without a lead cap" in bundle.task.lead_note((0.35,) * 5 + (0.8,))
     obs = obs_batch(("state",))
     np.testing.assert_allclose(bundle.policy(obs), agent.act(obs, step=0, eval_mode=True), atol=1e-6)
 

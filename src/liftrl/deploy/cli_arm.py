@@ -120,8 +120,12 @@ def limits_from_args(args: argparse.Namespace, arm, bundle):
     from liftrl.deploy.safety import SafetyLimits
 
     given = {"max_arm_speed": args.max_joint_speed, "max_arm_lead": args.max_lead}
-    return SafetyLimits.for_arm(arm.joint_range, bundle.action.gripper_ctrl, bundle.action.workspace_low,
-                                bundle.action.workspace_high, **{k: v for k, v in given.items() if v is not None})
+    limits = SafetyLimits.for_arm(arm.joint_range, bundle.action.gripper_ctrl, bundle.action.workspace_low,
+                                  bundle.action.workspace_high, **{k: v for k, v in given.items() if v is not None})
+    note = bundle.task.lead_note(limits.max_lead)  # the operator hears when the caps differ from training's
+    if note:
+        print(note)
+    return limits
 
 
 # ---------------------------------------------------------------------------------------------- deploy

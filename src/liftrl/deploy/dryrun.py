@@ -31,7 +31,7 @@ from liftrl.deploy.episode_log import EpisodeLog
 from liftrl.deploy.pipeline import ArmModel, CommandMapper, ObservationBuilder
 from liftrl.deploy.robot import Robot
 from liftrl.deploy.runner import LoopConfig, run_arm_episode
-from liftrl.deploy.safety import SafetyLimits, Watchdog
+from liftrl.deploy.safety import SafetyLimits, TrackingLimit, Watchdog
 from liftrl.deploy.sim_robot import CameraNoise, SimRobot
 from liftrl.obs.action_history import history_length
 from liftrl.rewards import known_versions
@@ -131,7 +131,8 @@ def env_config(bundle: Bundle, scene: Mapping[str, Any] | None = None, trained_s
                      image_size=bundle.observation.camera.size, frame_stack=bundle.observation.frame_stack,
                      randomize=True, reward=reward, control_hz=bundle.control.hz,
                      latency_ms=bundle.control.latency_ms, grasp_rule=task.grasp_rule,
-                     wrist_roll_action=bundle.action.dim == 5, action_history=_action_history(bundle))
+                     wrist_roll_action=bundle.action.dim == 5, action_history=_action_history(bundle),
+                     command_lead_rad=task.command_lead_rad)
 
 
 def _action_history(bundle: Bundle) -> int:
@@ -170,13 +171,13 @@ class _DeployRow:
     and the judge of success."""
 
     def __init__(self, bundle: Bundle, spec: RowSpec, arm: ArmModel, limits: SafetyLimits | None,
-                 adapter: Callable[[SimRobot], Robot] | None):
+                 adapter: Callable[[SimRobot], Robot] | None, tracking: TrackingLimit = TrackingLimit()):
         # The env alone: SimRobot applies the rate, latency and camera itself, at physics resolution.
         self.env = make_task_env(spec.env or env_config(bundle, trained_scene=True))
         self.sim = SimRobot(self.env, latency_s=spec.latency_ms / 1000.0, camera_noise=spec.camera_noise,
                             render="pixels" in bundle.observation.keys, camera_delay_s=spec.camera_delay_ms / 1000.0)
         self.robot = self.sim if adapter is None else adapter(self.sim)
-        self.bundle, self.spec, self.arm, self.adapter = bundle, spec, arm, adapter
+        self.bundle, self.spec, self.arm, self.adapter, self.tracking = bundle, spec, arm, adapter, tracking
         self.limits = limits or SafetyLimits.for_arm(arm.joint_range, bundle.action.gripper_ctrl,
                                                      bundle.action.workspace_low, bundle.action.workspace_high)
         tick_s = self.env.model.opt.timestep * PHYSICS_STEPS_PER_CONTROL
@@ -191,7 +192,7 @@ class _DeployRow:
         episode_log = EpisodeLog(log_frames=spec.log_dir is not None)
         result = run_arm_episode(self.robot, sim, bundle.policy, ObservationBuilder(bundle.observation, self.arm.kinematics, bundle.action.dim),
                                  CommandMapper(bundle.action, bundle.task, self.arm), self.limits, Watchdog(), self.loop,
-                                 episode_log, done=sim.episode_over)
+                                 episode_log, done=sim.episode_over, tracking=self.tracking)
         if spec.log_dir is not None:
             episode_log.meta.update({"robot": "sim" if self.adapter is None else "sim-lerobot", "seed": seed,
                                      "latency_ms": spec.latency_ms, "success": bool(sim.success),
@@ -210,13 +211,14 @@ class DryRunJob:
 
     def __init__(self, bundle: Bundle | str, rows: tuple[RowSpec, ...], threads: int | None = None,
                  arm: ArmModel | None = None, limits: SafetyLimits | None = None,
-                 adapter: Callable[[SimRobot], Robot] | None = None):
+                 adapter: Callable[[SimRobot], Robot] | None = None, tracking: TrackingLimit = TrackingLimit()):
         if threads is not None:
             import torch
 
             torch.set_num_threads(threads)
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         self.rows, self.arm, self.limits, self.adapter = rows, arm or ArmModel.build(), limits, adapter
+        self.tracking = tracking
         self._runners: dict[int, _EnvRow | _DeployRow] = {}
 
     def __call__(self, episode: DryRunEpisode) -> EpisodeOutcome:
@@ -224,7 +226,7 @@ class DryRunJob:
         if runner is None:
             spec = self.rows[episode.row]
             runner = (_EnvRow(self.bundle, spec) if spec.loop == "env"
-                      else _DeployRow(self.bundle, spec, self.arm, self.limits, self.adapter))
+                      else _DeployRow(self.bundle, spec, self.arm, self.limits, self.adapter, self.tracking))
             self._runners[episode.row] = runner
         return runner(episode.seed)
 
@@ -266,16 +268,18 @@ def run_deploy(bundle: Bundle, episode_seeds: list[int], rate_hz: float, latency
                camera_noise: CameraNoise = CameraNoise(), log_dir: str | Path | None = None,
                arm: ArmModel | None = None, adapter: Callable[[SimRobot], Robot] | None = None,
                label: str = "deploy loop on SimRobot", limits: SafetyLimits | None = None,
-               env_options: EnvConfig | None = None, camera_delay_ms: float = 0.0) -> DryRunRow:
+               env_options: EnvConfig | None = None, camera_delay_ms: float = 0.0,
+               tracking: TrackingLimit = TrackingLimit()) -> DryRunRow:
     """The deploy loop on the simulated robot, at ``rate_hz`` with ``latency_ms`` command latency, in this
     process (``adapter``, e.g. ``sim_lerobot``'s or ``liftrl stress``'s, need not pickle).
 
     ``env_options`` (default: the scene the bundle was trained in) describe the scene, e.g. a condition of
-    ``liftrl stress``; ``camera_delay_ms`` makes every frame that much older than the joints.
+    ``liftrl stress``; ``camera_delay_ms`` makes every frame that much older than the joints; ``tracking``
+    is the watchdog's limit on the arm trailing its commands (bench/safety_gap.py widens it).
     """
     spec = RowSpec(label, "deploy", rate_hz, latency_ms, camera_noise, None if log_dir is None else str(log_dir),
                    env_options, camera_delay_ms)
-    job = DryRunJob(bundle, (spec,), arm=arm, limits=limits, adapter=adapter)
+    job = DryRunJob(bundle, (spec,), arm=arm, limits=limits, adapter=adapter, tracking=tracking)
     try:
         return DryRunRow.of(spec, [job(DryRunEpisode(0, int(s))) for s in episode_seeds])
     finally:

@@ -11,7 +11,8 @@
    direction; the gripper is clipped on its own; ``sim.kinematics.limit_joint_speed``, which the
    env's commands keep to as well). Being a speed, it means the same at 15 Hz and at 50 Hz;
 3. a lead cap against the **measured** position: no joint is commanded more than ``max_lead`` rad
-   from where the arm was just read. A lagging or blocked arm therefore cannot be run ahead of;
+   from where the arm was just read (steps 2 and 3 are ``sim.kinematics.limit_motion``, which the
+   env's command path calls with the same default caps, so a policy is trained under them). A lagging or blocked arm therefore cannot be run ahead of;
    the same cap, in the arm's units, goes to LeRobot's ``max_relative_target`` as a second line.
    It may pull a command back toward the measured joint by more than the speed limit allows:
    that asks the arm to move less, never more;
@@ -33,7 +34,7 @@ import numpy as np
 
 from liftrl.deploy.mapping import BODY
 from liftrl.deploy.robot import RobotReading
-from liftrl.sim.kinematics import MAX_JOINT_SPEED, limit_joint_speed
+from liftrl.sim.kinematics import MAX_JOINT_SPEED, MAX_LEAD, limit_motion
 
 
 class SafetyStop(RuntimeError):
@@ -65,16 +66,16 @@ class SafetyLimits:
     def for_arm(cls, joint_range: np.ndarray, gripper_range: tuple[float, float], workspace_low, workspace_high,
                 margin: float = 0.0, max_arm_speed: float = MAX_JOINT_SPEED[0],
                 max_gripper_speed: float = MAX_JOINT_SPEED[5],
-                max_arm_lead: float = 0.35, max_gripper_lead: float = 0.8) -> "SafetyLimits":
+                max_arm_lead: float = MAX_LEAD[0], max_gripper_lead: float = MAX_LEAD[5]) -> "SafetyLimits":
         """Joint limits ``margin`` rad inside the model's ranges; speeds in rad/s; leads in rad.
 
         The margin defaults to 0 because the IK already keeps to the model's ranges and top-down
         grasps routinely saturate wrist_flex at its stop: a tighter limit here would make the arm
-        tilt where the simulated one does not. The speeds default to ``sim.kinematics.MAX_JOINT_SPEED``,
-        which the env's own command path keeps to, so this cap only fires on what the policy was
-        not trained with (a command pulled back by the lead cap, a stricter speed given here). 5 rad/s is about the STS3215's no-load speed
-        (0.22 s per 60 deg): commands never ask for more than the servo can do, and the scripted
-        grasp at 50 Hz (1 m/s of tool motion at full action) still succeeds at the same step;
+        tilt where the simulated one does not. The speeds default to ``sim.kinematics.MAX_JOINT_SPEED``
+        and the leads to ``sim.kinematics.MAX_LEAD``; the env's own command path keeps to both
+        (``command_lead_rad``), so a policy trained there meets no cap here that it did not train
+        under. 5 rad/s is about the STS3215's no-load speed (0.22 s per 60 deg): commands never
+        ask for more than the servo can do, and the scripted grasp at 50 Hz (1 m/s of tool motion at full action) still succeeds at the same step;
         with 3 rad/s it failed. The gripper's lead is larger than the body's because a grasp *is*
         a blocked jaw commanded past the cube: closing onto a 36 mm cube (0.42 rad) from the
         closed command (-0.17 rad) leaves the command about 0.6 rad past the measured angle.
@@ -125,15 +126,9 @@ def limit_command(q: np.ndarray, q_prev: np.ndarray, measured: np.ndarray, limit
         events.append("gripper_range")
     q = clipped
 
-    q, shrunk = limit_joint_speed(q, q_prev, limits.max_step(period_s))
-    if shrunk:
-        q = np.clip(q, lo, hi)
-        events.append("max_speed")
-
-    led = np.clip(_within_lead(q, measured, limits), lo, hi)
-    if np.any(led != q):
-        events.append("max_lead")
-    q = led
+    q, shrunk, led = limit_motion(q, q_prev, measured, limits.max_step(period_s),
+                                  np.asarray(limits.max_lead, dtype=float), lo, hi)
+    events += ["max_speed"] * shrunk + ["max_lead"] * led
 
     if tool_point is not None:
         tool = np.asarray(tool_point(q), dtype=float)

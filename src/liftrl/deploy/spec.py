@@ -11,9 +11,12 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import numpy as np
+
 from liftrl.common.units import CONTROL_HZ
 from liftrl.obs.pipeline import CameraSpec
 from liftrl.sim import task
+from liftrl.sim.options import TaskOptions
 from liftrl.sim.scene_options import SceneOptions
 from liftrl.sim.task import ROLL_SPAN, ROLL_STEP, OptionError
 
@@ -148,6 +151,22 @@ class TaskSpec:
     # (``SceneOptions.scene_changes``, e.g. {"cube_sizes_mm": [30.0]}), so the dry run rebuilds that
     # scene; bundles from before the field existed were exported from default-scene runs or read as such.
     scene: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # The lead cap the policy was trained under ([body, gripper] rad, ``command_lead_rad``), so the
+    # dry run's env row is its training env; () for bundles from before the cap: trained without.
+    command_lead_rad: tuple[float, ...] = ()
+
+    def lead_note(self, max_lead) -> str | None:
+        """A line for the operator when the loop's lead cap (6 rad values) is not the one trained under."""
+        arm = (float(max_lead[0]), float(max_lead[5]))
+        if not self.command_lead_rad:
+            return (f"this policy was trained without a lead cap; the loop caps commands at {arm[0]:g} rad "
+                    f"(body) / {arm[1]:g} rad (gripper) from the measured joints, which slowed such policies "
+                    f"in the dry run (docs/pick.md)")
+        if not np.allclose(arm, self.command_lead_rad):
+            return (f"this policy was trained with commands within {self.command_lead_rad[0]:g} / "
+                    f"{self.command_lead_rad[1]:g} rad of the measured joints; the loop now caps at "
+                    f"{arm[0]:g} / {arm[1]:g} rad")
+        return None
 
     def real_scene_needs(self) -> list[str]:
         """What the real table must match because training held it narrower than the default scene: the
@@ -176,7 +195,16 @@ class TaskSpec:
         scene = _scene(raw.get("scene", {}) if isinstance(raw, Mapping) else {})
         return cls(curriculum_stage=int(_need(raw, "curriculum_stage", w)), hold_steps=int(_need(raw, "hold_steps", w)),
                    lift_height=float(_need(raw, "lift_height", w)),
-                   max_episode_steps=int(_need(raw, "max_episode_steps", w)), grasp_rule=rule, scene=scene)
+                   max_episode_steps=int(_need(raw, "max_episode_steps", w)), grasp_rule=rule, scene=scene,
+                   command_lead_rad=_lead(raw.get("command_lead_rad", []) if isinstance(raw, Mapping) else []))
+
+
+def _lead(raw: Any) -> tuple[float, ...]:
+    """``task.command_lead_rad``: [] or [body, gripper], checked by the env option's own rule."""
+    try:
+        return TaskOptions(command_lead_rad=tuple(raw) if isinstance(raw, (list, tuple)) else raw).command_lead_rad
+    except (OptionError, TypeError) as exc:
+        raise SpecError(f"bundle.json task.command_lead_rad: {exc}") from None
 
 
 def _scene(raw: Any) -> dict[str, Any]:

@@ -12,7 +12,9 @@ file newer than this liftrl is refused by name: reading it as an older format wo
 | ------------- | ------ | --------------------------------------------------------------------- |
 | run snapshot  | 1 -> 2 | the collapse guard counts its restores: ``counters.guard_restores``   |
 | run snapshot  | 2 -> 3 | env worker restarts counted over the run: ``counters.worker_restarts`` |
+| run snapshot  | 3 -> 4 | the env's lead cap: ``config.env.command_lead_rad`` ([] = none)        |
 | policy bundle | 1 -> 2 | a SAC actor says whether it has LayerNorm: ``actor.layer_norm``        |
+| policy bundle | 2 -> 3 | the lead cap it was trained under: ``task.command_lead_rad``           |
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 RUN_VERSION_KEY = "run_version"  # in a run snapshot's metadata
-RUN_SNAPSHOT_VERSION = 3
-BUNDLE_VERSION = 2
+RUN_SNAPSHOT_VERSION = 4
+BUNDLE_VERSION = 3
 
 Step = Callable[[Mapping[str, Any]], dict]
 
@@ -52,7 +54,18 @@ def snapshot_2_to_3(snapshot: Mapping[str, Any]) -> dict:
     return _with_counter(snapshot, "worker_restarts", 0, 3)
 
 
-SNAPSHOT_STEPS: dict[int, Step] = {1: snapshot_1_to_2, 2: snapshot_2_to_3}
+def snapshot_3_to_4(snapshot: Mapping[str, Any]) -> dict:
+    """Runs from before the env's lead cap were trained without one: their env says so ([]), so an
+    export records it and the dry run's env row is the env they trained in."""
+    meta = snapshot["metadata"]
+    config = meta.get("config")
+    out_meta = {**meta, RUN_VERSION_KEY: 4}
+    if isinstance(config, Mapping) and isinstance(config.get("env"), Mapping):
+        out_meta["config"] = {**config, "env": {"command_lead_rad": [], **config["env"]}}
+    return {**snapshot, "metadata": out_meta}
+
+
+SNAPSHOT_STEPS: dict[int, Step] = {1: snapshot_1_to_2, 2: snapshot_2_to_3, 3: snapshot_3_to_4}
 
 
 def snapshot_version(meta: Mapping[str, Any]) -> int:
@@ -77,7 +90,16 @@ def bundle_1_to_2(spec: Mapping[str, Any]) -> dict:
     return out
 
 
-BUNDLE_STEPS: dict[int, Step] = {1: bundle_1_to_2}
+def bundle_2_to_3(spec: Mapping[str, Any]) -> dict:
+    """Bundles from before the env's lead cap were trained without one."""
+    out = {**spec, "version": 3}
+    task = spec.get("task")
+    if isinstance(task, Mapping):
+        out["task"] = {"command_lead_rad": [], **task}
+    return out
+
+
+BUNDLE_STEPS: dict[int, Step] = {1: bundle_1_to_2, 2: bundle_2_to_3}
 
 
 def migrate_bundle(spec: Mapping[str, Any], where: str) -> dict:

@@ -24,7 +24,7 @@ from liftrl.rewards import get_reward
 from liftrl.sim import randomize as domain_rand
 from liftrl.sim import scene, task, variation
 from liftrl.sim.ik import WRIST_ROLL, TopDownIK
-from liftrl.sim.kinematics import STATE_DIM, ArmKinematics, action_to_joint_targets
+from liftrl.sim.kinematics import MAX_JOINT_SPEED, STATE_DIM, ArmKinematics, action_to_joint_targets, limit_motion
 from liftrl.sim.privileged import PRIVILEGED_DIM, privileged_vector
 from liftrl.sim.options import EnvOptions, TaskOptions, resolve_options
 
@@ -35,6 +35,9 @@ SETTLE_STEPS = 60  # physics steps that let a gripped cube settle at reset (0.12
 
 _LIVE_ENVS: "weakref.WeakSet[LiftCubeEnv]" = weakref.WeakSet()
 _EXIT_HOOK = False
+
+
+_MAX_SPEED = np.asarray(MAX_JOINT_SPEED, dtype=float)
 
 
 def _close_renderers() -> None:
@@ -132,6 +135,13 @@ class LiftCubeEnv(gym.Env):
         self.nominal = domain_rand.Nominal.from_model(self.model, self.ids.cube_geom, self.ids.wrist_camera)
         grip_act = self.ids.actuators[5]
         self._grip_lo, self._grip_hi = self.model.actuator_ctrlrange[grip_act]
+        # What the deploy loop's safety layer clips a command to (``deploy.safety.limit_command``):
+        # the joint ranges, the gripper's commandable range, and the lead cap (None: no cap).
+        limits = self.model.jnt_range[self.ids.arm_joint]
+        self._cmd_low, self._cmd_high = limits[:, 0].copy(), limits[:, 1].copy()
+        self._cmd_low[5] = max(self._cmd_low[5], self._grip_lo)
+        self._cmd_high[5] = min(self._cmd_high[5], self._grip_hi)
+        self._lead = self.options.lead_cap()
         self._wrist_renderer: mujoco.Renderer | None = None
         self._video_renderer: mujoco.Renderer | None = None
         self._stack = FrameStack(self.frame_stack)
@@ -385,7 +395,28 @@ class LiftCubeEnv(gym.Env):
         reward, terminated, truncated, info = self.advance(action)
         return self._observe(reset=False), reward, terminated, truncated, info
 
-    def advance(self, action, period_s: float | None = None) -> tuple[float, bool, bool, dict[str, Any]]:
+    def joints(self) -> np.ndarray:
+        """The six arm joints now (rad): what the real arm's servo read returns."""
+        return self.data.qpos[self.ids.arm_qpos].copy()
+
+    def _send(self, period: float, measured: np.ndarray | None) -> np.ndarray:
+        """The command the actuators get for this period's IK command: as the deploy loop sends it.
+
+        The IK's own chain (``_q_cmd``) goes on from what it asked for, as the deploy loop's mapper
+        does; what the actuators receive is that command clipped to the joint ranges, kept to the
+        joint speed from the last command *sent* and within the lead cap of ``measured`` (the
+        joints when the action's observation was taken: now, unless a latency wrapper says).
+        """
+        if self._lead is None:  # as every env before the cap: the IK's command as it is
+            return self._q_cmd.copy()
+        q = np.minimum(np.maximum(self._q_cmd, self._cmd_low), self._cmd_high)
+        sent = self.data.ctrl[self.ids.actuators]
+        measured = self.joints() if measured is None else np.asarray(measured, dtype=float)
+        q, _, _ = limit_motion(q, sent, measured, _MAX_SPEED * period, self._lead, self._cmd_low, self._cmd_high)
+        return q
+
+    def advance(self, action, period_s: float | None = None,
+                measured: np.ndarray | None = None) -> tuple[float, bool, bool, dict[str, Any]]:
         """``step`` without the observation: (reward, terminated, truncated, info).
 
         For callers that step several control ticks per observation (``liftrl.sim.latency`` at
@@ -393,7 +424,9 @@ class LiftCubeEnv(gym.Env):
         tick's cost. ``period_s`` is the time since the last action, which the joint speed limit
         scales with: one tick when None. ``period_s=0`` marks a tick that carries no new action
         (the rest of a 15 Hz period): the joint command is held as it is, as the deploy loop holds
-        it between actions, and ``action`` (xyz 0) only enters the reward and info.
+        it between actions, and ``action`` (xyz 0) only enters the reward and info. ``measured``:
+        the joints when the action's observation was taken (``joints()`` then), which the lead cap
+        (``command_lead_rad``) holds the command near; None means now, as without latency.
         """
         a = np.asarray(action, dtype=np.float64)
         if a.shape != (self.action_dim,):
@@ -407,10 +440,10 @@ class LiftCubeEnv(gym.Env):
         if period_s is not None and not period_s >= 0.0:
             raise ValueError(f"period_s must be None (one tick), 0 (hold the command) or positive, got {period_s!r}")
         if period_s is None or period_s > 0.0:
+            period = self._tick_s if period_s is None else period_s
             self._target, self._q_cmd = action_to_joint_targets(
-                a, self._target, self._q_cmd, self.ik, cfg, self._grip_lo, self._grip_hi,
-                self._tick_s if period_s is None else period_s)
-        d.ctrl[ids.actuators] = self._q_cmd
+                a, self._target, self._q_cmd, self.ik, cfg, self._grip_lo, self._grip_hi, period)
+            d.ctrl[ids.actuators] = self._send(period, measured)
         mujoco.mj_step(m, d, nstep=PHYSICS_STEPS_PER_CONTROL)
         self._t += 1
         if self._delay.active and "pixels" in self.observation_keys:

@@ -21,7 +21,10 @@ as the deploy loop does on the arm (``liftrl.deploy``):
   at reset, from the env's own generator (so a seeded reset gives the same latency, and parallel
   envs draw their own), so a policy learns to tolerate the spread a real loop shows;
 - ``last_actions`` (if the env provides it) is rebuilt per control period from the actions the
-  agent sent, not the per-tick commands, so it means what the deploy loop's does.
+  agent sent, not the per-tick commands, so it means what the deploy loop's does;
+- each queued action keeps the joints of the moment it was asked for, when its observation was
+  taken: the env's lead cap (``command_lead_rad``) holds the command near those joints, as the
+  deploy loop's safety layer holds it near the reading it acted on.
 
 Latency and rate are rounded to whole 20 ms ticks; ``liftrl deploy --robot sim`` emulates them
 at 2 ms physics resolution instead.
@@ -64,7 +67,9 @@ class ControlRateWrapper(gym.Wrapper):
                          if "last_actions" in keys else None)
         self._k = 0
         self._tick = 0
-        self._pending: deque[tuple[int, np.ndarray]] = deque()
+        # (tick due, action, joints when it was asked for): the lead cap holds the command near those
+        # joints, as the deploy loop holds it near the reading its observation came from.
+        self._pending: deque[tuple[int, np.ndarray, np.ndarray | None]] = deque()
         self._dim = env.unwrapped.action_dim
         self._hold = np.zeros(self._dim)
 
@@ -106,18 +111,19 @@ class ControlRateWrapper(gym.Wrapper):
         a = np.asarray(action, dtype=np.float64)
         if a.shape != (self._dim,):
             raise ValueError(f"action must have shape ({self._dim},) = {ACTION_MEANING[self._dim]}, got shape {a.shape}")
-        self._pending.append((self._tick + self.latency_ticks, a.copy()))
         env: LiftCubeEnv = self.env.unwrapped
+        self._pending.append((self._tick + self.latency_ticks, a.copy(), env.joints()))
         if self._history is not None:
             self._history.push(a)
         total = 0.0
         info, term, trunc = {}, False, False
         for _ in range(self.ticks_in_period(self._k)):
-            send, period_s = self._hold, 0.0  # no new action this tick: the env holds its joint command
+            send, period_s, measured = self._hold, 0.0, None  # no new action: the env holds its command
             if self._pending and self._pending[0][0] <= self._tick:
-                send, period_s = self._pending.popleft()[1], 1.0 / self.control_hz
+                _, send, measured = self._pending.popleft()
+                period_s = 1.0 / self.control_hz
                 self._hold = self._held(send[3])
-            r, term, trunc, info = env.advance(send, period_s)
+            r, term, trunc, info = env.advance(send, period_s, measured)
             total += float(r)
             self._tick += 1
             if term or trunc:
@@ -130,7 +136,8 @@ class ControlRateWrapper(gym.Wrapper):
     # exact resume, as the env itself offers it
     def get_state(self) -> dict[str, Any]:
         state = {"env": self.env.unwrapped.get_state(), "k": self._k, "tick": self._tick,
-                 "pending": [[t, a.tolist()] for t, a in self._pending], "hold": self._hold.tolist(),
+                 "pending": [[t, a.tolist(), None if q is None else q.tolist()] for t, a, q in self._pending],
+                 "hold": self._hold.tolist(),
                  "latency_ms": self.latency_ms}
         if self._pixels:
             state["frames"] = self._stack.state()
@@ -141,7 +148,11 @@ class ControlRateWrapper(gym.Wrapper):
     def set_state(self, state: dict[str, Any]) -> None:
         self.env.unwrapped.set_state(state["env"])
         self._k, self._tick = int(state["k"]), int(state["tick"])
-        self._pending = deque((int(t), np.array(a, dtype=float)) for t, a in state["pending"])
+        # A state saved before the lead cap has no joints with its queued actions: capped against
+        # the joints when each is applied instead.
+        self._pending = deque((int(p[0]), np.array(p[1], dtype=float),
+                               None if len(p) < 3 or p[2] is None else np.array(p[2], dtype=float))
+                              for p in state["pending"])
         self._hold = np.array(state["hold"], dtype=float)
         if "latency_ms" in state:  # states saved before latency ranges existed keep the fixed latency
             self._set_latency(float(state["latency_ms"]))

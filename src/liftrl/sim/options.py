@@ -30,6 +30,7 @@ from liftrl.common.units import CONTROL_HZ
 from liftrl.obs.keys import OBSERVATION_KEYS
 from liftrl.obs.pipeline import CameraNoise
 from liftrl.rewards import known_versions
+from liftrl.sim.kinematics import MAX_LEAD
 from liftrl.sim.scene_options import SceneOptions
 from liftrl.sim.task import OptionError, TaskConfig
 
@@ -80,10 +81,23 @@ class TaskOptions(SceneOptions):
     # what misleads a teacher. Only the observation moves: physics, rewards and success use the true
     # cube. 0 (the default) draws nothing, so every other episode is what it was.
     privileged_cube_error_m: float = 0.0
+    # How far (rad) a joint command may lead the joints measured when its observation was taken:
+    # [body joints, gripper]. The deploy loop's safety layer enforces this cap on the arm
+    # (``deploy.safety``, ``--max-lead``), so training keeps to it too: a policy trained without it
+    # approached from the start pose faster than the arm allows and lost 22 of 45 dry-run
+    # successes to it (docs/pick.md). Empty ([]) trains without a cap, as every run before it did.
+    command_lead_rad: tuple[float, ...] = (MAX_LEAD[0], MAX_LEAD[5])
 
     @property
     def action_dim(self) -> int:
         return 5 if self.wrist_roll_action else 4
+
+    def lead_cap(self) -> np.ndarray | None:
+        """The six joints' lead cap (rad) ``command_lead_rad`` asks for, or None for no cap."""
+        if not self.command_lead_rad:
+            return None
+        body, gripper = self.command_lead_rad
+        return np.array([body] * 5 + [gripper], dtype=float)
 
     def __post_init__(self):
         super().__post_init__()  # the scene's options
@@ -104,6 +118,13 @@ class TaskOptions(SceneOptions):
             raise OptionError("action_history", f"action_history must be an integer >= 1, got {self.action_history!r}")
         if not isinstance(self.wrist_roll_action, (bool, np.bool_)):
             raise OptionError("wrist_roll_action", f"wrist_roll_action must be true or false, got {self.wrist_roll_action!r}")
+        if isinstance(self.command_lead_rad, list):  # as written in YAML or by hand: read as the tuple it means
+            object.__setattr__(self, "command_lead_rad", tuple(self.command_lead_rad))
+        lead = self.command_lead_rad
+        if not (isinstance(lead, tuple) and len(lead) in (0, 2)
+                and all(not isinstance(v, bool) and isinstance(v, (int, float)) and 0 < v <= 3.2 for v in lead)):
+            raise OptionError("command_lead_rad", f"command_lead_rad must be [] (no cap) or [body, gripper] in "
+                                                  f"(0, 3.2] rad, got {lead!r}")
         error = self.privileged_cube_error_m
         if isinstance(error, bool) or not (isinstance(error, (int, float)) and 0 <= error <= MAX_CUBE_ERROR_M):
             raise OptionError("privileged_cube_error_m", f"privileged_cube_error_m must be in "
