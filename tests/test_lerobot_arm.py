@@ -128,6 +128,9 @@ def test_lerobot_calibration_then_bringup_then_deploy(tmp_path, bundles, calibra
     assert (tmp_path / "logs" / "so101_episode000.npz").is_file()
     assert holding(arm) and arm.written() == {}  # torque kept; no limit or offset was ever written
     assert any("'release'" in p for p in prompts)
+    # a camera policy hears whether the camera's mount was measured (this bring-up ran without --camera-mount)
+    assert main(deploy_args(bundles["pixels"], cal_file, tmp_path, "--max-steps", "2")) == 0
+    assert "camera mount not measured (liftrl bringup --camera-mount)" in capsys.readouterr().out
 
 
 @pytest.mark.slow

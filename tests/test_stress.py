@@ -254,6 +254,22 @@ def test_a_bundle_trained_narrower_than_the_default_scene_says_what_the_real_tab
     assert "moved by [0.0, 0.01, 0.0] m" in needs({"camera_offset_m": [0.0, 0.01, 0.0]})[0]
 
 
+def test_the_measured_camera_mount_is_held_against_the_one_trained():
+    from liftrl.deploy.spec import TaskSpec
+
+    def note(scene, measured):
+        return TaskSpec(curriculum_stage=5, hold_steps=150, lift_height=0.08, max_episode_steps=400,
+                        scene=scene).mount_note(measured)
+
+    narrow = {"camera_shift_m": 0.005, "camera_offset_m": [0.004, 0.0, 0.0]}
+    assert note(narrow, (0.008, 0.002, -0.003)).startswith("measured camera mount (+8.0, +2.0, -3.0) mm: within "
+                                                           "the trained +-5 mm of (+4.0, +0.0, +0.0) mm")
+    far = note(narrow, (0.012, 0.0, 0.0))
+    assert "is 8.0 mm outside the trained +-5 mm" in far and "env.camera_offset_m=[0.0120, 0.0000, 0.0000]" in far
+    assert "within the trained +-25 mm" in note({}, (0.02, -0.02, 0.0))  # the default scene's wide mount
+    assert note(narrow, None).startswith("camera mount not measured (liftrl bringup --camera-mount)")
+
+
 def test_the_dry_run_says_which_scene_it_is_in():
     from liftrl.deploy.dryrun import scene_line
 

@@ -11,7 +11,10 @@ nothing is written):
 4. at the zero pose the user enters, per joint, how far the arm is from the model's zero pose
    (in the + direction just seen; Enter for 0): the offsets the mapping applies;
 5. the gripper is closed on nothing, opened, and closed on a 30 mm cube (skippable): its readings;
-6. a summary table, then the per-arm file (``deploy.calibration.ArmFile``) is written.
+6. with a camera (``--camera-mount``; skippable): the user stands the 30 mm cube at a marked spot, the
+   arm takes a few poses around the start pose and the wrist camera's mount is measured from the
+   frames (``deploy.camera_mount``), through the mapping the steps above just measured;
+7. a summary table, then the per-arm file (``deploy.calibration.ArmFile``) is written.
 
 The follower is anything with LeRobot's interface (the real ``SO101Follower`` or
 ``sim_lerobot.SimLeRobotFollower``) and moves are commanded in LeRobot's units at a low speed;
@@ -21,6 +24,7 @@ callables, so tests drive the whole procedure with scripted answers.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -28,6 +32,7 @@ from typing import Callable
 import numpy as np
 
 from liftrl.deploy.calibration import ArmFile, GripperPoints, range_shortfall_deg
+from liftrl.deploy.camera_mount import POSE_STEPS, CubeSpot, MountError, MountFit, MountScene, fit_mount, mount_poses
 from liftrl.deploy.lerobot_units import Calibration, calibration_digest
 from liftrl.deploy.mapping import BODY, MOTORS, JointMapping
 from liftrl.deploy.pipeline import ArmModel
@@ -64,11 +69,15 @@ class Bringup:
 
     def __init__(self, follower: LeRobotArm, clock: Clock, calibration: Calibration, arm: ArmModel, robot_id: str,
                  console: Console = Console(), cfg: BringupConfig = BringupConfig(),
-                 place_cube: Callable[[bool], None] | None = None):
+                 place_cube: Callable[[bool], None] | None = None, camera_key: str | None = None,
+                 stand_cube: Callable[[CubeSpot], None] | None = None):
         """``place_cube(True/False)``: a hook run when the user is asked to put a cube between the jaws / take
-        it away (the simulation uses it to hold a cube there; on the arm the user's hand does)."""
+        it away (the simulation uses it to hold a cube there; on the arm the user's hand does).
+        ``camera_key``: the wrist camera in the follower's observation, to measure its mount (None: not
+        measured); ``stand_cube(spot)`` is that step's hook for standing the cube at the spot."""
         self.follower, self.clock, self.cal, self.arm = follower, clock, calibration, arm
         self.robot_id, self.console, self.cfg, self.place_cube = robot_id, console, cfg, place_cube
+        self.camera_key, self.stand_cube = camera_key, stand_cube
         self.nominal = JointMapping.from_joint_ranges(arm.joint_range)
 
     # ------------------------------------------------------------------ console
@@ -196,6 +205,46 @@ class Bringup:
             self._ask("Take the cube away and press Enter [a aborts] ")
         return GripperPoints(closed_empty=closed, open=opened, closed_cube=cube), direction
 
+    def camera_mount(self, arm_file: ArmFile) -> MountFit | None:
+        """Stand the cube at ``CUBE_SPOT``, take the measurement poses (through this arm's mapping), fit the mount.
+
+        None when skipped, or when the arm cannot be mapped yet (a joint moved against the model)."""
+        from liftrl.deploy.calibration import CalibrationMissing, arm_mapping
+
+        try:
+            mapping = arm_mapping(self.arm.joint_range, self.cal, arm_file)
+        except CalibrationMissing as exc:
+            self.console.say(f"Camera mount skipped: {exc}")
+            return None
+        spot = CubeSpot()
+        answer = self._ask(f"Camera mount: stand a coloured {1000 * spot.edge_m:g} mm cube on a plain (grey, white or "
+                           f"wooden) table, its centre {100 * spot.xy[0]:g} cm in front of the shoulder_pan axis, on "
+                           f"the arm's centre line, faces square to the arm; Enter to go (s skips) [a aborts] ", "/s")
+        if answer == "s":
+            return None
+        if self.stand_cube:
+            self.stand_cube(spot)
+        views = []
+        for i, q in enumerate(mount_poses()):
+            goal = mapping.to_action(q)
+            self.move({m: goal[f"{m}.pos"] for m in MOTORS})
+            obs = self.follower.get_observation()
+            if self.camera_key not in obs:
+                raise BringupAborted(f"the follower's observation has no camera {self.camera_key!r} "
+                                     f"(has {sorted(obs)}): check --camera and --camera-key")
+            views.append((mapping.from_observation(obs), np.asarray(obs[self.camera_key])))
+            self.console.say(f"  view {i + 1}/{len(POSE_STEPS)} taken")
+        try:
+            with MountScene(spot) as scene:
+                fit = fit_mount(views, scene)
+        except MountError as exc:
+            self.console.say(f"Camera mount not measured: {exc}")
+            return None
+        mm = ", ".join(f"{1000 * v:+.1f}" for v in fit.offset_m)
+        self.console.say(f"Camera mount: ({mm}) mm from the model's (gripper frame), residual "
+                         f"{100 * fit.rms:.2f}% of the image side")
+        return fit
+
     # ------------------------------------------------------------------ the whole procedure
     def run(self) -> ArmFile:
         try:
@@ -206,11 +255,14 @@ class Bringup:
             directions = self.check_directions()
             offsets = self.zero_offsets()
             gripper, directions["gripper"] = self.gripper_points()
+            arm_file = ArmFile(robot_id=self.robot_id, calibration_digest=calibration_digest(self.cal),
+                               zero_offset_deg=offsets, directions_ok=directions, gripper=gripper)
+            fit = self.camera_mount(arm_file) if self.camera_key else None
         except (BringupAborted, KeyboardInterrupt) as exc:
             self.hold()
             raise BringupAborted(str(exc) or "Ctrl-C") from None
-        arm_file = ArmFile(robot_id=self.robot_id, calibration_digest=calibration_digest(self.cal),
-                           zero_offset_deg=offsets, directions_ok=directions, gripper=gripper)
+        if fit is not None:
+            arm_file = dataclasses.replace(arm_file, camera_offset_m=fit.offset_m, camera_fit_rms=fit.rms)
         self.console.say(summary(arm_file, self.cal, self.arm))
         return arm_file
 
@@ -245,6 +297,10 @@ def summary(arm_file: ArmFile, cal: Calibration, arm: ArmModel) -> str:
     g = arm_file.gripper
     lines.append(f"gripper readings: closed on nothing {g.closed_empty:.1f}, open {g.open:.1f}, on a 30 mm cube "
                  f"{'skipped' if g.closed_cube is None else f'{g.closed_cube:.1f}'}")
+    if arm_file.camera_offset_m is not None:
+        mm = ", ".join(f"{1000 * v:+.1f}" for v in arm_file.camera_offset_m)
+        lines.append(f"camera mount: ({mm}) mm from the model's; train with env.camera_offset_m="
+                     f"[{', '.join(f'{v:.4f}' for v in arm_file.camera_offset_m)}]")
     if all(arm_file.directions_ok.values()):
         q_cube = gripper_angle_on_cube() if g.closed_cube is not None else None
         lo, hi = arm_mapping(arm.joint_range, cal, arm_file, q_cube).gripper_range

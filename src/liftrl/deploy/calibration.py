@@ -64,6 +64,10 @@ class ArmFile:
     gripper: GripperPoints
     format: str = ARM_FILE_FORMAT
     notes: dict = field(default_factory=dict)
+    # The wrist camera's mount measured by bring-up (``deploy.camera_mount``): offset from the model's
+    # (m, gripper frame; the env option ``camera_offset_m``) and the fit's residual; None: not measured.
+    camera_offset_m: tuple[float, float, float] | None = None
+    camera_fit_rms: float | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -85,7 +89,21 @@ class ArmFile:
                    directions_ok={j: bool(data["directions_ok"][j]) for j in MOTORS},
                    gripper=GripperPoints(float(g["closed_empty"]), float(g["open"]),
                                          None if g.get("closed_cube") is None else float(g["closed_cube"])),
-                   notes=dict(data.get("notes", {})))
+                   notes=dict(data.get("notes", {})), camera_offset_m=_mount(data.get("camera_offset_m"), source),
+                   camera_fit_rms=None if data.get("camera_fit_rms") is None else float(data["camera_fit_rms"]))
+
+
+def _mount(raw, source: str) -> tuple[float, float, float] | None:
+    """``camera_offset_m``: absent/None, or three finite numbers within 5 cm (what bring-up can measure)."""
+    if raw is None:
+        return None
+    try:
+        v = tuple(float(x) for x in raw)
+    except (TypeError, ValueError):
+        v = ()
+    if len(v) != 3 or not all(math.isfinite(x) and abs(x) <= 0.05 for x in v):
+        raise ValueError(f"{source}: camera_offset_m must be 3 numbers within +-0.05 m, got {raw!r}")
+    return v
 
 
 def save_arm_file(arm: ArmFile, path: str | Path) -> Path:

@@ -225,7 +225,7 @@ def _episodes(args, robot, bundle, arm, limits, rate: float, source: str) -> lis
 def deploy_so101(args: argparse.Namespace, rate: float) -> int:
     """The real arm: refuse what is missing, connect without calibrating, run, rest, keep torque unless told."""
     from liftrl.deploy.bundle import load_bundle
-    from liftrl.deploy.calibration import mapping_for_arm
+    from liftrl.deploy.calibration import load_arm_file, mapping_for_arm
     from liftrl.deploy.pipeline import ArmModel
     from liftrl.deploy.so101 import So101Robot, import_so101_follower, make_lerobot_follower
     from liftrl.deploy.so101_session import ArmFault, connect_follower, silent_motors
@@ -250,6 +250,8 @@ def deploy_so101(args: argparse.Namespace, rate: float) -> int:
     print(f"LeRobot calibration: {cal_path}\nmapping: {source}")
     limits = limits_from_args(args, arm, bundle)
     camera_key = args.camera_key if "pixels" in bundle.observation.keys else None
+    if camera_key and not args.uncalibrated:
+        print(bundle.task.mount_note(load_arm_file(arm_file(args)).camera_offset_m))
     camera = camera_options(args)
     follower = make_lerobot_follower(args.port, robot_id(args), cal_path.parent, camera_key=camera_key,
                                      camera=camera, max_relative_target=joint_mapping.lerobot_caps(limits.max_lead))
@@ -283,15 +285,19 @@ def _close_session(follower, args: argparse.Namespace, command: str, failures: l
 
 # ---------------------------------------------------------------------------------------------- bringup
 def _sim_follower(args: argparse.Namespace, arm):
+    """The simulated arm for ``bringup --robot sim-lerobot``; with ``--camera-mount`` its wrist camera renders at
+    the real camera's size, its mount moved by ``--sim-camera-offset`` (mm), and a 30 mm cube can be stood."""
     from liftrl.deploy.sim_lerobot import SimLeRobotFollower
     from liftrl.deploy.sim_robot import SimRobot
     from liftrl.sim.env import LiftCubeEnv
 
-    env = LiftCubeEnv(curriculum_stage=0, randomize=False, observations=("state",))
-    sim = SimRobot(env, render=False)
+    offset = tuple(v / 1000.0 for v in args.sim_camera_offset)
+    env = LiftCubeEnv(curriculum_stage=0, randomize=False, observations=("state",), cube_sizes_mm=(30.0,),
+                      camera_resolution=(args.camera_width, args.camera_height), camera_offset_m=offset)
+    sim = SimRobot(env, render=args.camera_mount)
     sim.reset(args.sim_error_seed)
     cal = sim_calibration(args, arm.joint_range)
-    follower = SimLeRobotFollower(sim, cal, arm.joint_range, camera_key=None)
+    follower = SimLeRobotFollower(sim, cal, arm.joint_range, camera_key=args.camera_key if args.camera_mount else None)
     return follower, sim, cal, follower.hold_cube_between_jaws
 
 
@@ -304,7 +310,9 @@ def _real_follower(args: argparse.Namespace):
     import_so101_follower()
     cal, path = so101_calibration(args)
     print(f"LeRobot calibration: {path}")
-    follower = make_lerobot_follower(args.port, robot_id(args), path.parent, camera_key=None)
+    camera_key = args.camera_key if args.camera_mount else None
+    follower = make_lerobot_follower(args.port, robot_id(args), path.parent, camera_key=camera_key,
+                                     camera=camera_options(args))
     return follower, WallClock(), cal
 
 
@@ -317,11 +325,13 @@ def _bringup_so101(args: argparse.Namespace, arm, cfg) -> int:
 
     try:
         follower, clock, cal = _real_follower(args)
-        connect_follower(follower, robot_id(args), args.port)
+        connect_follower(follower, robot_id(args), args.port,
+                         camera_options(args).describe() if args.camera_mount else None)
     except (ImportError, ArmFault) as exc:
         print(f"liftrl bringup: error: {exc}", file=sys.stderr)
         return 2
-    bringup = Bringup(follower, clock, cal, arm, robot_id(args), cfg=cfg)
+    bringup = Bringup(follower, clock, cal, arm, robot_id(args), cfg=cfg,
+                      camera_key=args.camera_key if args.camera_mount else None)
     try:
         with lowered_torque(follower, MOTORS, args.torque_limit) as limit:
             failure, silent = _bringup_steps(bringup, follower, args)
@@ -392,7 +402,9 @@ def _bringup(args: argparse.Namespace) -> int:
     follower, clock, cal, place_cube = _sim_follower(args, arm)
     follower.connect()
     try:
-        result = Bringup(follower, clock, cal, arm, robot_id(args), cfg=cfg, place_cube=place_cube).run()
+        result = Bringup(follower, clock, cal, arm, robot_id(args), cfg=cfg, place_cube=place_cube,
+                         camera_key=args.camera_key if args.camera_mount else None,
+                         stand_cube=follower.stand_cube).run()
     except BringupAborted as exc:
         print(f"bring-up aborted ({exc}); the arm holds its pose, nothing was written")
         return 1
@@ -411,6 +423,14 @@ def add_bringup_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--torque-limit", type=float, default=0.5,
                    help="so101: every servo pushes with at most this fraction of its full torque during the bring-up "
                         "(the servos' Torque_Limit register, in RAM, restored at the end; 0.1-1)")
+    p.add_argument("--camera-mount", action="store_true",
+                   help="also measure the wrist camera's mount (needs the camera and a coloured 30 mm cube; "
+                        "deploy.camera_mount): recorded in the per-arm file, to train students with")
+    p.add_argument("--camera", default="0", help="so101: OpenCV camera index or device path")
+    p.add_argument("--camera-key", default="wrist", help="name of the wrist camera in LeRobot's observation")
+    p.add_argument("--sim-camera-offset", type=float, nargs=3, default=(0.0, 0.0, 0.0), metavar=("X", "Y", "Z"),
+                   help="sim-lerobot: the simulated wrist camera sits this far (mm, gripper frame) from the model's")
     add_arm_arguments(p)
+    add_camera_arguments(p)
     p.set_defaults(func=_bringup, uncalibrated=False)
     return p

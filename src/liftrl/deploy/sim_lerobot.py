@@ -142,6 +142,16 @@ class SimLeRobotFollower:
         m.dof_damping[ids.cube_dof:ids.cube_dof + 6] = HAND_DAMPING if held else self._cube_damping
         mujoco.mj_forward(m, d)
 
+    def stand_cube(self, spot) -> None:
+        """The camera-mount step's "stand the cube at the spot": the cube at ``spot.xy`` on the table, at rest
+        (``deploy.camera_mount.CubeSpot``; the scene's cube keeps its own size)."""
+        env = self.sim.env
+        m, d, ids = env.model, env.data, env.ids
+        adr, half = ids.cube_qpos, float(m.geom_size[ids.cube_geom][2])
+        d.qpos[adr:adr + 7] = [spot.xy[0], spot.xy[1], half, np.cos(spot.yaw / 2), 0.0, 0.0, np.sin(spot.yaw / 2)]
+        d.qvel[ids.cube_dof:ids.cube_dof + 6] = 0.0
+        mujoco.mj_forward(m, d)
+
     def send_action(self, action: dict) -> dict:
         self._check()
         missing = [f"{m}.pos" for m in MOTORS if f"{m}.pos" not in action]

@@ -155,6 +155,22 @@ class TaskSpec:
     # dry run's env row is its training env; () for bundles from before the cap: trained without.
     command_lead_rad: tuple[float, ...] = ()
 
+    def mount_note(self, measured: tuple[float, float, float] | None) -> str:
+        """A line for the operator: the camera mount bring-up measured (m, or None) against the one trained."""
+        default = SceneOptions()
+        shift = float(self.scene.get("camera_shift_m", default.camera_shift_m))
+        trained = np.array([float(v) for v in self.scene.get("camera_offset_m", default.camera_offset_m)])
+        span = f"+-{1000 * shift:g} mm of {_mm(trained)} mm"
+        if measured is None:
+            return (f"camera mount not measured (liftrl bringup --camera-mount); this policy trained with the "
+                    f"camera within {span} of the model's mount")
+        off = np.asarray(measured, dtype=float) - trained
+        if np.all(np.abs(off) <= shift + 1e-9):
+            return f"measured camera mount {_mm(measured)} mm: within the trained {span}"
+        return (f"measured camera mount {_mm(measured)} mm is {1000 * np.abs(off).max():.1f} mm outside the trained "
+                f"{span}: expect the policy to misjudge where the cube is; train its student with "
+                f"env.camera_offset_m=[{', '.join(f'{v:.4f}' for v in measured)}]")
+
     def lead_note(self, max_lead) -> str | None:
         """A line for the operator when the loop's lead cap (6 rad values) is not the one trained under."""
         arm = (float(max_lead[0]), float(max_lead[5]))
@@ -197,6 +213,10 @@ class TaskSpec:
                    lift_height=float(_need(raw, "lift_height", w)),
                    max_episode_steps=int(_need(raw, "max_episode_steps", w)), grasp_rule=rule, scene=scene,
                    command_lead_rad=_lead(raw.get("command_lead_rad", []) if isinstance(raw, Mapping) else []))
+
+
+def _mm(offset) -> str:
+    return "(" + ", ".join(f"{1000 * float(v):+.1f}" for v in offset) + ")"
 
 
 def _lead(raw: Any) -> tuple[float, ...]:
