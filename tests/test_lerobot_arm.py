@@ -241,6 +241,26 @@ def test_the_camera_mode_options_reach_the_camera(tmp_path, bundles, calibrated,
     assert holding(arm)
 
 
+@pytest.mark.slow
+def test_bringup_takes_the_camera_mounts_views_through_lerobots_camera(tmp_path, calibrated, monkeypatch, capsys):
+    """``--camera-mount`` on the real path: the follower is built with the wrist camera, the six views are
+    read through LeRobot's OpenCVCamera, and the per-arm file is written whatever the frames showed (the
+    fake camera shows no cube, so the step says why it measured nothing, and the rest of the file stands)."""
+    arm, cal_file = calibrated
+
+    def ask(prompt: str = "") -> str:
+        return "" if "Camera mount" in prompt else answers()(prompt)
+
+    monkeypatch.setattr("builtins.input", ask)
+    assert main(["bringup", "--robot", "so101", "--port", PORT, "--robot-id", ROBOT_ID, "--calibration-dir",
+                 str(cal_file.parent), "--arm-file", str(tmp_path / "arm.json"), "--speed", "90", "--rate", "30",
+                 "--camera-mount", "--camera", "0", "--camera-fourcc", "MJPG"]) == 0
+    out = capsys.readouterr().out
+    assert "view 6/6 taken" in out and "Camera mount not measured:" in out
+    assert json.loads((tmp_path / "arm.json").read_text())["camera_offset_m"] is None
+    assert holding(arm) and arm.written() == {}
+
+
 # ---------------------------------------------------------------------------------------------- failures mid-episode
 @pytest.mark.slow
 def test_a_camera_that_stops_mid_episode_stops_the_arm_holding(tmp_path, bundles, calibrated, monkeypatch, capsys):
