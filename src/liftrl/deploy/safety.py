@@ -34,7 +34,8 @@ import numpy as np
 
 from liftrl.deploy.mapping import BODY
 from liftrl.deploy.robot import RobotReading
-from liftrl.sim.kinematics import MAX_JOINT_SPEED, MAX_LEAD, limit_motion
+from liftrl.sim.kinematics import MAX_JOINT_SPEED, limit_motion
+from liftrl.sim.task import MAX_LEAD
 
 
 class SafetyStop(RuntimeError):
@@ -72,7 +73,7 @@ class SafetyLimits:
         The margin defaults to 0 because the IK already keeps to the model's ranges and top-down
         grasps routinely saturate wrist_flex at its stop: a tighter limit here would make the arm
         tilt where the simulated one does not. The speeds default to ``sim.kinematics.MAX_JOINT_SPEED``
-        and the leads to ``sim.kinematics.MAX_LEAD``; the env's own command path keeps to both
+        and the leads to ``sim.task.MAX_LEAD``; the env's own command path keeps to both
         (``command_lead_rad``), so a policy trained there meets no cap here that it did not train
         under. 5 rad/s is about the STS3215's no-load speed (0.22 s per 60 deg): commands never
         ask for more than the servo can do, and the scripted grasp at 50 Hz (1 m/s of tool motion at full action) still succeeds at the same step;

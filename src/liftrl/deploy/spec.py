@@ -16,7 +16,6 @@ import numpy as np
 from liftrl.common.units import CONTROL_HZ
 from liftrl.obs.pipeline import CameraSpec
 from liftrl.sim import task
-from liftrl.sim.options import TaskOptions
 from liftrl.sim.scene_options import SceneOptions
 from liftrl.sim.task import ROLL_SPAN, ROLL_STEP, OptionError
 
@@ -222,8 +221,8 @@ def _mm(offset) -> str:
 def _lead(raw: Any) -> tuple[float, ...]:
     """``task.command_lead_rad``: [] or [body, gripper], checked by the env option's own rule."""
     try:
-        return TaskOptions(command_lead_rad=tuple(raw) if isinstance(raw, (list, tuple)) else raw).command_lead_rad
-    except (OptionError, TypeError) as exc:
+        return task.check_lead(raw)
+    except OptionError as exc:
         raise SpecError(f"bundle.json task.command_lead_rad: {exc}") from None
 
 

@@ -117,13 +117,6 @@ def limit_joint_speed(q: np.ndarray, q_prev: np.ndarray, max_step: np.ndarray) -
 
 _ROUNDING = 1.0 + 1e-9
 
-# How far (rad: five body joints, then the gripper) a joint command may lead the joints measured
-# when its observation was taken, in the env as on the arm (``deploy.safety.SafetyLimits.for_arm``'s
-# defaults). Without it in training, a pixel student's fast approach from the start pose was cut
-# back by the deploy loop in 11 of its first 12 steps and the arm then trailed its commands into the
-# tracking stop: 22/50 in the dry run against 43/50 in the env (bench/results/pick_loop_gap_*). The
-# gripper's is larger because a grasp *is* a jaw commanded past the cube it is blocked by.
-MAX_LEAD = (0.35, 0.35, 0.35, 0.35, 0.35, 0.8)
 
 
 def limit_motion(q: np.ndarray, q_prev: np.ndarray, measured: np.ndarray, max_step: np.ndarray,

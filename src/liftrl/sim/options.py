@@ -30,9 +30,8 @@ from liftrl.common.units import CONTROL_HZ
 from liftrl.obs.keys import OBSERVATION_KEYS
 from liftrl.obs.pipeline import CameraNoise
 from liftrl.rewards import known_versions
-from liftrl.sim.kinematics import MAX_LEAD
 from liftrl.sim.scene_options import SceneOptions
-from liftrl.sim.task import OptionError, TaskConfig
+from liftrl.sim.task import MAX_LEAD, OptionError, TaskConfig, check_lead
 
 IMAGE_SIZE_RANGE = (16, 512)  # a wrist image smaller than 16 px shows nothing; above 512 px is only slow
 MAX_CUBE_ERROR_M = 0.05  # a cube estimate off by more than 5 cm per axis is not one to train against
@@ -118,13 +117,8 @@ class TaskOptions(SceneOptions):
             raise OptionError("action_history", f"action_history must be an integer >= 1, got {self.action_history!r}")
         if not isinstance(self.wrist_roll_action, (bool, np.bool_)):
             raise OptionError("wrist_roll_action", f"wrist_roll_action must be true or false, got {self.wrist_roll_action!r}")
-        if isinstance(self.command_lead_rad, list):  # as written in YAML or by hand: read as the tuple it means
-            object.__setattr__(self, "command_lead_rad", tuple(self.command_lead_rad))
-        lead = self.command_lead_rad
-        if not (isinstance(lead, tuple) and len(lead) in (0, 2)
-                and all(not isinstance(v, bool) and isinstance(v, (int, float)) and 0 < v <= 3.2 for v in lead)):
-            raise OptionError("command_lead_rad", f"command_lead_rad must be [] (no cap) or [body, gripper] in "
-                                                  f"(0, 3.2] rad, got {lead!r}")
+        # a list (as written in YAML or by hand) is read as the tuple it means
+        object.__setattr__(self, "command_lead_rad", check_lead(self.command_lead_rad))
         error = self.privileged_cube_error_m
         if isinstance(error, bool) or not (isinstance(error, (int, float)) and 0 <= error <= MAX_CUBE_ERROR_M):
             raise OptionError("privileged_cube_error_m", f"privileged_cube_error_m must be in "

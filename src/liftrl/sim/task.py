@@ -53,6 +53,27 @@ class OptionError(ValueError):
         self.key = key
 
 
+# How far (rad: five body joints, then the gripper) a joint command may lead the joints measured
+# when its observation was taken, in the env as on the arm (``deploy.safety.SafetyLimits.for_arm``'s
+# defaults; ``sim.kinematics.limit_motion`` applies it). Without it in training, a pixel student's
+# fast approach from the start pose was cut back by the deploy loop in 11 of its first 12 steps and
+# the arm then trailed its commands into the tracking stop: 22/50 in the dry run against 43/50 in
+# the env (bench/results/pick_safety_gap_*). The gripper's is larger because a grasp *is* a jaw
+# commanded past the cube it is blocked by. Here, with the task's pure rules, so that the bundle
+# loader can check a recorded cap without the simulator.
+MAX_LEAD = (0.35, 0.35, 0.35, 0.35, 0.35, 0.8)
+
+
+def check_lead(value) -> tuple[float, ...]:
+    """``command_lead_rad`` as a tuple: () for no cap, or (body, gripper) rad in (0, 3.2]; else ``OptionError``."""
+    lead = tuple(value) if isinstance(value, (list, tuple)) else value
+    if not (isinstance(lead, tuple) and len(lead) in (0, 2)
+            and all(not isinstance(v, bool) and isinstance(v, (int, float)) and 0 < v <= 3.2 for v in lead)):
+        raise OptionError("command_lead_rad", f"command_lead_rad must be [] (no cap) or [body, gripper] in "
+                                              f"(0, 3.2] rad, got {value!r}")
+    return lead
+
+
 # A 5-D action's last value turns wrist_roll by up to ROLL_STEP rad per control step, within
 # ROLL_SPAN rad of the top-down roll: the jaws can then meet a cube at any yaw face-on (a cube's
 # faces repeat every 90 deg; +-45 deg of roll reaches them all with the approach vertical, more
