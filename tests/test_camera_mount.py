@@ -119,3 +119,47 @@ def test_bringup_measures_the_simulated_arms_mount_and_the_arm_file_keeps_it(tmp
     measured = load_arm_file(arm_path)
     np.testing.assert_allclose(measured.camera_offset_m, (0.006, -0.004, 0.003), atol=0.002)
     assert measured.camera_fit_rms < 0.003
+
+
+def test_a_fit_that_does_not_line_up_is_not_recorded():
+    """The cube 6 cm from the spot the fit assumes: no mount explains it, so the fit refuses to give one."""
+    env, views = camera_views((0.0, 0.0, 0.0), 2, spot=CubeSpot(xy=(0.38, 0.04)))
+    with MountScene(CubeSpot()) as scene, pytest.raises(MountError, match="not to be trusted"):
+        fit_mount(views, scene)
+    env.close()
+
+
+def test_a_failed_mount_step_keeps_the_rest_of_the_bring_up(monkeypatch):
+    """A camera the follower does not have: the step says so and the arm file keeps what was measured."""
+    from liftrl.deploy.bringup import Bringup, Console
+    from liftrl.deploy.pipeline import ArmModel
+    from liftrl.deploy.sim_lerobot import SimLeRobotFollower, simulated_calibration
+    from liftrl.deploy.sim_robot import SimRobot
+
+    arm = ArmModel.build()
+    env = LiftCubeEnv(curriculum_stage=0, randomize=False, observations=("state",))
+    sim = SimRobot(env, render=False)
+    sim.reset(0)
+    follower = SimLeRobotFollower(sim, simulated_calibration(arm.joint_range), arm.joint_range, camera_key=None)
+    follower.connect()
+    answers = iter(["", *["y"] * 5, *["0"] * 5, "", "y", "s", ""])
+    said: list[str] = []
+    console = Console(ask=lambda prompt: next(answers), say=said.append)
+    result = Bringup(follower, sim, follower.calibration, arm, "x", console, camera_key="wrist").run()
+    assert any("Camera mount not measured: the follower's observation has no camera 'wrist'" in t for t in said)
+    assert result.camera_offset_m is None and result.zero_offset_deg == {j: 0.0 for j in result.zero_offset_deg}
+    env.close()
+
+
+def test_a_bad_fit_residual_in_the_arm_file_is_refused(tmp_path):
+    from liftrl.deploy.calibration import ArmFile, GripperPoints, load_arm_file, save_arm_file
+    from liftrl.deploy.mapping import BODY, MOTORS
+
+    arm = ArmFile(robot_id="a", calibration_digest="x", zero_offset_deg={j: 0.0 for j in BODY},
+                  directions_ok={j: True for j in MOTORS}, gripper=GripperPoints(1.0, 99.0))
+    path = save_arm_file(arm, tmp_path / "a.json")
+    data = json.loads(path.read_text())
+    data["camera_fit_rms"] = "NaN"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"a\.json: camera_fit_rms must be a number >= 0"):
+        load_arm_file(path)

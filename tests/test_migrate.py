@@ -152,3 +152,21 @@ def test_a_run_saved_before_format_versions_resumes(tmp_path):
     state, meta = load_snapshot(run / "snapshots" / "latest.pt")
     assert meta["env_steps"] == 200 and meta["run_version"] == migrate.RUN_SNAPSHOT_VERSION
     assert state["counters"]["guard_restores"] == 0 and state["counters"]["worker_restarts"] == 0
+
+
+def test_a_saved_run_config_from_before_the_lead_cap_reads_as_trained_without_it(tmp_path):
+    """A run folder's config.yaml holds every field; one written before ``command_lead_rad`` lacks it, and
+    resume, eval and sweep trials must read it as that run trained (no cap), not as today's default."""
+    import yaml
+
+    from liftrl.config import load_config, save_config
+
+    path = tmp_path / "config.yaml"
+    save_config(load_config(None), path)
+    raw = yaml.safe_load(path.read_text())
+    assert raw["env"]["command_lead_rad"] == [0.35, 0.8]  # written by today's liftrl
+    del raw["env"]["command_lead_rad"]
+    path.write_text(yaml.safe_dump(raw))
+    assert load_config(path, saved_run=True).env.command_lead_rad == ()
+    assert load_config(path).env.command_lead_rad == (0.35, 0.8)  # a user's config: today's default
+    assert load_config(path, ["env.command_lead_rad=[0.3,0.7]"], saved_run=True).env.command_lead_rad == (0.3, 0.7)

@@ -597,8 +597,27 @@ def apply_overrides(raw: Mapping[str, Any], overrides: list[str]) -> dict[str, A
     return out
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """The config in ``path`` (YAML; None -> built-in defaults) with ``overrides`` applied, checked."""
+# What a key absent from a *saved* run's config.yaml meant when that run was written: a run folder's
+# config.yaml holds every field, so a missing one is a field added since, and its new default may
+# change what the run does. Resume, eval and sweep trials read saved configs with these filled in.
+SAVED_RUN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "env": {"command_lead_rad": []},  # runs before the env's lead cap trained without one
+}
+
+
+def _fill_saved_run(raw: Mapping) -> dict:
+    out = dict(raw)
+    for section, defaults in SAVED_RUN_DEFAULTS.items():
+        if isinstance(out.get(section), Mapping):
+            out[section] = {**defaults, **out[section]}
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                saved_run: bool = False) -> Config:
+    """The config in ``path`` (YAML; None -> built-in defaults) with ``overrides`` applied, checked.
+
+    ``saved_run``: ``path`` is a run folder's config.yaml; keys it lacks read as ``SAVED_RUN_DEFAULTS``."""
     raw: Any = {}
     if path is not None:
         path = Path(path)
@@ -611,6 +630,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not isinstance(raw, Mapping):
             raise ConfigError(f"{path}: a config is a mapping of sections {list(SECTION_ORDER)}, "
                               f"got {_given_name(raw)}")
+    if saved_run:
+        raw = _fill_saved_run(raw)
     try:
         return config_from_dict(apply_overrides(raw, list(overrides or [])))
     except ConfigError as exc:

@@ -224,26 +224,32 @@ class Bringup:
             return None
         if self.stand_cube:
             self.stand_cube(spot)
-        views = []
-        for i, q in enumerate(mount_poses()):
-            goal = mapping.to_action(q)
-            self.move({m: goal[f"{m}.pos"] for m in MOTORS})
-            obs = self.follower.get_observation()
-            if self.camera_key not in obs:
-                raise BringupAborted(f"the follower's observation has no camera {self.camera_key!r} "
-                                     f"(has {sorted(obs)}): check --camera and --camera-key")
-            views.append((mapping.from_observation(obs), np.asarray(obs[self.camera_key])))
-            self.console.say(f"  view {i + 1}/{len(POSE_STEPS)} taken")
-        try:
+        try:  # a failure here loses only this step: what was measured before is kept
+            views = self._mount_views(mapping)
             with MountScene(spot) as scene:
                 fit = fit_mount(views, scene)
-        except MountError as exc:
+        except (MountError, BringupAborted, TimeoutError, RuntimeError, OSError) as exc:
+            self.hold()
             self.console.say(f"Camera mount not measured: {exc}")
             return None
         mm = ", ".join(f"{1000 * v:+.1f}" for v in fit.offset_m)
         self.console.say(f"Camera mount: ({mm}) mm from the model's (gripper frame), residual "
                          f"{100 * fit.rms:.2f}% of the image side")
         return fit
+
+    def _mount_views(self, mapping) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(measured joints, camera frame) at each measurement pose, moved to through ``mapping``."""
+        views = []
+        for i, q in enumerate(mount_poses()):
+            goal = mapping.to_action(q)
+            self.move({m: goal[f"{m}.pos"] for m in MOTORS})
+            obs = self.follower.get_observation()
+            if self.camera_key not in obs:
+                raise MountError(f"the follower's observation has no camera {self.camera_key!r} "
+                                 f"(has {sorted(obs)}): check --camera and --camera-key")
+            views.append((mapping.from_observation(obs), np.asarray(obs[self.camera_key])))
+            self.console.say(f"  view {i + 1}/{len(POSE_STEPS)} taken")
+        return views
 
     # ------------------------------------------------------------------ the whole procedure
     def run(self) -> ArmFile:

@@ -90,7 +90,7 @@ class ArmFile:
                    gripper=GripperPoints(float(g["closed_empty"]), float(g["open"]),
                                          None if g.get("closed_cube") is None else float(g["closed_cube"])),
                    notes=dict(data.get("notes", {})), camera_offset_m=_mount(data.get("camera_offset_m"), source),
-                   camera_fit_rms=None if data.get("camera_fit_rms") is None else float(data["camera_fit_rms"]))
+                   camera_fit_rms=_rms(data.get("camera_fit_rms"), source))
 
 
 def _mount(raw, source: str) -> tuple[float, float, float] | None:
@@ -103,6 +103,19 @@ def _mount(raw, source: str) -> tuple[float, float, float] | None:
         v = ()
     if len(v) != 3 or not all(math.isfinite(x) and abs(x) <= 0.05 for x in v):
         raise ValueError(f"{source}: camera_offset_m must be 3 numbers within +-0.05 m, got {raw!r}")
+    return v
+
+
+def _rms(raw, source: str) -> float | None:
+    """``camera_fit_rms``: absent/None, or a finite number >= 0 (a fraction of the image side)."""
+    if raw is None:
+        return None
+    try:
+        v = float(raw)
+    except (TypeError, ValueError):
+        v = math.nan
+    if not (math.isfinite(v) and v >= 0):
+        raise ValueError(f"{source}: camera_fit_rms must be a number >= 0, got {raw!r}")
     return v
 
 

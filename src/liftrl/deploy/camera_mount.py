@@ -48,6 +48,11 @@ MIN_PIXELS = 30  # a silhouette smaller than this (at FIT_SIZE) is no cube
 MIN_SATURATION = 90  # 0-255 (OpenCV's HSV): a coloured cube; grey, white and wooden tables stay below
 MIN_VALUE = 40  # darker pixels have no reliable hue
 MAX_OFFSET_M = 0.05  # the fit stays within this of the model's mount, per axis
+# A fit is recorded only within these. In simulation true fits end at 0.0006 or less, while a cube
+# stood 6-9 cm from the spot gives 0.008-0.010 and offsets of 4-5 cm; 25 mm is the default scene's
+# whole randomised mount range, beyond which a "mount" is more likely a misplaced cube.
+MAX_FIT_RMS = 0.005  # fraction of the image side (about 1 px at FIT_SIZE)
+MAX_FIT_OFFSET_M = 0.025
 ARM_MARGIN_PX = 12  # the model's arm silhouette grown by this (at FIT_SIZE) before it is left out of a frame
 # Joint-space steps from the start pose (rad: shoulder_pan, shoulder_lift, elbow_flex, wrist_flex), chosen
 # by rendering the model's view under mount offsets of +-15 mm: in each the cube at ``CUBE_SPOT`` stays
@@ -202,7 +207,8 @@ def fit_mount(views: Sequence[tuple[np.ndarray, np.ndarray]], scene: MountScene,
 
     ``views`` are (joints (6, rad, the model's units), camera frame) pairs. Levenberg-Marquardt on the
     centres' residuals, the Jacobian by central differences of ``step_m``, the offset kept within
-    ``MAX_OFFSET_M`` per axis. Needs at least two views (two figures each, three unknowns).
+    ``MAX_OFFSET_M`` per axis. Needs at least two views (two figures each, three unknowns). A fit beyond
+    ``MAX_FIT_OFFSET_M`` or with a residual above ``MAX_FIT_RMS`` raises ``MountError``: it is not recorded.
     """
     if len(views) < 2:
         raise MountError(f"the mount needs at least 2 views, got {len(views)}")
@@ -230,5 +236,11 @@ def fit_mount(views: Sequence[tuple[np.ndarray, np.ndarray]], scene: MountScene,
         if not improved or np.abs(step).max() < 1e-5:
             break
     per_view = np.abs(r.reshape(len(views), 2)).max(axis=1)
-    return MountFit(offset_m=tuple(float(v) for v in offset), rms=float(np.sqrt(np.mean(r ** 2))),
+    rms = float(np.sqrt(np.mean(r ** 2)))
+    if np.any(np.abs(offset) > MAX_FIT_OFFSET_M) or rms > MAX_FIT_RMS:
+        raise MountError(f"the fit is not to be trusted: offset {np.round(1000 * offset, 1).tolist()} mm (limit "
+                         f"+-{1000 * MAX_FIT_OFFSET_M:g}), residual {100 * rms:.2f}% of the image (limit "
+                         f"{100 * MAX_FIT_RMS:g}%): is the cube at the spot, square to the arm, and the only "
+                         f"coloured thing in view?")
+    return MountFit(offset_m=tuple(float(v) for v in offset), rms=rms,
                     per_view=tuple(float(v) for v in per_view), iterations=done)

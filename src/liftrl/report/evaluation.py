@@ -49,14 +49,14 @@ def eval_config(run: Run, overrides: Sequence[str]):
         if section != "env":
             raise RunError(f"eval override {text!r}: only env.* keys can change for an evaluation "
                            f"(the agent and its observations come from the snapshot)")
-    return load_config(run.path / "config.yaml", list(overrides))
+    return load_config(run.path / "config.yaml", list(overrides), saved_run=True)
 
 
 def changed_env(run: Run, cfg) -> dict[str, Any]:
     """The env settings an evaluation changes relative to the run's own config."""
     from liftrl.config import VECTOR_ENV_KEYS, config_to_dict, load_config
 
-    base = config_to_dict(load_config(run.path / "config.yaml"))["env"]
+    base = config_to_dict(load_config(run.path / "config.yaml", saved_run=True))["env"]
     # How the envs run (workers, timeouts) is no change of the test: it gets no tagged folder.
     return {k: v for k, v in config_to_dict(cfg)["env"].items() if base.get(k) != v and k not in VECTOR_ENV_KEYS}
 

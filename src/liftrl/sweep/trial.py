@@ -69,7 +69,7 @@ def _record_attempt(run_dir: Path, trial_id: str, params: Mapping[str, Any], sta
 
 def _exploit(spec: SweepSpec, sweep_dir: Path, run_dir: Path, pointer: pbt.Pointer, params: Mapping[str, Any]):
     """Copy the strong trial's snapshot here and return this trial's new config."""
-    source_cfg = load_config(str(sweep_dir / pointer.trial / CONFIG_FILE))
+    source_cfg = load_config(str(sweep_dir / pointer.trial / CONFIG_FILE), saved_run=True)
     source = config_to_dict(source_cfg)
     changed = {}
     for key in spec.perturb:
@@ -80,7 +80,7 @@ def _exploit(spec: SweepSpec, sweep_dir: Path, run_dir: Path, pointer: pbt.Point
     run_dir.mkdir(parents=True, exist_ok=True)
     pbt.save_trial_config(run_dir, new)
     pbt.clone_snapshot(sweep_dir, pointer, run_dir, changed)
-    return load_config(str(run_dir / CONFIG_FILE))
+    return load_config(str(run_dir / CONFIG_FILE), saved_run=True)
 
 
 def _start(spec: SweepSpec, sweep_dir: Path, run_dir: Path, params: Mapping[str, Any]):
@@ -89,7 +89,7 @@ def _start(spec: SweepSpec, sweep_dir: Path, run_dir: Path, params: Mapping[str,
     if pointer is not None and pointer.trial != run_dir.name:
         return _exploit(spec, sweep_dir, run_dir, pointer, params), "exploit"
     if (run_dir / SNAPSHOT_DIR / LATEST).is_file():
-        return load_config(str(run_dir / CONFIG_FILE)), "resume"
+        return load_config(str(run_dir / CONFIG_FILE), saved_run=True), "resume"
     if run_dir.exists():  # an attempt that died before its first snapshot: nothing to continue
         for child in run_dir.iterdir():
             if child.name != TRIAL_FILE:

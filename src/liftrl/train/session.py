@@ -120,7 +120,7 @@ def resume_run(run_dir: str | os.PathLike, overrides: list[str] | None, rules: R
         latest = run_dir / SNAPSHOT_DIR / LATEST
         if not latest.is_file():
             raise FileNotFoundError(f"{run_dir} has no {SNAPSHOT_DIR}/{LATEST} to resume from")
-        cfg = rules.prepare(load_config(str(config_file), overrides), config_file)
+        cfg = rules.prepare(load_config(str(config_file), overrides, saved_run=True), config_file)
         if overrides:
             save_config(cfg, config_file)
         trainer = rules.build(cfg, run_dir, True, stop)
